@@ -1,0 +1,60 @@
+import { defineCommand, runCommand, showUsage, type CommandDef } from "citty";
+import { HuskError, VERSION, configureLog, errorMessage, log } from "../lib/core/index.ts";
+import { splitGlobals, setGlobals, getSettings, globalOptions } from "./globals.ts";
+import { versionText } from "./version.ts";
+
+type Lazy = () => Promise<CommandDef<any>>;
+const lazy = (load: () => Promise<{ default: CommandDef<any> }>): Lazy => () =>
+  load().then((m) => m.default);
+
+// Commands are loaded on demand: `husk state` must not pay for `husk create`.
+const subCommands: Record<string, Lazy> = {
+  version: lazy(() => import("./version.ts")),
+};
+
+const main = defineCommand({
+  meta: { name: "husk", version: VERSION, description: "VM-isolated OCI container runtime" },
+  subCommands,
+});
+
+function reportError(e: unknown): number {
+  const debug = globalOptions().debug === true;
+  if (e instanceof HuskError) {
+    console.error(`husk: ${e.message}`);
+    log.error(e.message);
+    return e.exitCode;
+  }
+  const msg = errorMessage(e);
+  if ((e as { name?: string })?.name === "CLIError") {
+    console.error(`husk: ${msg} (see husk --help)`);
+    return 1;
+  }
+  console.error(debug && e instanceof Error ? e.stack : `husk: internal error: ${msg}`);
+  log.error(msg);
+  return 1;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { globals, rest } = splitGlobals(argv);
+  setGlobals(globals);
+  if (rest.length === 0 || rest[0] === "--help" || rest[0] === "-h") {
+    await showUsage(main);
+    return rest.length === 0 ? 1 : 0;
+  }
+  if (rest[0] === "--version" || rest[0] === "-v") {
+    console.log(versionText());
+    return 0;
+  }
+  if (!(rest[0]! in subCommands) && !rest[0]!.startsWith("-"))
+    throw new HuskError(`unknown command ${JSON.stringify(rest[0])} (see husk --help)`);
+  if (globals.logPath || globals.configPath) getSettings(); // errors before the command runs go to --log too
+  await runCommand(main, { rawArgs: rest });
+  return 0;
+}
+
+configureLog({ format: "text", debug: false });
+try {
+  process.exitCode = await run(process.argv.slice(2));
+} catch (e) {
+  process.exitCode = reportError(e);
+}

@@ -1,0 +1,9 @@
+export {
+  loadSettings,
+  describeIssues,
+  DEFAULTS,
+  DEFAULT_CONFIG_PATH,
+  ENV_KEYS,
+  type SettingsOverrides,
+} from "./load.ts";
+export { HYPERVISORS, PERSIST_STORES, LOG_FORMATS, type Settings } from "./schema.ts";

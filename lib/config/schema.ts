@@ -1,0 +1,42 @@
+import * as v from "valibot";
+
+export const HYPERVISORS = ["auto", "clh", "qemu", "local"] as const;
+export const PERSIST_STORES = ["fs", "sqlite"] as const;
+export const LOG_FORMATS = ["text", "json"] as const;
+
+// The config file, /etc/husk/config.toml. Unknown keys are ignored so that a
+// file written for a newer release still works after a rollback.
+export const ConfigFileSchema = v.partial(
+  v.object({
+    root: v.string(),
+    hypervisor: v.picklist(HYPERVISORS),
+    persist: v.picklist(PERSIST_STORES),
+    log: v.partial(
+      v.object({ path: v.string(), format: v.picklist(LOG_FORMATS), debug: v.boolean() }),
+    ),
+    agent: v.partial(v.object({ runtime: v.string() })),
+    qemu: v.partial(v.object({ path: v.string() })),
+    clh: v.partial(v.object({ path: v.string() })),
+    virtiofsd: v.partial(v.object({ path: v.string() })),
+    guest: v.partial(v.object({ dir: v.string(), version: v.string() })),
+  }),
+);
+export type ConfigFile = v.InferOutput<typeof ConfigFileSchema>;
+
+// What every command sees after file, environment and flags are merged.
+export const SettingsSchema = v.object({
+  configPath: v.string(),
+  root: v.string(),
+  hypervisor: v.picklist(HYPERVISORS),
+  persist: v.picklist(PERSIST_STORES),
+  logPath: v.optional(v.string()),
+  logFormat: v.picklist(LOG_FORMATS),
+  debug: v.boolean(),
+  ociRuntime: v.string(),
+  qemuPath: v.string(),
+  clhPath: v.string(),
+  virtiofsdPath: v.optional(v.string()),
+  guestDir: v.string(),
+  guestVersion: v.optional(v.string()),
+});
+export type Settings = v.InferOutput<typeof SettingsSchema>;
