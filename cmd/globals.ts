@@ -56,6 +56,8 @@ export const globalOptions = (): GlobalOptions => current;
 export function getSettings(): Settings {
   if (!settings) {
     const { systemdCgroup: _s, rootless: _r, ...overrides } = current;
+    // Flags alone decide where errors in the config file itself are logged.
+    configureLog({ path: current.logPath, format: current.logFormat === "json" ? "json" : "text", debug: !!current.debug });
     settings = loadSettings(overrides);
     configureLog({ path: settings.logPath, format: settings.logFormat, debug: settings.debug });
   }
