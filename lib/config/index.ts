@@ -1,6 +1,5 @@
 export {
   loadSettings,
-  describeIssues,
   DEFAULTS,
   DEFAULT_CONFIG_PATH,
   ENV_KEYS,

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import * as v from "valibot";
-import { HuskError, errorMessage } from "../core/index.ts";
+import { HuskError, describeIssues, errorMessage } from "../core/index.ts";
 import { ConfigFileSchema, SettingsSchema, type ConfigFile, type Settings } from "./schema.ts";
 
 export const DEFAULT_CONFIG_PATH = "/etc/husk/config.toml";
@@ -52,15 +52,6 @@ function readConfigFile(path: string, explicit: boolean): ConfigFile {
   const parsed = v.safeParse(ConfigFileSchema, raw);
   if (!parsed.success) throw new HuskError(`config file ${path}: ${describeIssues(parsed.issues)}`);
   return parsed.output;
-}
-
-export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string {
-  return issues
-    .map((i) => {
-      const path = v.getDotPath(i);
-      return path ? `${path}: ${i.message}` : i.message;
-    })
-    .join("; ");
 }
 
 function fromFile(f: ConfigFile): SettingsOverrides {

@@ -1,0 +1,59 @@
+import { readFileSync, statSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
+import * as v from "valibot";
+import { HuskError, describeIssues, errorMessage } from "../core/index.ts";
+import { SpecSchema, type Spec } from "./spec.ts";
+
+export interface Bundle {
+  path: string; // absolute bundle directory
+  spec: Spec;
+  rootfs: string; // absolute rootfs path on the host
+}
+
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
+function readConfig(file: string): unknown {
+  let text: string;
+  try {
+    if (statSync(file).size > MAX_CONFIG_BYTES)
+      throw new HuskError(`${file}: larger than ${MAX_CONFIG_BYTES} bytes`);
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    if (e instanceof HuskError) throw e;
+    throw new HuskError(`cannot read ${file}: ${errorMessage(e)}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new HuskError(`${file} is not valid JSON: ${errorMessage(e)}`);
+  }
+}
+
+export function parseSpec(raw: unknown, where: string): Spec {
+  const parsed = v.safeParse(SpecSchema, raw);
+  if (!parsed.success) throw new HuskError(`invalid ${where}: ${describeIssues(parsed.issues)}`);
+  return parsed.output;
+}
+
+// Loads <bundle>/config.json as `husk create --bundle` does.
+export function loadBundle(dir: string): Bundle {
+  const path = resolve(dir);
+  let isDir = false;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch {
+    throw new HuskError(`bundle ${path} does not exist`);
+  }
+  if (!isDir) throw new HuskError(`bundle ${path} is not a directory`);
+  const file = `${path}/config.json`;
+  const spec = parseSpec(readConfig(file), file);
+  if (!spec.root) throw new HuskError(`invalid ${file}: root: a container needs root.path`);
+  if (!spec.process) throw new HuskError(`invalid ${file}: process: a container needs a process`);
+  const rootfs = isAbsolute(spec.root.path) ? spec.root.path : resolve(path, spec.root.path);
+  try {
+    if (!statSync(rootfs).isDirectory()) throw new Error("not a directory");
+  } catch (e) {
+    throw new HuskError(`rootfs ${rootfs} of bundle ${path}: ${errorMessage(e)}`);
+  }
+  return { path, spec, rootfs };
+}

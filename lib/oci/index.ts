@@ -1,0 +1,4 @@
+export { SpecSchema, ProcessSchema, MountSchema, type Spec, type ProcessSpec, type MountSpec } from "./spec.ts";
+export { loadBundle, parseSpec, type Bundle } from "./bundle.ts";
+export { stateJson, type StateJson, type ContainerStatus } from "./state.ts";
+export { defaultSpec } from "./default-spec.ts";
