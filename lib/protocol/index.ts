@@ -1,0 +1,15 @@
+// The agent protocol: generated service and messages, capability table,
+// server scaffolding (serveAgent) and negotiated client (connectAgent).
+export * from "./gen/husk/agent/v1/agent_pb.ts";
+export * from "./gen/husk/agent/v1/container_pb.ts";
+export * from "./gen/husk/agent/v1/handshake_pb.ts";
+export * from "./gen/husk/agent/v1/process_pb.ts";
+export * from "./gen/husk/agent/v1/sandbox_pb.ts";
+export {
+  CAPABILITIES,
+  PROTOCOL_VERSION,
+  RPC_CAPABILITY,
+  requiredCapabilities,
+  type AgentMethodName,
+  type Capability,
+} from "./capabilities.ts";
