@@ -1,0 +1,32 @@
+// Versioned sandbox documents (persist format 1.x): the only way the runtime
+// remembers a sandbox between processes. See docs/on-disk-format.md.
+import { FORMATS, type SandboxDoc } from "./formats.ts";
+import { RELEASE } from "./codec.ts";
+
+export { openStore, PersistStore, type ContainerDoc, type Found, type OpenOptions } from "./store.ts";
+export { FORMATS, FormatChain, type FormatStep, type SandboxDoc } from "./formats.ts";
+export { PersistError, type PersistFailure } from "./errors.ts";
+export { STORE_KINDS, type StoreKind } from "./backend.ts";
+export { DEFAULT_LOCK_TIMEOUT_MS, type LockOptions, type SandboxLock } from "./lock.ts";
+export { MAX_DOC_BYTES, salvage } from "./codec.ts";
+export { DOC_FILE } from "./fs.ts";
+export { DB_FILE } from "./sqlite.ts";
+
+// For `husk version --json`.
+export const persistFormats = () => ({ writes: FORMATS.current, reads: [FORMATS.readRange] });
+
+// A new sandbox in state "creating", stamped with this release.
+export function newSandboxDoc(
+  init: Pick<SandboxDoc, "id"> & Partial<Omit<SandboxDoc, "formatVersion" | "createdBy" | "writtenBy">>,
+): SandboxDoc {
+  return {
+    formatVersion: "1.0",
+    state: "creating",
+    createdAt: new Date().toISOString(),
+    config: {},
+    containers: [],
+    ...init,
+    createdBy: RELEASE,
+    writtenBy: RELEASE,
+  };
+}
