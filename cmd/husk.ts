@@ -10,6 +10,7 @@ const lazy = (load: () => Promise<{ default: CommandDef<any> }>): Lazy => () =>
 // Commands are loaded on demand: `husk state` must not pay for `husk create`.
 const subCommands: Record<string, Lazy> = {
   version: lazy(() => import("./version.ts")),
+  inspect: lazy(() => import("./inspect.ts")),
 };
 
 const main = defineCommand({

@@ -5,7 +5,8 @@ export const versionText = (): string =>
   `husk version ${VERSION}\ncommit: ${COMMIT}\nspec: ${OCI_SPEC_VERSION}`;
 
 export async function versionInfo() {
-  return { version: VERSION, commit: COMMIT, ociSpec: OCI_SPEC_VERSION };
+  const { persistFormats } = await import("../lib/persist/index.ts");
+  return { version: VERSION, commit: COMMIT, ociSpec: OCI_SPEC_VERSION, persist: persistFormats() };
 }
 
 export default defineCommand({
