@@ -6,7 +6,9 @@ export const versionText = (): string =>
 
 export async function versionInfo() {
   const { persistFormats } = await import("../lib/persist/index.ts");
-  return { version: VERSION, commit: COMMIT, ociSpec: OCI_SPEC_VERSION, persist: persistFormats() };
+  const { PROTOCOL_VERSION, CAPABILITIES } = await import("../lib/protocol/capabilities.ts");
+  const protocol = { version: PROTOCOL_VERSION, capabilities: [...CAPABILITIES] };
+  return { version: VERSION, commit: COMMIT, ociSpec: OCI_SPEC_VERSION, persist: persistFormats(), protocol };
 }
 
 export default defineCommand({

@@ -1,5 +1,4 @@
-import type { DescMethod } from "@bufbuild/protobuf";
-import { AgentService } from "./gen/husk/agent/v1/agent_pb.ts";
+import type { AgentService } from "./gen/husk/agent/v1/agent_pb.ts";
 
 // Revision of husk.agent.v1. Additions within v1 are announced as
 // capabilities, so this changes only with a new package (v2).
@@ -62,13 +61,25 @@ const FIELD_CAPABILITIES: Partial<Record<AgentMethodName, (req: Req) => Capabili
   signalProcess: (r) => (r.all === true ? ["signal-all"] : []),
 };
 
+// Field-level capabilities qualify one RPC; an agent may only advertise one
+// when it implements that RPC.
+const FIELD_CAPABILITY_RPC: Partial<Record<Capability, AgentMethodName>> = {
+  tty: "createContainer",
+  "overlay-rootfs": "createContainer",
+  "exec-tty": "execProcess",
+  "signal-all": "signalProcess",
+};
+
+// The RPCs an agent must implement to advertise a capability.
+export function capabilityRpcs(cap: string): AgentMethodName[] {
+  const field = FIELD_CAPABILITY_RPC[cap as Capability];
+  if (field) return [field];
+  return (Object.keys(RPC_CAPABILITY) as AgentMethodName[]).filter((m) => RPC_CAPABILITY[m] === cap);
+}
+
 // Every capability a call with this request needs.
 export function requiredCapabilities(method: AgentMethodName, req: object = {}): Capability[] {
   const base = RPC_CAPABILITY[method];
   const extra = FIELD_CAPABILITIES[method]?.(req as Req) ?? [];
   return base ? [base, ...extra] : extra;
-}
-
-export function methodByName(name: string): DescMethod | undefined {
-  return AgentService.methods.find((m) => m.name === name);
 }

@@ -9,7 +9,30 @@ export {
   CAPABILITIES,
   PROTOCOL_VERSION,
   RPC_CAPABILITY,
+  capabilityRpcs,
   requiredCapabilities,
   type AgentMethodName,
   type Capability,
 } from "./capabilities.ts";
+export {
+  NegotiatedAgentSchema,
+  acceptHandshake,
+  capabilityError,
+  missingCapability,
+  type NegotiatedAgent,
+} from "./negotiate.ts";
+export {
+  DEFAULT_READ_MAX_BYTES,
+  serveAgent,
+  type AgentImpl,
+  type AgentListener,
+  type AgentServer,
+  type ServeOptions,
+} from "./server/index.ts";
+export {
+  connectAgent,
+  type AgentClient,
+  type AgentRpc,
+  type AgentTarget,
+  type ConnectOptions,
+} from "./client/index.ts";

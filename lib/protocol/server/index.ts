@@ -1,0 +1,202 @@
+import { closeSync, createReadStream, createWriteStream, openSync, rmSync } from "node:fs";
+import http2 from "node:http2";
+import net from "node:net";
+import { Duplex } from "node:stream";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { HuskError } from "../../core/index.ts";
+import { AgentService } from "../gen/husk/agent/v1/agent_pb.ts";
+import { PROTOCOL_VERSION, capabilityRpcs } from "../capabilities.ts";
+import { createLeanHandler } from "./connect-fetch.ts";
+
+export const DEFAULT_READ_MAX_BYTES = 16 * 1024 * 1024;
+
+// Everything but Handshake, which the scaffolding answers itself from
+// ServeOptions. Missing methods answer Unimplemented.
+export type AgentImpl = Partial<Omit<ServiceImpl<typeof AgentService>, "handshake">>;
+
+export interface ServeOptions {
+  agentVersion: string;
+  // What the handshake advertises; each must be backed by implemented RPCs.
+  capabilities: readonly string[];
+  readMaxBytes?: number;
+  // Called with each handshake (e.g. to log the runtime's version).
+  onHandshake?: (runtimeVersion: string, protocolVersion: number) => void;
+}
+
+// Where the agent listens:
+//  unix    a socket path; HTTP/1.1 (Bun.serve, the fast path) unless http2 is set
+//  stream  one already-open byte stream (HTTP/2 with prior knowledge)
+//  fd      an open bidirectional file descriptor, e.g. a virtio-serial port
+//  device  a character device path (/dev/vport0p1), reopened whenever the
+//          host side goes away so the next host connection is served
+export type AgentListener =
+  | { unix: string; http2?: boolean }
+  | { stream: Duplex }
+  | { fd: number }
+  | { device: string };
+
+export interface AgentServer {
+  close(): Promise<void>;
+}
+
+export function serveAgent(impl: AgentImpl, listener: AgentListener, opts: ServeOptions): AgentServer {
+  const full = withHandshake(impl, opts);
+  const readMaxBytes = opts.readMaxBytes ?? DEFAULT_READ_MAX_BYTES;
+  if ("unix" in listener && !listener.http2) return serveUnixHttp1(full, listener.unix, readMaxBytes);
+  const h2 = createHttp2Server(full, readMaxBytes);
+  if ("unix" in listener) return serveUnixHttp2(h2, listener.unix);
+  if ("stream" in listener) {
+    h2.emit("connection", listener.stream);
+    return { close: () => closeHttp2(h2, [listener.stream]) };
+  }
+  if ("fd" in listener) {
+    const stream = fdStream(listener.fd);
+    h2.emit("connection", stream);
+    return { close: () => closeHttp2(h2, [stream]) };
+  }
+  return serveDevice(h2, listener.device);
+}
+
+function withHandshake(impl: AgentImpl, opts: ServeOptions): Record<string, any> {
+  for (const cap of opts.capabilities) {
+    const missing = capabilityRpcs(cap).filter((m) => !(impl as Record<string, unknown>)[m]);
+    if (missing.length)
+      throw new HuskError(`agent advertises capability '${cap}' but does not implement ${missing.join(", ")}`);
+  }
+  return {
+    ...impl,
+    handshake: (req: { runtimeVersion: string; protocolVersion: number }) => {
+      opts.onHandshake?.(req.runtimeVersion, req.protocolVersion);
+      return { agentVersion: opts.agentVersion, protocolVersion: PROTOCOL_VERSION, capabilities: [...opts.capabilities] };
+    },
+  };
+}
+
+function serveUnixHttp1(impl: Record<string, any>, path: string, readMaxBytes: number): AgentServer {
+  rmSync(path, { force: true });
+  const shutdown = new AbortController();
+  const server = Bun.serve({
+    unix: path,
+    // Above our own limit so an oversized call gets a Connect error, not a bare 413.
+    maxRequestBodySize: readMaxBytes + 64 * 1024,
+    fetch: createLeanHandler(AgentService, impl, { readMaxBytes, shutdownSignal: shutdown.signal }),
+    error: () => new Response("bad request", { status: 400 }),
+  });
+  return {
+    async close() {
+      shutdown.abort();
+      await server.stop(true);
+      rmSync(path, { force: true });
+    },
+  };
+}
+
+function createHttp2Server(impl: Record<string, any>, readMaxBytes: number): http2.Http2Server {
+  const handler = connectNodeAdapter({
+    routes: (router) => router.service(AgentService, impl),
+    readMaxBytes,
+    connect: true,
+    grpc: false,
+    grpcWeb: false,
+  });
+  const server = http2.createServer(handler);
+  // A broken peer must not take the agent down: errors end that session only.
+  server.on("sessionError", () => {});
+  server.on("error", () => {});
+  return server;
+}
+
+function serveUnixHttp2(h2: http2.Http2Server, path: string): AgentServer {
+  rmSync(path, { force: true });
+  const sockets = new Set<Duplex>();
+  const listener = net.createServer((sock) => {
+    sockets.add(sock);
+    sock.on("close", () => sockets.delete(sock));
+    sock.on("error", () => {});
+    h2.emit("connection", sock);
+  });
+  listener.listen(path);
+  return {
+    async close() {
+      await new Promise<void>((r) => listener.close(() => r()));
+      await closeHttp2(h2, [...sockets]);
+      rmSync(path, { force: true });
+    },
+  };
+}
+
+async function closeHttp2(h2: http2.Http2Server, streams: Duplex[]): Promise<void> {
+  for (const s of streams) s.destroy();
+  h2.close();
+}
+
+// A Duplex over a file descriptor: blocking reads run on the thread pool,
+// which suits character devices that do not support non-blocking I/O.
+function fdStream(fd: number, onEnd?: () => void): Duplex {
+  const readable = createReadStream("", { fd, autoClose: false, highWaterMark: 64 * 1024 });
+  const writable = createWriteStream("", { fd, autoClose: false });
+  const stream: Duplex = new Duplex({
+    read: () => void readable.resume(),
+    write: (chunk, _enc, cb) => void writable.write(chunk, cb),
+    final: (cb) => cb(),
+    destroy: (err, cb) => {
+      readable.destroy();
+      writable.destroy();
+      cb(err);
+    },
+  });
+  readable.on("data", (d) => {
+    if (!stream.push(d)) readable.pause();
+  });
+  const ended = () => {
+    stream.push(null);
+    onEnd?.();
+  };
+  readable.on("end", ended);
+  readable.on("error", ended);
+  writable.on("error", () => stream.destroy());
+  stream.on("error", () => {});
+  return stream;
+}
+
+const REOPEN_DELAY_MS = 100;
+
+function serveDevice(h2: http2.Http2Server, path: string): AgentServer {
+  let closed = false;
+  let current: { fd: number; stream: Duplex } | undefined;
+  const open = () => {
+    if (closed) return;
+    let fd: number;
+    try {
+      fd = openSync(path, "r+");
+    } catch {
+      setTimeout(open, REOPEN_DELAY_MS * 10);
+      return;
+    }
+    const stream = fdStream(fd, () => {
+      if (current?.fd !== fd) return;
+      current = undefined;
+      stream.destroy();
+      closeSync(fd);
+      setTimeout(open, REOPEN_DELAY_MS);
+    });
+    current = { fd, stream };
+    h2.emit("connection", stream);
+  };
+  open();
+  return {
+    async close() {
+      closed = true;
+      const c = current;
+      current = undefined;
+      if (c) {
+        c.stream.destroy();
+        try {
+          closeSync(c.fd);
+        } catch {}
+      }
+      h2.close();
+    },
+  };
+}
