@@ -1,0 +1,483 @@
+import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { constants as osConstants } from "node:os";
+import { join, resolve } from "node:path";
+import * as v from "valibot";
+import { DEFAULTS } from "../../config/index.ts";
+import { HuskError, describeIssues, errorMessage, log, validateId } from "../../core/index.ts";
+import { loadBundle, type ProcessSpec, type Spec } from "../../oci/index.ts";
+import { ConsoleSocket } from "./console.ts";
+import { Proc } from "./process.ts";
+import { Reaper } from "./reaper.ts";
+import { prepareRootfs, unmountUnder, type PreparedRootfs } from "./rootfs.ts";
+import { Runc } from "./runc.ts";
+import { OutputBuffer, pipeIo, terminalIo, type ProcessIo } from "./stdio.ts";
+import {
+  CreateOptionsSchema,
+  ExecOptionsSchema,
+  type ConsoleSize,
+  type ContainerState,
+  type ContainerStats,
+  type ContainerStatus,
+  type CreateOptions,
+  type ExecOptions,
+  type ExitStatus,
+  type StreamName,
+} from "./types.ts";
+
+export * from "./types.ts";
+export { OutputBuffer } from "./stdio.ts";
+
+// The agent's container engine: containers through an OCI runtime binary.
+// It holds every process's stdio and exit status itself, so it does not
+// depend on any client connection: a client may go away mid-call and a
+// later one still finds the output and the status.
+
+export interface EngineOptions {
+  stateDir: string; // private: runc state, bundles, pid files, console sockets
+  runtime?: string; // OCI runtime binary (settings.ociRuntime)
+  outputLimit?: number; // bytes buffered per stream before the process is made to wait
+}
+
+export interface SignalOptions {
+  execId?: string; // default: the container's init
+  all?: boolean; // every process in the container (init only)
+}
+
+interface Container {
+  id: string;
+  dir: string;
+  bundle: string;
+  spec: Spec;
+  rootfs: PreparedRootfs;
+  terminal: boolean;
+  createdAt: Date;
+  status: ContainerStatus;
+  init: Proc;
+  execs: Map<string, Proc>;
+  pendingExecs: Set<string>;
+  execSeq: number;
+  lock: Promise<unknown>;
+}
+
+const DEFAULT_OUTPUT_LIMIT = 1024 * 1024;
+const REAP_TIMEOUT_MS = 10_000;
+const MAX_DIR_NAME = 200;
+
+function parse<S extends v.GenericSchema>(schema: S, input: unknown, what: string): v.InferOutput<S> {
+  const r = v.safeParse(schema, input);
+  if (!r.success) throw new HuskError(`invalid ${what}: ${describeIssues(r.issues)}`);
+  return r.output;
+}
+
+// "TERM", "SIGTERM", "sigterm" or 15.
+export function signalNumber(signal: number | string): number {
+  if (typeof signal === "number") {
+    if (Number.isInteger(signal) && signal > 0 && signal < 65) return signal;
+    throw new HuskError(`invalid signal ${signal}`);
+  }
+  if (/^\d+$/.test(signal)) return signalNumber(Number(signal));
+  const name = signal.toUpperCase().startsWith("SIG") ? signal.toUpperCase() : `SIG${signal.toUpperCase()}`;
+  const n = (osConstants.signals as Record<string, number>)[name];
+  if (n === undefined) throw new HuskError(`unknown signal ${JSON.stringify(signal)}`);
+  return n;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Engine {
+  private readonly containers = new Map<string, Container>();
+  private readonly reserved = new Set<string>();
+  private consoleSeq = 0;
+
+  private constructor(
+    readonly stateDir: string,
+    private readonly runc: Runc,
+    private readonly reaper: Reaper,
+    private readonly outputLimit: number,
+  ) {}
+
+  // Makes this process a child subreaper and clears what an earlier engine on
+  // the same state dir left behind (its processes' stdio died with it).
+  static async open(opts: EngineOptions): Promise<Engine> {
+    mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
+    const stateDir = realpathSync(opts.stateDir);
+    for (const sub of ["runc", "c", "con", "log"]) mkdirSync(join(stateDir, sub), { recursive: true, mode: 0o700 });
+    const runc = new Runc(opts.runtime ?? DEFAULTS.ociRuntime, join(stateDir, "runc"), join(stateDir, "log"));
+    const engine = new Engine(stateDir, runc, new Reaper(), opts.outputLimit ?? DEFAULT_OUTPUT_LIMIT);
+    await engine.clearLeftovers();
+    return engine;
+  }
+
+  private async clearLeftovers(): Promise<void> {
+    const listed = JSON.parse((await this.runc.run(["list", "--format", "json"])) || "null") as { id: string }[] | null;
+    for (const { id } of listed ?? []) {
+      log.warn(`removing container ${id} left by an earlier engine`);
+      await this.runc.run(["delete", "--force", id]).catch((e) => log.warn(errorMessage(e)));
+    }
+    const cdir = join(this.stateDir, "c");
+    for (const name of readdirSync(cdir)) {
+      await unmountUnder(join(cdir, name));
+      rmSync(join(cdir, name), { recursive: true, force: true });
+    }
+    for (const sub of ["con", "log"])
+      for (const name of readdirSync(join(this.stateDir, sub))) rmSync(join(this.stateDir, sub, name), { force: true });
+  }
+
+  // ---- lifecycle ----
+
+  async create(id: string, options: CreateOptions): Promise<ContainerState> {
+    validateId(id);
+    const opts = parse(CreateOptionsSchema, options, `options for container ${id}`);
+    if (this.containers.has(id) || this.reserved.has(id)) throw new HuskError(`container ${id} already exists`);
+    this.reserved.add(id);
+    const dir = join(this.stateDir, "c", id.length <= MAX_DIR_NAME ? id : new Bun.CryptoHasher("sha256").update(id).digest("hex"));
+    let rootfs: PreparedRootfs | undefined;
+    try {
+      if (existsSync(dir)) throw new HuskError(`container ${id} already exists (state in ${dir})`);
+      mkdirSync(dir, { mode: 0o700 });
+      let bundle: string;
+      let spec: Spec;
+      if ("bundle" in opts) {
+        ({ bundle, spec } = this.bundleFrom(opts.bundle, dir, opts.terminal, opts.consoleSize));
+        rootfs = { path: resolve(bundle, spec.root!.path), release: async () => {} };
+      } else {
+        if (!opts.spec.process) throw new HuskError(`invalid spec for container ${id}: process: a container needs a process`);
+        rootfs = await prepareRootfs(opts.rootfs, dir);
+        spec = {
+          ...opts.spec,
+          root: { ...opts.spec.root, path: rootfs.path, readonly: opts.spec.root?.readonly ?? false },
+          process: withTerminal(opts.spec.process, opts.terminal, opts.consoleSize),
+        };
+        writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
+        bundle = dir;
+      }
+      const terminal = spec.process?.terminal === true;
+      const pidFile = join(dir, "init.pid");
+      const { io, pid } = await this.launch(`container ${id}`, terminal, (extra) =>
+        ["create", "--bundle", bundle, "--pid-file", pidFile, ...extra, id],
+        pidFile,
+      ).catch((e) => {
+        throw new HuskError(`cannot create container ${id}: ${errorMessage(e)}`);
+      });
+      const c: Container = {
+        id,
+        dir,
+        bundle,
+        spec,
+        rootfs,
+        terminal,
+        createdAt: new Date(),
+        status: "created",
+        init: new Proc("", pid, io, terminal, this.reaper),
+        execs: new Map(),
+        pendingExecs: new Set(),
+        execSeq: 0,
+        lock: Promise.resolve(),
+      };
+      void c.init.exited.then(() => (c.status = "stopped"));
+      this.containers.set(id, c);
+      return this.state(id);
+    } catch (e) {
+      await rootfs?.release().catch(() => {});
+      if (!this.containers.has(id)) rmSync(dir, { recursive: true, force: true });
+      throw e;
+    } finally {
+      this.reserved.delete(id);
+    }
+  }
+
+  // A caller's bundle is used in place unless the terminal setting must change;
+  // then a copy of its config.json (root.path made absolute) goes in our dir.
+  private bundleFrom(path: string, dir: string, terminal?: boolean, size?: ConsoleSize): { bundle: string; spec: Spec } {
+    const b = loadBundle(path);
+    const want = terminal ?? b.spec.process!.terminal === true;
+    if (want === (b.spec.process!.terminal === true) && !size) return { bundle: b.path, spec: b.spec };
+    const spec: Spec = {
+      ...b.spec,
+      root: { ...b.spec.root!, path: b.rootfs },
+      process: withTerminal(b.spec.process!, want, size),
+    };
+    writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
+    return { bundle: dir, spec };
+  }
+
+  // Runs `runc create` or `runc exec -d` with the process's stdio attached,
+  // and returns the process's pid and io once runc is done.
+  private async launch(
+    what: string,
+    terminal: boolean,
+    args: (extra: string[]) => string[],
+    pidFile: string,
+  ): Promise<{ io: ProcessIo; pid: number }> {
+    let io: ProcessIo | undefined;
+    try {
+      if (terminal) {
+        const sock = ConsoleSocket.listen(join(this.stateDir, "con", `${++this.consoleSeq}.sock`));
+        try {
+          await this.runc.run(args(["--console-socket", sock.path]), { stdio: ["ignore", "ignore", "ignore"] });
+          io = terminalIo(sock.takeMaster(), this.outputLimit, what);
+        } finally {
+          sock.close();
+        }
+      } else {
+        const p = pipeIo(this.outputLimit, what);
+        io = p.io;
+        try {
+          await this.runc.run(args([]), { stdio: p.childFds });
+        } finally {
+          p.closeChildFds();
+        }
+      }
+      const pid = Number(readFileSync(pidFile, "utf8").trim());
+      rmSync(pidFile, { force: true });
+      if (!Number.isInteger(pid) || pid <= 0) throw new HuskError(`the OCI runtime wrote no pid for ${what}`);
+      return { io, pid };
+    } catch (e) {
+      io?.stdout.discard();
+      io?.stderr.discard();
+      io?.release();
+      rmSync(pidFile, { force: true });
+      throw e;
+    }
+  }
+
+  start(id: string): Promise<void> {
+    return this.locked(id, async (c) => {
+      if (c.status !== "created") throw new HuskError(`container ${id} is ${c.status}, not created: it cannot be started`);
+      await this.runc.run(["start", id]);
+      if (c.status === "created") c.status = "running";
+    });
+  }
+
+  pause(id: string): Promise<void> {
+    return this.locked(id, async (c) => {
+      if (c.status !== "running") throw new HuskError(`container ${id} is ${c.status}, not running: it cannot be paused`);
+      await this.runc.run(["pause", id]);
+      c.status = "paused";
+    });
+  }
+
+  resume(id: string): Promise<void> {
+    return this.locked(id, async (c) => {
+      if (c.status !== "paused") throw new HuskError(`container ${id} is ${c.status}, not paused: it cannot be resumed`);
+      await this.runc.run(["resume", id]);
+      if (c.status === "paused") c.status = "running";
+    });
+  }
+
+  // Without force only a created or stopped container may go; with force its
+  // processes are killed first. Afterwards nothing of it is left on disk.
+  delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    return this.locked(id, async (c) => {
+      if ((c.status === "running" || c.status === "paused") && !opts.force)
+        throw new HuskError(`container ${id} is ${c.status}: stop it first or delete with force`);
+      await this.runc.run(["delete", ...(opts.force ? ["--force"] : []), id]);
+      await this.reapAll(c);
+      for (const p of [c.init, ...c.execs.values()]) {
+        p.io.stdout.discard();
+        p.io.stderr.discard();
+        p.io.release();
+      }
+      await c.rootfs.release();
+      rmSync(c.dir, { recursive: true, force: true });
+      this.containers.delete(id);
+    });
+  }
+
+  // The pid namespace is gone once runc has deleted the container, so every
+  // process we started dies; collect them all, killing any straggler.
+  private async reapAll(c: Container): Promise<void> {
+    const procs = [c.init, ...c.execs.values()];
+    const all = Promise.all(procs.map((p) => p.exited));
+    const timeout = Symbol();
+    if ((await Promise.race([all, sleep(REAP_TIMEOUT_MS).then(() => timeout)])) !== timeout) return;
+    for (const p of procs) if (p.running) this.kill(p.pid, 9);
+    await all;
+  }
+
+  // Stops every container; for shutting the agent down.
+  async close(): Promise<void> {
+    for (const id of [...this.containers.keys()]) {
+      await this.delete(id, { force: true }).catch((e) => log.warn(`closing engine: ${errorMessage(e)}`));
+    }
+  }
+
+  // ---- processes ----
+
+  async exec(id: string, options: ExecOptions): Promise<string> {
+    const c = this.get(id);
+    const opts = parse(ExecOptionsSchema, options, `exec options for container ${id}`);
+    if (c.status !== "running") throw new HuskError(`container ${id} is ${c.status}: exec needs a running container`);
+    let execId = opts.execId;
+    if (execId === undefined) do execId = `exec-${++c.execSeq}`; while (c.execs.has(execId) || c.pendingExecs.has(execId));
+    validateId(execId, "exec");
+    if (c.execs.has(execId) || c.pendingExecs.has(execId))
+      throw new HuskError(`exec ${execId} already exists in container ${id}`);
+    const base = c.spec.process!;
+    const processSpec: ProcessSpec = {
+      ...base,
+      args: opts.args,
+      env: opts.env ?? base.env,
+      cwd: opts.cwd ?? base.cwd,
+      user: opts.user ?? base.user,
+      terminal: opts.terminal === true,
+      consoleSize: opts.consoleSize ? { height: opts.consoleSize.height, width: opts.consoleSize.width } : undefined,
+    };
+    const specFile = join(c.dir, `exec-${execId}.json`);
+    const pidFile = join(c.dir, `exec-${execId}.pid`);
+    // Reserved while runc runs, so a concurrent exec with the same id fails.
+    c.pendingExecs.add(execId);
+    const what = `exec ${execId} in container ${id}`;
+    {
+      try {
+        writeFileSync(specFile, JSON.stringify(processSpec));
+        const { io, pid } = await this.launch(what, processSpec.terminal === true, (extra) =>
+          ["exec", "--detach", "--process", specFile, "--pid-file", pidFile, ...extra, id],
+          pidFile,
+        );
+        c.execs.set(execId, new Proc(execId, pid, io, processSpec.terminal === true, this.reaper));
+        return execId;
+      } catch (e) {
+        throw new HuskError(`cannot ${what}: ${errorMessage(e).replace(/^cannot [^:]*: /, "")}`);
+      } finally {
+        rmSync(specFile, { force: true });
+        c.pendingExecs.delete(execId);
+      }
+    }
+  }
+
+  async signal(id: string, signal: number | string, opts: SignalOptions = {}): Promise<void> {
+    const c = this.get(id);
+    const sig = signalNumber(signal);
+    if (opts.execId) {
+      const p = this.proc(id, opts.execId);
+      if (!p.running) throw new HuskError(`exec ${opts.execId} in container ${id} has exited`);
+      this.kill(p.pid, sig); // still our unreaped child, so the pid cannot have been reused
+      return;
+    }
+    if (c.status === "stopped" && !opts.all) throw new HuskError(`container ${id} is stopped`);
+    await this.runc.run(["kill", ...(opts.all ? ["--all"] : []), id, String(sig)]);
+  }
+
+  private kill(pid: number, sig: number): void {
+    try {
+      process.kill(pid, sig);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw new HuskError(`cannot signal pid ${pid}: ${errorMessage(e)}`);
+    }
+  }
+
+  wait(id: string, execId?: string): Promise<ExitStatus> {
+    return this.proc(id, execId).exited;
+  }
+
+  writeStdin(id: string, execId: string | undefined, data: Uint8Array): Promise<number> {
+    return this.proc(id, execId).io.stdin.write(data);
+  }
+
+  closeStdin(id: string, execId?: string): Promise<void> {
+    return this.proc(id, execId).io.stdin.close();
+  }
+
+  // The process's output: an async iterable (ends at end of stream) with a
+  // read(max) for pull-style callers. Unread output stays for the next reader.
+  output(id: string, execId: string | undefined, stream: StreamName): OutputBuffer {
+    const io = this.proc(id, execId).io;
+    return stream === "stderr" ? io.stderr : io.stdout;
+  }
+
+  resize(id: string, execId: string | undefined, size: ConsoleSize): void {
+    const p = this.proc(id, execId);
+    if (!p.io.resize) throw new HuskError(`${describe(id, execId)} has no terminal`);
+    try {
+      p.io.resize(size);
+    } catch (e) {
+      throw new HuskError(`cannot resize the terminal of ${describe(id, execId)}: ${errorMessage(e)}`);
+    }
+  }
+
+  // ---- inspection ----
+
+  state(id: string): ContainerState {
+    const c = this.get(id);
+    return {
+      id,
+      status: c.status,
+      pid: c.init.pid,
+      bundle: c.bundle,
+      rootfs: c.rootfs.path,
+      terminal: c.terminal,
+      createdAt: c.createdAt,
+      exit: c.init.exit,
+      execs: [...c.execs.keys()],
+    };
+  }
+
+  list(): ContainerState[] {
+    return [...this.containers.keys()].map((id) => this.state(id));
+  }
+
+  // Host pids of every process in the container.
+  async ps(id: string): Promise<number[]> {
+    this.get(id);
+    const out = await this.runc.run(["ps", "--format", "json", id]);
+    const pids = JSON.parse(out || "null") as number[] | null;
+    return pids ?? [];
+  }
+
+  async stats(id: string): Promise<ContainerStats> {
+    const c = this.get(id);
+    if (c.status === "stopped") throw new HuskError(`container ${id} is stopped: it has no statistics`);
+    const out = await this.runc.run(["events", "--stats", id]);
+    let data: { cpu?: { usage?: { total?: number } }; memory?: { usage?: { usage?: number } }; pids?: { current?: number } };
+    try {
+      data = (JSON.parse(out) as { data: typeof data }).data ?? {};
+    } catch {
+      throw new HuskError(`${this.runc.binary} events --stats ${id}: unreadable output ${JSON.stringify(out.slice(0, 200))}`);
+    }
+    return {
+      cpuUsageNs: data.cpu?.usage?.total ?? 0,
+      memoryBytes: data.memory?.usage?.usage ?? 0,
+      pids: data.pids?.current ?? 0,
+    };
+  }
+
+  // ---- helpers ----
+
+  private get(id: string): Container {
+    const c = this.containers.get(id);
+    if (!c) throw new HuskError(`container ${JSON.stringify(id.slice(0, 64))} does not exist`);
+    return c;
+  }
+
+  private proc(id: string, execId?: string): Proc {
+    const c = this.get(id);
+    if (!execId) return c.init;
+    const p = c.execs.get(execId);
+    if (!p) throw new HuskError(`exec ${JSON.stringify(execId.slice(0, 64))} does not exist in container ${id}`);
+    return p;
+  }
+
+  // Lifecycle changes of one container run one at a time.
+  private locked<T>(id: string, op: (c: Container) => Promise<T>): Promise<T> {
+    let c: Container;
+    try {
+      c = this.get(id);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const run = c.lock.then(() => op(c));
+    c.lock = run.catch(() => undefined);
+    return run;
+  }
+}
+
+function withTerminal(p: ProcessSpec, terminal: boolean | undefined, size: ConsoleSize | undefined): ProcessSpec {
+  return {
+    ...p,
+    terminal: terminal ?? p.terminal,
+    ...(size ? { consoleSize: { height: size.height, width: size.width } } : {}),
+  };
+}
+
+const describe = (id: string, execId?: string) => (execId ? `exec ${execId} in container ${id}` : `container ${id}`);

@@ -1,0 +1,171 @@
+import { dlopen, FFIType, ptr, read } from "bun:ffi";
+import { closeSync } from "node:fs";
+
+// The few libc calls Bun has no API for: child subreaping, reaping one pid
+// without touching Bun's own children, pipes we own, and receiving a pty
+// master over a unix socket (SCM_RIGHTS). x86_64/aarch64 Linux layouts.
+
+const { i32, i64, u32, u64, ptr: P } = FFIType;
+
+const lib = dlopen("libc.so.6", {
+  prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
+  waitpid: { args: [i32, P, i32], returns: i32 },
+  pipe2: { args: [P, i32], returns: i32 },
+  socket: { args: [i32, i32, i32], returns: i32 },
+  bind: { args: [i32, P, u32], returns: i32 },
+  listen: { args: [i32, i32], returns: i32 },
+  accept4: { args: [i32, P, P, i32], returns: i32 },
+  recvmsg: { args: [i32, P, i32], returns: i64 },
+  ioctl: { args: [i32, u64, P], returns: i32 },
+  fcntl: { args: [i32, i32, i32], returns: i32 },
+  __errno_location: { args: [], returns: P },
+  strerror: { args: [i32], returns: FFIType.cstring },
+});
+
+const c = lib.symbols;
+
+const PR_SET_CHILD_SUBREAPER = 36;
+const WNOHANG = 1;
+const O_CLOEXEC = 0o2000000;
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1;
+const SCM_RIGHTS = 1;
+const MSG_CMSG_CLOEXEC = 0x40000000;
+const TIOCSWINSZ = 0x5414;
+const F_DUPFD_CLOEXEC = 1030;
+export const EAGAIN = 11;
+export const ECHILD = 10;
+export const EINTR = 4;
+
+export class SysError extends Error {
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+  ) {
+    super(`${call}: ${String(c.strerror(errno))} (errno ${errno})`);
+  }
+}
+
+const errno = (): number => read.i32(c.__errno_location()!, 0);
+
+function check(call: string, rc: number | bigint): number {
+  if (Number(rc) < 0) throw new SysError(call, errno());
+  return Number(rc);
+}
+
+// Orphaned descendants (runc's container init, detached execs) are reparented
+// to us instead of pid 1, so we can collect their exit status.
+export function becomeSubreaper(): void {
+  check("prctl(PR_SET_CHILD_SUBREAPER)", c.prctl(PR_SET_CHILD_SUBREAPER, 1n, 0n, 0n, 0n));
+}
+
+export type WaitResult = { done: false } | { done: true; status: number } | { done: true; gone: true };
+
+// waitpid(pid, WNOHANG) for one pid only: Bun reaps its own children by pid,
+// so asking for a specific pid never takes a status Bun is waiting for.
+export function tryReap(pid: number): WaitResult {
+  const status = new Int32Array(1);
+  for (;;) {
+    const rc = c.waitpid(pid, ptr(status), WNOHANG);
+    if (rc === pid) return { done: true, status: status[0]! };
+    if (rc === 0) return { done: false };
+    const e = errno();
+    if (e === EINTR) continue;
+    if (e === ECHILD) return { done: true, gone: true };
+    throw new SysError("waitpid", e);
+  }
+}
+
+// Shell convention: the exit code, or 128 + signal number when killed.
+export function decodeWaitStatus(status: number): { exitCode: number; signal?: number } {
+  const sig = status & 0x7f;
+  if (sig === 0) return { exitCode: (status >> 8) & 0xff };
+  return { exitCode: 128 + sig, signal: sig };
+}
+
+export function pipe(): [readFd: number, writeFd: number] {
+  const fds = new Int32Array(2);
+  check("pipe2", c.pipe2(ptr(fds), O_CLOEXEC));
+  return [fds[0]!, fds[1]!];
+}
+
+export function closeFd(fd: number | undefined): void {
+  if (fd === undefined || fd < 0) return;
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed: nothing to release
+  }
+}
+
+// A listening, non-blocking unix socket at path (runc's --console-socket).
+export function listenUnix(path: string): number {
+  const encoded = Buffer.from(path);
+  if (encoded.length >= 108) throw new SysError(`bind ${path}: path too long`, 36);
+  const addr = Buffer.alloc(110);
+  addr.writeUInt16LE(AF_UNIX, 0);
+  encoded.copy(addr, 2);
+  const fd = check("socket", c.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  try {
+    check(`bind ${path}`, c.bind(fd, ptr(addr), 2 + encoded.length + 1));
+    check("listen", c.listen(fd, 4));
+  } catch (e) {
+    closeFd(fd);
+    throw e;
+  }
+  return fd;
+}
+
+// Accepts one pending connection and takes the fd it carries. undefined when
+// no client connected yet (EAGAIN) or it sent no fd.
+export function receiveFd(listenFd: number): number | undefined {
+  const conn = c.accept4(listenFd, null, null, SOCK_CLOEXEC);
+  if (conn < 0) {
+    const e = errno();
+    if (e === EAGAIN) return undefined;
+    throw new SysError("accept4", e);
+  }
+  try {
+    return recvRights(conn);
+  } finally {
+    closeFd(conn);
+  }
+}
+
+function recvRights(conn: number): number | undefined {
+  const data = Buffer.alloc(4096);
+  const iov = Buffer.alloc(16);
+  iov.writeBigUInt64LE(BigInt(ptr(data)), 0);
+  iov.writeBigUInt64LE(BigInt(data.length), 8);
+  const control = Buffer.alloc(64); // CMSG_SPACE(sizeof(int)) is 24
+  const msg = Buffer.alloc(56);
+  msg.writeBigUInt64LE(BigInt(ptr(iov)), 16);
+  msg.writeBigUInt64LE(1n, 24);
+  msg.writeBigUInt64LE(BigInt(ptr(control)), 32);
+  msg.writeBigUInt64LE(BigInt(control.length), 40);
+  for (;;) {
+    const n = Number(c.recvmsg(conn, ptr(msg), MSG_CMSG_CLOEXEC));
+    if (n < 0 && errno() === EINTR) continue;
+    check("recvmsg", n);
+    break;
+  }
+  const controlLen = Number(msg.readBigUInt64LE(40));
+  if (controlLen < 20) return undefined;
+  const level = control.readInt32LE(8);
+  const type = control.readInt32LE(12);
+  if (level !== SOL_SOCKET || type !== SCM_RIGHTS) return undefined;
+  return control.readInt32LE(16);
+}
+
+export function setWindowSize(fd: number, rows: number, cols: number): void {
+  const ws = new Uint16Array([rows, cols, 0, 0]);
+  check("ioctl(TIOCSWINSZ)", c.ioctl(fd, BigInt(TIOCSWINSZ), ptr(ws)));
+}
+
+// A second descriptor for the same open file, for a reader that closes its own.
+export function dupFd(fd: number): number {
+  return check("fcntl(F_DUPFD_CLOEXEC)", c.fcntl(fd, F_DUPFD_CLOEXEC, 0));
+}

@@ -1,0 +1,106 @@
+import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { HuskError, errorMessage } from "../../core/index.ts";
+import type { Rootfs } from "./types.ts";
+
+// The container's root directory. An overlay is mounted with the `mount`
+// binary (never by namespace work in our own process): a read-only lower,
+// typically on the VM's shared filesystem, under a private tmpfs that holds
+// the upper and work directories, so writes stay inside the sandbox.
+
+export interface PreparedRootfs {
+  path: string;
+  release(): Promise<void>; // idempotent
+}
+
+async function tool(argv: string[]): Promise<void> {
+  let proc;
+  try {
+    proc = Bun.spawn(argv, { stdin: "ignore", stdout: "ignore", stderr: "pipe", timeout: 30_000 });
+  } catch (e) {
+    throw new HuskError(`cannot run ${argv[0]}: ${errorMessage(e)}`);
+  }
+  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+  if (code !== 0) throw new HuskError(`${argv.join(" ")}: ${stderr.trim() || `exit status ${code}`}`);
+}
+
+function requireDir(path: string, what: string): void {
+  let ok = false;
+  try {
+    ok = statSync(path).isDirectory();
+  } catch (e) {
+    throw new HuskError(`${what} ${path}: ${errorMessage(e)}`);
+  }
+  if (!ok) throw new HuskError(`${what} ${path} is not a directory`);
+}
+
+// Mount points under dir, deepest first (from our mount namespace's table).
+export function mountsUnder(dir: string): string[] {
+  const prefix = dir.endsWith("/") ? dir : `${dir}/`;
+  let table = "";
+  try {
+    table = readFileSync("/proc/self/mountinfo", "utf8");
+  } catch {
+    return [];
+  }
+  return table
+    .split("\n")
+    .map((line) => line.split(" ")[4] ?? "")
+    .map((p) => p.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((p) => p.startsWith(prefix))
+    .sort((a, b) => b.length - a.length);
+}
+
+export async function unmountUnder(dir: string): Promise<void> {
+  for (const m of mountsUnder(dir)) {
+    try {
+      await tool(["umount", m]);
+    } catch {
+      await tool(["umount", "-l", m]); // busy: detach now, freed when the last user goes
+    }
+  }
+}
+
+const FORBIDDEN_IN_LOWER = /[:,\\\n]/;
+
+async function mountOverlay(lower: string[], tmpfsSize: string | undefined, dir: string): Promise<string> {
+  for (const l of lower) {
+    if (FORBIDDEN_IN_LOWER.test(l)) throw new HuskError(`overlay lower ${JSON.stringify(l)}: ':', ',' and '\\' are not allowed in the path`);
+    requireDir(l, "overlay lower");
+  }
+  const scratch = join(dir, "scratch");
+  const root = join(dir, "rootfs");
+  mkdirSync(scratch, { recursive: true });
+  mkdirSync(root, { recursive: true });
+  await tool(["mount", "-t", "tmpfs", "-o", `mode=0755${tmpfsSize ? `,size=${tmpfsSize}` : ""}`, "husk-scratch", scratch]);
+  try {
+    mkdirSync(join(scratch, "upper"), { mode: 0o755 });
+    mkdirSync(join(scratch, "work"), { mode: 0o755 });
+    const opts = `lowerdir=${lower.join(":")},upperdir=${scratch}/upper,workdir=${scratch}/work`;
+    await tool(["mount", "-t", "overlay", "-o", opts, "husk-rootfs", root]);
+  } catch (e) {
+    await unmountUnder(dir);
+    throw e;
+  }
+  return root;
+}
+
+export async function prepareRootfs(rootfs: Rootfs, dir: string): Promise<PreparedRootfs> {
+  if (rootfs.kind === "path") {
+    requireDir(rootfs.path, "rootfs");
+    return { path: rootfs.path, release: async () => {} };
+  }
+  const lower = Array.isArray(rootfs.lower) ? rootfs.lower : [rootfs.lower];
+  const path = await mountOverlay(lower, rootfs.tmpfsSize, dir);
+  let released = false;
+  return {
+    path,
+    release: async () => {
+      if (released) return;
+      await unmountUnder(dir);
+      released = true;
+      rmSync(join(dir, "rootfs"), { recursive: true, force: true });
+      rmSync(join(dir, "scratch"), { recursive: true, force: true });
+    },
+  };
+}

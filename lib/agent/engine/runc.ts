@@ -1,0 +1,76 @@
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { HuskError, errorMessage } from "../../core/index.ts";
+
+// The OCI runtime binary (runc; crun speaks the same CLI). Every call uses a
+// private --root so the host's own runc state is never seen or touched, and a
+// private --log so errors come back as runc's own message.
+
+type Fd = number | "ignore";
+
+export interface RuncCall {
+  stdio?: [Fd, Fd, Fd]; // pass-through stdio for create/exec; default captures stdout
+  timeoutMs?: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+
+export class Runc {
+  private seq = 0;
+
+  constructor(
+    readonly binary: string,
+    readonly root: string,
+    private readonly logDir: string,
+  ) {}
+
+  // Runs `<binary> --root R --log L --log-format json <args>`; resolves to stdout.
+  async run(args: string[], call: RuncCall = {}): Promise<string> {
+    const logFile = join(this.logDir, `${process.pid}-${++this.seq}.log`);
+    const argv = [this.binary, "--root", this.root, "--log", logFile, "--log-format", "json", ...args];
+    let proc;
+    try {
+      proc = Bun.spawn(argv, {
+        stdin: call.stdio ? call.stdio[0] : "ignore",
+        stdout: call.stdio ? call.stdio[1] : "pipe",
+        stderr: call.stdio ? call.stdio[2] : "pipe",
+        timeout: call.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        killSignal: "SIGKILL",
+      });
+    } catch (e) {
+      throw new HuskError(`cannot run OCI runtime ${this.binary}: ${errorMessage(e)}`);
+    }
+    try {
+      const [stdout, stderr, code] = await Promise.all([
+        proc.stdout instanceof ReadableStream ? new Response(proc.stdout).text() : "",
+        proc.stderr instanceof ReadableStream ? new Response(proc.stderr).text() : "",
+        proc.exited,
+      ]);
+      if (code === 0) return stdout;
+      const why = lastError(logFile) || stderr.trim() || `exit status ${code}${proc.signalCode ? ` (${proc.signalCode})` : ""}`;
+      throw new HuskError(`${this.binary} ${args[0]}: ${why}`);
+    } finally {
+      rmSync(logFile, { force: true });
+    }
+  }
+}
+
+// runc --log-format json writes one {"level","msg"} object per line.
+function lastError(logFile: string): string {
+  let text = "";
+  try {
+    text = readFileSync(logFile, "utf8");
+  } catch {
+    return "";
+  }
+  const lines = text.trim().split("\n").reverse();
+  for (const line of lines) {
+    try {
+      const entry = JSON.parse(line) as { level?: string; msg?: string };
+      if ((entry.level === "error" || entry.level === "fatal") && entry.msg) return entry.msg;
+    } catch {
+      if (line.trim()) return line.trim();
+    }
+  }
+  return "";
+}

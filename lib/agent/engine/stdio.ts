@@ -1,0 +1,211 @@
+import tty from "node:tty";
+import type { FileSink } from "bun";
+import { HuskError, errorMessage, log } from "../../core/index.ts";
+import { closeFd, dupFd, pipe, setWindowSize } from "./libc.ts";
+import type { ConsoleSize } from "./types.ts";
+
+// A process's output is read as it is produced and kept here until someone
+// reads it, so nothing is lost while no client is attached. Once `limit`
+// bytes wait unread we stop reading: the pipe fills and the process blocks
+// on write, exactly as with a slow reader, rather than dropping output.
+export class OutputBuffer {
+  private chunks: Uint8Array[] = [];
+  private size = 0;
+  private ended = false;
+  private readerWake: (() => void) | undefined;
+  private writerWake: (() => void) | undefined;
+
+  constructor(private readonly limit: number) {}
+
+  get buffered(): number {
+    return this.size;
+  }
+
+  get done(): boolean {
+    return this.ended && this.size === 0;
+  }
+
+  // Reads source to its end; resolves when it is drained into the buffer.
+  async pump(source: AsyncIterable<Uint8Array>, what: string): Promise<void> {
+    try {
+      for await (const chunk of source) {
+        if (this.ended) break;
+        if (chunk.length === 0) continue;
+        this.chunks.push(chunk);
+        this.size += chunk.length;
+        this.wakeReader();
+        while (this.size >= this.limit && !this.ended) await new Promise<void>((r) => (this.writerWake = r));
+      }
+    } catch (e) {
+      // A pty master reports EIO once the last slave closes: that is its end of file.
+      if ((e as NodeJS.ErrnoException).code !== "EIO") log.warn(`${what}: ${errorMessage(e)}`);
+    }
+    this.end();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wakeReader();
+    this.wakeWriter();
+  }
+
+  // Drops what is buffered and ends: for delete, when nobody can read it any more.
+  discard(): void {
+    this.chunks = [];
+    this.size = 0;
+    this.end();
+  }
+
+  // Next chunk of at most max bytes; null at end of stream.
+  async read(max = 64 * 1024): Promise<Uint8Array | null> {
+    while (this.chunks.length === 0) {
+      if (this.ended) return null;
+      await new Promise<void>((r) => (this.readerWake = r));
+    }
+    let chunk = this.chunks[0]!;
+    if (chunk.length > max) {
+      this.chunks[0] = chunk.subarray(max);
+      chunk = chunk.subarray(0, max);
+    } else {
+      this.chunks.shift();
+    }
+    this.size -= chunk.length;
+    if (this.size < this.limit) this.wakeWriter();
+    return chunk;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    for (let c = await this.read(); c; c = await this.read()) yield c;
+  }
+
+  private wakeReader(): void {
+    const w = this.readerWake;
+    this.readerWake = undefined;
+    w?.();
+  }
+
+  private wakeWriter(): void {
+    const w = this.writerWake;
+    this.writerWake = undefined;
+    w?.();
+  }
+}
+
+// A process's stdin: a pipe we write and close, or a pty master where "close"
+// means typing end-of-file (^D) since the master also carries the output.
+export class InputSink {
+  private sink: FileSink | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly fd: number,
+    private readonly terminal: boolean,
+    private readonly what: string,
+  ) {}
+
+  write(data: Uint8Array): Promise<number> {
+    if (this.closed) return Promise.reject(new HuskError(`stdin of ${this.what} is closed`));
+    return this.enqueue(async () => {
+      this.sink ??= Bun.file(this.fd).writer();
+      try {
+        await this.sink.write(data);
+        await this.sink.flush();
+      } catch (e) {
+        throw new HuskError(`cannot write to stdin of ${this.what}: ${errorMessage(e)}`);
+      }
+      return data.length;
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return this.queue.then(() => undefined);
+    if (this.terminal) {
+      return this.write(new Uint8Array([4])).then(
+        () => void (this.closed = true),
+        () => void (this.closed = true),
+      );
+    }
+    this.closed = true;
+    return this.enqueue(async () => {
+      try {
+        await this.sink?.end();
+      } catch {
+        // the reader is gone; closing is all that is left to do
+      }
+      closeFd(this.fd);
+    });
+  }
+
+  // Forget the descriptor without writing (it is owned and closed elsewhere).
+  detach(): void {
+    this.closed = true;
+  }
+
+  private enqueue<T>(op: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(op, op);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+}
+
+export interface ProcessIo {
+  stdin: InputSink;
+  stdout: OutputBuffer;
+  stderr: OutputBuffer;
+  // Resolves when every output stream has reached its end.
+  drained: Promise<void>;
+  resize?: (size: ConsoleSize) => void; // terminals only
+  release(): void; // closes what is still open (after exit, or on delete)
+}
+
+// Three pipes; childFds go to runc, which passes them through to the process.
+export function pipeIo(limit: number, what: string): { io: ProcessIo; childFds: [number, number, number]; closeChildFds(): void } {
+  const [inR, inW] = pipe();
+  const [outR, outW] = pipe();
+  const [errR, errW] = pipe();
+  const stdout = new OutputBuffer(limit);
+  const stderr = new OutputBuffer(limit);
+  const stdin = new InputSink(inW, false, what);
+  const readEnd = async (buf: OutputBuffer, fd: number, name: string) => {
+    await buf.pump(Bun.file(fd).stream(), `${name} of ${what}`);
+    closeFd(fd);
+  };
+  const drained = Promise.all([readEnd(stdout, outR, "stdout"), readEnd(stderr, errR, "stderr")]).then(() => undefined);
+  const io: ProcessIo = {
+    stdin,
+    stdout,
+    stderr,
+    drained,
+    release: () => {
+      void stdin.close();
+    },
+  };
+  return { io, childFds: [inR, outW, errW], closeChildFds: () => [inR, outW, errW].forEach(closeFd) };
+}
+
+// The pty master runc handed us: one stream in, one out, no separate stderr.
+export function terminalIo(master: number, limit: number, what: string): ProcessIo {
+  const stdout = new OutputBuffer(limit);
+  const stderr = new OutputBuffer(limit);
+  stderr.end();
+  const stdin = new InputSink(master, true, what);
+  // The read stream closes the descriptor it reads, so it gets its own copy.
+  const drained = stdout.pump(new tty.ReadStream(dupFd(master)), `terminal of ${what}`);
+  let released = false;
+  return {
+    stdin,
+    stdout,
+    stderr,
+    drained,
+    resize: (size) => {
+      if (!released) setWindowSize(master, size.height, size.width);
+    },
+    release: () => {
+      if (released) return;
+      released = true;
+      stdin.detach();
+      closeFd(master);
+    },
+  };
+}
