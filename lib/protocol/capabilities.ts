@@ -19,6 +19,7 @@ export const CAPABILITIES = [
   "pause",
   "stats",
   "overlay-rootfs", // Rootfs.overlay
+  "console-socket", // terminal master handed to a host socket (agent on the host)
 ] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
@@ -52,12 +53,16 @@ type Req = Record<string, unknown>;
 // Features selected by a request field rather than by the RPC itself.
 const FIELD_CAPABILITIES: Partial<Record<AgentMethodName, (req: Req) => Capability[]>> = {
   createContainer: (r) => [
+    ...(r.consoleSocket ? (["console-socket"] as const) : []),
     ...(r.terminal === true ? (["tty"] as const) : []),
     ...((r.rootfs as { source?: { case?: string } } | undefined)?.source?.case === "overlay"
       ? (["overlay-rootfs"] as const)
       : []),
   ],
-  execProcess: (r) => (r.tty === true ? ["exec-tty"] : []),
+  execProcess: (r) => [
+    ...(r.tty === true ? (["exec-tty"] as const) : []),
+    ...(r.consoleSocket ? (["console-socket"] as const) : []),
+  ],
   signalProcess: (r) => (r.all === true ? ["signal-all"] : []),
 };
 
