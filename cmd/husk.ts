@@ -2,6 +2,7 @@ import { defineCommand, runCommand, showUsage, type CommandDef } from "citty";
 import { HuskError, VERSION, configureLog, errorMessage, log } from "../lib/core/index.ts";
 import { splitGlobals, setGlobals, getSettings, globalOptions } from "./globals.ts";
 import { versionText } from "./version.ts";
+import { commonCommands, standardCommands } from "./oci/index.ts";
 
 type Lazy = () => Promise<CommandDef<any>>;
 const lazy = (load: () => Promise<{ default: CommandDef<any> }>): Lazy => () =>
@@ -9,6 +10,9 @@ const lazy = (load: () => Promise<{ default: CommandDef<any> }>): Lazy => () =>
 
 // Commands are loaded on demand: `husk state` must not pay for `husk create`.
 const subCommands: Record<string, Lazy> = {
+  ...standardCommands,
+  ...commonCommands,
+  shim: lazy(() => import("./shim.ts")),
   version: lazy(() => import("./version.ts")),
   inspect: lazy(() => import("./inspect.ts")),
 };
@@ -55,7 +59,9 @@ async function run(argv: string[]): Promise<number> {
 
 configureLog({ format: "text", debug: false });
 try {
-  process.exitCode = await run(process.argv.slice(2));
+  process.exitCode = (await run(process.argv.slice(2))) || Number(process.exitCode ?? 0);
 } catch (e) {
   process.exitCode = reportError(e);
 }
+// Pending stdin reads or sockets must not keep a finished command alive.
+process.exit(process.exitCode);

@@ -40,6 +40,7 @@ export interface VmState {
   driver: DriverName;
   vmDir: string;
   pid?: number; // VMM (or, for local, the agent) process
+  pidStartTime?: number; // tells a recycled pid from ours (lib/core processStartTime)
   virtiofsdPid?: number;
   apiSocket?: string; // QMP or cloud-hypervisor API socket
   agent: AgentChannel;

@@ -2,3 +2,4 @@ export { SpecSchema, ProcessSchema, MountSchema, type Spec, type ProcessSpec, ty
 export { loadBundle, parseSpec, type Bundle } from "./bundle.ts";
 export { stateJson, type StateJson, type ContainerStatus } from "./state.ts";
 export { defaultSpec } from "./default-spec.ts";
+export { parseSignal, signalName } from "./signal.ts";

@@ -81,7 +81,7 @@ export function localDriver(opts: LocalOptions): Hypervisor {
         vmDir: spec.vmDir,
         pid,
         agent: { kind: "unix", path: sock },
-        extra: { pidStartTime: processStartTime(pid) },
+        pidStartTime: processStartTime(pid),
       };
       try {
         await waitForAgent(sock, pid, logPath, 10_000);
@@ -99,14 +99,11 @@ export function localDriver(opts: LocalOptions): Hypervisor {
       throw new HuskError("the local driver has no VM to resume");
     },
     async status(state): Promise<VmStatus> {
-      return isAlive(state.pid, startTimeOf(state)) ? "running" : "stopped";
+      return isAlive(state.pid, state.pidStartTime) ? "running" : "stopped";
     },
     async stop(state) {
-      if (state.pid) await terminate(state.pid, startTimeOf(state), 5000);
+      if (state.pid) await terminate(state.pid, state.pidStartTime, 5000);
       rmSync(state.agent.path, { force: true });
     },
   };
 }
-
-const startTimeOf = (s: VmState): number | undefined =>
-  typeof s.extra?.pidStartTime === "number" ? s.extra.pidStartTime : undefined;

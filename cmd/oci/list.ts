@@ -1,0 +1,18 @@
+import { defineCommand } from "citty";
+import { listContainers } from "../../lib/sandbox/index.ts";
+import { context } from "./context.ts";
+
+export default defineCommand({
+  meta: { name: "list", description: "List the containers under --root" },
+  args: {
+    format: { type: "enum", alias: "f", options: ["table", "json"], default: "table", description: "output format" },
+    quiet: { type: "boolean", alias: "q", description: "print only ids" },
+  },
+  async run({ args }) {
+    const states = await listContainers(await context());
+    if (args.quiet) return states.forEach((s) => console.log(s.id));
+    if (args.format === "json") return console.log(JSON.stringify(states));
+    console.log("ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER");
+    for (const s of states) console.log([s.id, s.pid, s.status, s.bundle, s.created, s.owner || "root"].join("\t"));
+  },
+});

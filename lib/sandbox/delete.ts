@@ -1,0 +1,46 @@
+import { HuskError, errorMessage, log, terminate } from "../core/index.ts";
+import { PersistError } from "../persist/index.ts";
+import { withAgent } from "./agent.ts";
+import type { Context } from "./context.ts";
+import { destroySandbox } from "./destroy-sandbox.ts";
+import { containerIn, liveStatus } from "./find.ts";
+
+// `husk delete`: removes the container from its sandbox; the last container
+// out takes the sandbox (VM, agent, directory) with it. --force also kills a
+// live container and cleans up after a half-created sandbox.
+export async function deleteContainer(ctx: Context, id: string, force: boolean): Promise<void> {
+  let found;
+  try {
+    found = ctx.store.findContainer(id);
+  } catch (e) {
+    if (!force) throw e;
+    log.warn(`delete --force ${id}: ${errorMessage(e)}`);
+  }
+  if (!found) {
+    if (!force) throw new HuskError(`container ${id} does not exist`);
+    // A sandbox named after the container but without it: a create that crashed.
+    if (ctx.store.list().includes(id)) await destroySandbox(ctx, id, { force: true });
+    return;
+  }
+  const sandboxId = found.sandbox.id;
+  let last = false;
+  let shim: { pid: number; start?: number } | undefined;
+  await ctx.store.update(sandboxId, async (doc) => {
+    const c = containerIn(doc, id);
+    const status = liveStatus(c);
+    if (status !== "stopped" && status !== "created" && !force)
+      throw new HuskError(`cannot delete container ${id} that is not stopped: ${status}`);
+    await withAgent(ctx, doc, (a) => a.rpc.removeContainer({ containerId: id, force: true })).catch((e) => {
+      if (!force) throw e;
+      log.warn(`delete --force ${id}: agent: ${errorMessage(e)}`);
+    });
+    if (c.pid) shim = { pid: c.pid, start: c.pidStartTime };
+    doc.containers = doc.containers.filter((x) => x.id !== id);
+    last = doc.containers.length === 0;
+  }).catch((e) => {
+    if (!(e instanceof PersistError && e.reason === "not-found")) throw e;
+  });
+  // The shim records the exit and leaves by itself once the lock is free.
+  if (shim) await terminate(shim.pid, shim.start, 1000);
+  if (last) await destroySandbox(ctx, sandboxId, { force });
+}

@@ -1,0 +1,97 @@
+import { readFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { HuskError, errorMessage } from "../core/index.ts";
+import { ProcessSchema, type ProcessSpec } from "../oci/index.ts";
+import { describeIssues } from "../core/index.ts";
+import * as v from "valibot";
+import { connect } from "./agent.ts";
+import type { Context } from "./context.ts";
+import { writePidFile } from "./create.ts";
+import { findContainer, liveStatus } from "./find.ts";
+import { spawnShim } from "./shim-spawn.ts";
+import { pumpInput, pumpOutput, waitExit } from "./stdio.ts";
+
+export interface ExecOptions {
+  processFile?: string;
+  args: string[];
+  env: string[];
+  cwd?: string;
+  user?: string;
+  tty: boolean;
+  detach: boolean;
+  pidFile?: string;
+  consoleSocket?: string;
+}
+
+function loadProcessFile(path: string): ProcessSpec {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new HuskError(`exec --process ${path}: ${errorMessage(e)}`);
+  }
+  const r = v.safeParse(ProcessSchema, raw);
+  if (!r.success) throw new HuskError(`exec --process ${path}: ${describeIssues(r.issues)}`);
+  return r.output;
+}
+
+function parseUser(user: string | undefined, base: ProcessSpec["user"]): ProcessSpec["user"] {
+  if (!user) return base;
+  const m = /^(\d+)(?::(\d+))?$/.exec(user);
+  if (!m) throw new HuskError(`exec --user ${user}: give uid[:gid] as numbers`);
+  return { uid: Number(m[1]), gid: Number(m[2] ?? 0) };
+}
+
+// The process to run: --process file, or the container's own process with
+// args, env, cwd and user taken from the flags.
+export function execProcessSpec(opts: ExecOptions, containerProcess: Partial<ProcessSpec> | undefined): ProcessSpec {
+  if (opts.processFile) return loadProcessFile(opts.processFile);
+  const base = containerProcess ?? {};
+  return {
+    args: opts.args,
+    env: [...(base.env ?? []), ...opts.env],
+    cwd: opts.cwd ?? base.cwd ?? "/",
+    user: parseUser(opts.user, base.user ?? { uid: 0, gid: 0 }),
+    terminal: opts.tty,
+  };
+}
+
+// `husk exec`: runs a process in a running container. Attached, this process
+// relays stdio and exits with the process's status; with --detach a shim does
+// that and its pid goes to --pid-file (what conmon waits for).
+export async function execInContainer(ctx: Context, id: string, opts: ExecOptions): Promise<number> {
+  const { sandbox, container } = findContainer(ctx, id);
+  const status = liveStatus(container);
+  if (status !== "running") throw new HuskError(`cannot exec in a container that is ${status}: ${id}`);
+  const proc = execProcessSpec(opts, container.process as Partial<ProcessSpec> | undefined);
+  const tty = proc.terminal === true;
+  if (tty && !opts.consoleSocket && opts.detach) throw new HuskError("exec --tty --detach needs --console-socket");
+  const execId = randomUUID();
+  const agent = await connect(ctx, sandbox);
+  try {
+    await agent.rpc.execProcess({
+      containerId: id,
+      execId,
+      args: proc.args,
+      env: proc.env ?? [],
+      cwd: proc.cwd,
+      user: { uid: proc.user.uid, gid: proc.user.gid, additionalGids: proc.user.additionalGids ?? [] },
+      tty,
+      openStdin: true,
+      consoleSocket: opts.consoleSocket ?? "",
+    });
+    if (opts.detach) {
+      const pid = spawnShim(ctx, { sandboxId: sandbox.id, containerId: id, execId });
+      if (opts.pidFile) writePidFile(opts.pidFile, pid);
+      return 0;
+    }
+    const ref = { containerId: id, execId };
+    const output = pumpOutput(agent, ref);
+    pumpInput(agent, ref).catch(() => {});
+    const code = await waitExit(agent, ref);
+    await Promise.race([output, Bun.sleep(2000)]);
+    return code;
+  } finally {
+    agent.close();
+  }
+}

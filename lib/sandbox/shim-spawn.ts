@@ -1,0 +1,27 @@
+import { spawn } from "node:child_process";
+import { HuskError, selfCommand } from "../core/index.ts";
+import type { Context } from "./context.ts";
+
+export interface ShimTarget {
+  sandboxId: string;
+  containerId: string;
+  execId?: string;
+}
+
+// Starts `husk shim` in its own session with the caller's stdio: it is the
+// process conmon or containerd's shim waits for, and exits with the
+// container's (or exec'd process's) exit status.
+export function spawnShim(ctx: Context, t: ShimTarget): number {
+  const [cmd, ...pre] = selfCommand();
+  const args = [
+    ...pre,
+    "--root", ctx.settings.root,
+    "--persist", ctx.settings.persist,
+    "shim", "--sandbox", t.sandboxId, "--container", t.containerId,
+    ...(t.execId ? ["--exec", t.execId] : []),
+  ];
+  const child = spawn(cmd!, args, { detached: true, stdio: "inherit" });
+  child.unref();
+  if (!child.pid) throw new HuskError(`cannot start the shim for container ${t.containerId}`);
+  return child.pid;
+}

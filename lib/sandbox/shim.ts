@@ -1,0 +1,47 @@
+import { errorMessage, log } from "../core/index.ts";
+import { PersistError } from "../persist/index.ts";
+import type { AgentClient } from "../protocol/client/index.ts";
+import { connect } from "./agent.ts";
+import type { Context } from "./context.ts";
+import type { ShimTarget } from "./shim-spawn.ts";
+import { pumpInput, pumpOutput, waitExit } from "./stdio.ts";
+
+const FORWARDED: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
+const SIGNUM: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15 };
+
+function forwardSignals(agent: AgentClient, t: ShimTarget): void {
+  for (const sig of FORWARDED)
+    process.on(sig, () => {
+      agent.rpc
+        .signalProcess({ containerId: t.containerId, execId: t.execId ?? "", signal: SIGNUM[sig]! })
+        .catch((e) => log.warn(`shim: forwarding ${sig}: ${errorMessage(e)}`));
+    });
+}
+
+// The shim's life: relay stdio, forward signals, wait for the exit status,
+// record it, and exit with it. Output is drained before exiting (bounded).
+export async function runShim(ctx: Context, t: ShimTarget): Promise<number> {
+  const agent = await connect(ctx, ctx.store.load(t.sandboxId));
+  forwardSignals(agent, t);
+  const output = pumpOutput(agent, t).catch((e) => log.warn(`shim: output: ${errorMessage(e)}`));
+  pumpInput(agent, t).catch((e) => log.warn(`shim: input: ${errorMessage(e)}`));
+  const code = await waitExit(agent, t);
+  await Promise.race([output, Bun.sleep(2000)]);
+  if (!t.execId) await recordExit(ctx, t, code);
+  agent.close();
+  return code;
+}
+
+async function recordExit(ctx: Context, t: ShimTarget, code: number): Promise<void> {
+  try {
+    await ctx.store.update(t.sandboxId, (d) => {
+      const c = d.containers.find((x) => x.id === t.containerId);
+      if (!c) return;
+      c.state = "stopped";
+      c.exitStatus = code;
+      c.finishedAt = new Date().toISOString();
+    });
+  } catch (e) {
+    if (!(e instanceof PersistError && e.reason === "not-found")) log.warn(`shim: recording exit: ${errorMessage(e)}`);
+  }
+}

@@ -1,0 +1,46 @@
+import { writeSync } from "node:fs";
+import { OutputStream } from "../protocol/index.ts";
+import type { AgentClient } from "../protocol/client/index.ts";
+
+export interface ProcessRef {
+  containerId: string;
+  execId?: string;
+}
+
+// fd writes that ride out a non-blocking pipe being full.
+function writeAll(fd: number, data: Uint8Array): void {
+  let off = 0;
+  while (off < data.length) {
+    try {
+      off += writeSync(fd, data, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") return; // reader gone: drop output
+      Bun.sleepSync(1);
+    }
+  }
+}
+
+// Copies the process's stdout and stderr to our fds 1 and 2 until both end.
+export async function pumpOutput(agent: AgentClient, ref: ProcessRef, signal?: AbortSignal): Promise<void> {
+  const stream = agent.rpc.streamOutput(
+    { containerId: ref.containerId, execId: ref.execId ?? "", streams: [OutputStream.STDOUT, OutputStream.STDERR] },
+    { signal, timeoutMs: 0 },
+  );
+  for await (const msg of stream) {
+    if (msg.data.length) writeAll(msg.stream === OutputStream.STDERR ? 2 : 1, msg.data);
+  }
+}
+
+// Copies our stdin to the process, then closes its stdin.
+export async function pumpInput(agent: AgentClient, ref: ProcessRef): Promise<void> {
+  const target = { containerId: ref.containerId, execId: ref.execId ?? "" };
+  for await (const chunk of Bun.stdin.stream()) {
+    await agent.rpc.writeStdin({ ...target, data: chunk });
+  }
+  await agent.rpc.closeStdin(target);
+}
+
+export async function waitExit(agent: AgentClient, ref: ProcessRef): Promise<number> {
+  const r = await agent.rpc.waitProcess({ containerId: ref.containerId, execId: ref.execId ?? "" }, { timeoutMs: 0 });
+  return r.signal ? 128 + r.signal : r.exitStatus;
+}
