@@ -1,0 +1,68 @@
+// The guest's /init: a busybox sh script. It mounts the basics, loads the
+// modules in the order resolved at build time, mounts the virtio-fs share and
+// runs `husk agent` on the virtio-serial port named "agent".
+//
+// Kernel command line options it reads (the driver or a test sets them):
+//   husk.mode=agent   (default) run the agent; power off when it exits
+//   husk.mode=probe   print GUEST_PROBE_MARK on the console and power off at once
+//   husk.mode=echo    echo every byte back on the agent port (tests, before an agent exists)
+//   husk.mode=shell   a shell on the agent port (tests and debugging; the host owns the port)
+export const GUEST_SHARE_TAG = "husk";
+export const GUEST_SHARE_MOUNT = "/run/husk/shared";
+export const AGENT_PORT_NAME = "agent";
+// Inside the share: where the driver places the agent binary when it is not in the initramfs.
+export const AGENT_IN_SHARE = ".husk/agent";
+export const GUEST_PROBE_MARK = "husk-guest-probe-ok";
+export const GUEST_READY_MARK = "husk-init: ready";
+
+export function initScript(kernelRelease: string): string {
+  return `#!/bin/busybox sh
+/bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s /bin
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mode=agent
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in husk.mode=*) mode="\${arg#husk.mode=}" ;; esac
+done
+if [ "$mode" = probe ]; then echo "${GUEST_PROBE_MARK}" >/dev/console; poweroff -f; fi
+mkdir -p /dev/pts /dev/shm /run /tmp /sys/fs/cgroup /var/lib
+mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+mount -t tmpfs -o mode=755 tmpfs /run
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+echo "+cpu +memory +pids +io" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
+ln -sf /proc/self/fd /dev/fd
+hostname husk
+while read -r m; do
+  insmod "/lib/modules/${kernelRelease}/$m" 2>/dev/console || echo "husk-init: cannot load $m" >/dev/console
+done </etc/husk/modules
+mkdir -p ${GUEST_SHARE_MOUNT}
+mount -t virtiofs ${GUEST_SHARE_TAG} ${GUEST_SHARE_MOUNT} 2>/dev/null || echo "husk-init: no virtio-fs share" >/dev/console
+port=
+for i in $(seq 1 200); do
+  for p in /sys/class/virtio-ports/*; do
+    [ -e "$p/name" ] && [ "$(cat "$p/name")" = "${AGENT_PORT_NAME}" ] && port="/dev/\${p##*/}"
+  done
+  [ -n "$port" ] && [ -e "$port" ] && break
+  port=
+  usleep 10000
+done
+[ -n "$port" ] || echo "husk-init: no virtio-serial port named ${AGENT_PORT_NAME}" >/dev/console
+agent=/usr/bin/husk
+[ -x "$agent" ] || agent="${GUEST_SHARE_MOUNT}/${AGENT_IN_SHARE}"
+echo "${GUEST_READY_MARK} mode=$mode port=$port" >/dev/console
+case "$mode" in
+  # A port read returns EOF while no host end is connected: reopen until one is.
+  echo) while :; do cat <>"$port" >&0; usleep 50000; done ;;
+  shell) while :; do sh <>"$port" >&0 2>&0; usleep 50000; done ;;
+  *) "$agent" agent --channel virtio-serial:${AGENT_PORT_NAME} </dev/null >/dev/console 2>&1
+     echo "husk-init: agent exited with status $?" >/dev/console ;;
+esac
+sync
+poweroff -f
+`;
+}

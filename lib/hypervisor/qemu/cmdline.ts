@@ -1,0 +1,79 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { AGENT_PORT_NAME, GUEST_SHARE_TAG } from "../../guest/index.ts";
+import type { GuestAssets } from "../types.ts";
+
+export type Accel = "kvm" | "tcg";
+
+// Everything the VM's files are called inside its vmDir.
+export const vmFiles = (vmDir: string) => ({
+  qmp: join(vmDir, "qmp.sock"),
+  agent: join(vmDir, "agent.sock"),
+  vfs: join(vmDir, "vfs.sock"),
+  console: join(vmDir, "console.log"),
+  qemuLog: join(vmDir, "qemu.log"),
+  virtiofsdLog: join(vmDir, "virtiofsd.log"),
+});
+
+// The guest kernel calibrates its TSC against a timer that TCG emulates
+// slowly enough to hang early boot; telling it the host's rate avoids that.
+export function hostTscKhz(): number | undefined {
+  try {
+    const m = /^cpu MHz\s*:\s*([\d.]+)/m.exec(readFileSync("/proc/cpuinfo", "utf8"));
+    return m ? Math.round(Number(m[1]) * 1000) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function kernelCmdline(assets: GuestAssets, extra?: string): string {
+  const khz = hostTscKhz();
+  return ["console=ttyS0", khz ? `tsc_early_khz=${khz}` : "", assets.cmdline, extra ?? ""].filter(Boolean).join(" ");
+}
+
+// `-cpu host` aborts on PVM hosts; without arch-capabilities it starts.
+export const accelArgs = (accel: Accel): string[] =>
+  accel === "kvm" ? ["-accel", "kvm", "-cpu", "host,-arch-capabilities"] : ["-accel", "tcg", "-cpu", "max"];
+
+export function baseArgs(accel: Accel, cpus: number, memoryMiB: number, shareMemory: boolean): string[] {
+  return [
+    ...accelArgs(accel),
+    "-smp", String(cpus),
+    "-m", `${memoryMiB}M`,
+    "-nographic", "-nodefaults", "-no-user-config", "-no-reboot",
+    // vhost-user-fs needs guest memory the virtiofsd process can map.
+    ...(shareMemory
+      ? ["-M", "microvm,memory-backend=mem", "-object", `memory-backend-memfd,id=mem,size=${memoryMiB}M,share=on`]
+      : ["-M", "microvm"]),
+  ];
+}
+
+export interface QemuArgsInput {
+  accel: Accel;
+  cpus: number;
+  memoryMiB: number;
+  assets: GuestAssets;
+  vmDir: string;
+  name: string;
+  share: boolean;
+  extraCmdline?: string;
+}
+
+export function qemuArgs(i: QemuArgsInput): string[] {
+  const f = vmFiles(i.vmDir);
+  return [
+    "-name", i.name,
+    ...baseArgs(i.accel, i.cpus, i.memoryMiB, i.share),
+    "-kernel", i.assets.kernel,
+    "-initrd", i.assets.initrd,
+    "-append", kernelCmdline(i.assets, i.extraCmdline),
+    "-serial", `file:${f.console}`,
+    "-qmp", `unix:${f.qmp},server=on,wait=off`,
+    "-device", "virtio-serial-device",
+    "-chardev", `socket,path=${f.agent},server=on,wait=off,id=agent0`,
+    "-device", `virtserialport,chardev=agent0,name=${AGENT_PORT_NAME}`,
+    ...(i.share
+      ? ["-chardev", `socket,id=fs0,path=${f.vfs}`, "-device", `vhost-user-fs-device,chardev=fs0,tag=${GUEST_SHARE_TAG}`]
+      : []),
+  ];
+}
