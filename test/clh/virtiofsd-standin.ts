@@ -1,6 +1,7 @@
 // Stands in for virtiofsd in the clh driver tests (virtiofsd itself is not
 // under test): takes --socket-path=/--shared-dir= like the real one, refuses a
-// missing shared directory, listens on the socket until SIGTERM.
+// missing shared directory, serves one VMM connection and, like virtiofsd,
+// exits when that VMM goes away (or on SIGTERM).
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -27,7 +28,10 @@ function main(): void {
     process.exit(1);
   }
   console.log(`serving ${shared} on ${socket}`);
-  const server = createServer((c) => c.on("error", () => {})).listen(socket);
+  const server = createServer((vmm) => {
+    vmm.on("error", () => {});
+    vmm.on("close", () => process.exit(0));
+  }).listen(socket);
   process.on("SIGTERM", () => server.close(() => process.exit(0)));
 }
 

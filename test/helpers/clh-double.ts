@@ -10,7 +10,7 @@
 //   --double-record FILE   append one JSON line per request: method, endpoint, body, status
 //   --double-ports A,B     guest vsock ports with a listener (default 1024)
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer, type Server, type Socket } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { BUN } from "./husk.ts";
 import { loadChSpec } from "../clh/spec.ts";
@@ -115,6 +115,7 @@ async function main(): Promise<void> {
   const spec = loadChSpec();
   let vm: { state: VmState; config: Json } | undefined;
   let vsock: Server | undefined;
+  let backends: Socket[] = []; // vhost-user connections, held while the VM exists
   const parked: (() => void)[] = []; // handshakes waiting for a paused guest
   let hostPort = 1_073_741_824;
 
@@ -145,6 +146,7 @@ async function main(): Promise<void> {
   function plugDevices(config: Json, endpoint: string): void {
     for (const f of (config.fs ?? []) as Json[])
       if (!isSocket(f.socket)) refuse(endpoint, 500, `fs ${f.tag}: cannot connect to vhost-user socket ${f.socket}`);
+    backends = ((config.fs ?? []) as Json[]).map((f) => connect(f.socket).on("error", () => {}));
     if (config.serial?.mode === "File") writeFileSync(config.serial.file, "clh-double: serial console\n", { flag: "a" });
     if (config.vsock) listenVsock(config.vsock.socket, endpoint);
   }
@@ -181,6 +183,7 @@ async function main(): Promise<void> {
   }
 
   function unplug(): void {
+    for (const b of backends.splice(0)) b.destroy();
     vsock?.close();
     vsock = undefined;
     if (vm?.config.vsock) rmSync(vm.config.vsock.socket, { force: true });
