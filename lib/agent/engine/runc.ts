@@ -48,7 +48,8 @@ export class Runc {
       ]);
       if (code === 0) return stdout;
       const why = lastError(logFile) || stderr.trim() || `exit status ${code}${proc.signalCode ? ` (${proc.signalCode})` : ""}`;
-      throw new HuskError(`${this.binary} ${args[0]}: ${why}`);
+      // runc already says "runc create failed: ..." for most errors.
+      throw new HuskError(why.includes(`${args[0]} failed:`) ? why : `${this.binary} ${args[0]}: ${why}`);
     } finally {
       rmSync(logFile, { force: true });
     }
