@@ -232,7 +232,7 @@ describe("clh driver against the test double", () => {
 
   test.each([
     ["clhPath", "cloud-hypervisor not found at '/nonexistent/cloud-hypervisor': install it or set HUSK_CLOUD_HYPERVISOR"],
-    ["virtiofsdPath", "virtiofsd not found at '/nonexistent/virtiofsd': install it or set HUSK_VIRTIOFSD"],
+    ["virtiofsdPath", "virtiofsd /nonexistent/virtiofsd (settings virtiofsd.path / HUSK_VIRTIOFSD) does not exist"],
   ])("a missing binary (%s) is named", async (key, message) => {
     const { settings, vmSpec } = rig();
     const path = key === "clhPath" ? "/nonexistent/cloud-hypervisor" : "/nonexistent/virtiofsd";

@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Settings } from "../../config/index.ts";
 import { HuskError, isAlive, terminate, validateId } from "../../core/index.ts";
-import type { VmSpec, VmState } from "../types.ts";
+import { virtiofsdCommand } from "../qemu/virtiofsd.ts";
+import type { GuestAssets, VmSpec, VmState } from "../types.ts";
 import { clhApi, type ClhApi } from "./api.ts";
 import { requireExecutable, sleep, socketExists, spawnDetached, waitUntil, type Spawned } from "./process.ts";
 
@@ -28,17 +29,17 @@ const START_TIMEOUT_MS = 10_000;
 
 export interface Binaries {
   clh: string;
-  virtiofsd: string;
+  virtiofsd: string[]; // a command: the bundled one runs through its own ld-linux
 }
 
-export function resolveBinaries(settings: Settings): Binaries {
+// virtiofsd is found as the QEMU driver finds it (settings, then the copy
+// bundled with the guest assets, then the host's), so both drivers agree.
+export function resolveBinaries(settings: Settings, assets?: GuestAssets): Binaries {
   return {
     clh: requireExecutable(settings.clhPath, "cloud-hypervisor", "HUSK_CLOUD_HYPERVISOR or [clh] path in the config file"),
-    virtiofsd: requireExecutable(
-      settings.virtiofsdPath ?? "virtiofsd",
-      "virtiofsd",
-      "HUSK_VIRTIOFSD or [virtiofsd] path in the config file",
-    ),
+    virtiofsd: assets
+      ? virtiofsdCommand(assets, settings.virtiofsdPath)
+      : [requireExecutable(settings.virtiofsdPath ?? "virtiofsd", "virtiofsd", "HUSK_VIRTIOFSD or [virtiofsd] path in the config file")],
   };
 }
 
@@ -72,8 +73,10 @@ function baseState(spec: VmSpec, p: VmPaths): VmState {
   };
 }
 
-export async function startVirtiofsd(bin: string, sharedDir: string, p: VmPaths, state: VmState): Promise<void> {
-  const proc = spawnDetached(bin, [`--socket-path=${p.virtiofs}`, `--shared-dir=${sharedDir}`, "--cache=auto"], p.virtiofsdLog);
+export async function startVirtiofsd(cmd: string[], sharedDir: string, p: VmPaths, state: VmState): Promise<void> {
+  const [bin, ...pre] = cmd as [string, ...string[]];
+  const args = [...pre, `--socket-path=${p.virtiofs}`, `--shared-dir=${sharedDir}`, "--cache=auto", "--announce-submounts"];
+  const proc = spawnDetached(bin, args, p.virtiofsdLog);
   state.virtiofsdPid = proc.pid;
   state.extra = { ...state.extra, virtiofsdStartTime: proc.startTime };
   await waitUntil(socketExists(p.virtiofs), proc, `virtiofsd (${bin})`, p.virtiofsdLog, START_TIMEOUT_MS);
@@ -144,7 +147,7 @@ export interface NewVm {
 
 // Start and restore alike: whatever `bringUp` started is stopped if it fails.
 export async function launchVm(settings: Settings, spec: VmSpec, bringUp: (vm: NewVm) => Promise<void>): Promise<VmState> {
-  const bins = resolveBinaries(settings);
+  const bins = resolveBinaries(settings, spec.assets);
   const paths = prepareVmDir(spec);
   const state = baseState(spec, paths);
   try {
