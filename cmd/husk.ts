@@ -13,8 +13,11 @@ const subCommands: Record<string, Lazy> = {
   ...standardCommands,
   ...commonCommands,
   shim: lazy(() => import("./shim.ts")),
+  agent: lazy(() => import("./agent.ts")),
   version: lazy(() => import("./version.ts")),
   inspect: lazy(() => import("./inspect.ts")),
+  guest: lazy(() => import("./guest.ts")),
+  check: lazy(() => import("./check.ts")),
 };
 
 const main = defineCommand({

@@ -1,0 +1,43 @@
+import { HuskError, VERSION, log } from "../core/index.ts";
+import { serveAgent, type AgentListener } from "../protocol/server/index.ts";
+import { Engine } from "./engine/index.ts";
+import { AGENT_CAPABILITIES, agentService } from "./service.ts";
+
+export interface AgentOptions {
+  listen: string; // unix:<path> | device:<path> | fd:<n>
+  runtime: string;
+  stateDir: string;
+  guest: boolean;
+}
+
+export function parseListen(spec: string): AgentListener {
+  const [kind, value] = [spec.slice(0, spec.indexOf(":")), spec.slice(spec.indexOf(":") + 1)];
+  if (kind === "unix" && value) return { unix: value };
+  if (kind === "device" && value) return { device: value };
+  if (kind === "fd" && /^\d+$/.test(value)) return { fd: Number(value) };
+  throw new HuskError(`agent --listen ${JSON.stringify(spec)}: use unix:<path>, device:<path> or fd:<n>`);
+}
+
+async function runtimeVersion(runtime: string): Promise<string> {
+  try {
+    const p = Bun.spawn([runtime, "--version"], { stdout: "pipe", stderr: "ignore" });
+    const text = await new Response(p.stdout).text();
+    return /version\s+(\S+)/.exec(text)?.[1] ?? "";
+  } catch {
+    return "";
+  }
+}
+
+// Serves until SIGTERM or SIGINT, then removes every container it runs.
+export async function runAgent(o: AgentOptions): Promise<void> {
+  const listener = parseListen(o.listen);
+  const engine = await Engine.open({ stateDir: o.stateDir, runtime: o.runtime });
+  const impl = agentService({ engine, guest: o.guest, ociRuntime: o.runtime, ociRuntimeVersion: await runtimeVersion(o.runtime) });
+  const server = serveAgent(impl, listener, { agentVersion: VERSION, capabilities: AGENT_CAPABILITIES });
+  log.info(`agent ${VERSION} serving on ${o.listen}`);
+  await new Promise<void>((resolve) => {
+    for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve());
+  });
+  await server.close();
+  await engine.close();
+}
