@@ -1,0 +1,7 @@
+// `npm run bench`: runs every bench file in turn; each prints its own figures.
+const BENCHES = ["./engine.ts", "./clh.ts"];
+
+for (const file of BENCHES) {
+  console.log(`== bench ${file}`);
+  await import(file);
+}
