@@ -163,6 +163,11 @@ describe("stdio", () => {
       expect(decoder.decode(chunk)).toBe("one\n");
       break; // a client that goes away mid-stream
     }
+    // A reader whose client disconnects while it waits takes nothing with it.
+    const gone = new AbortController();
+    const abandoned = engine.output("buffered", two, "stdout").read(undefined, gone.signal);
+    gone.abort();
+    await expect(abandoned).rejects.toThrow();
     await engine.wait("buffered", two);
     expect(await readAll(engine.output("buffered", two, "stdout"))).toBe("two\n");
     await engine.delete("buffered", { force: true });
@@ -206,6 +211,15 @@ describe("terminals", () => {
     const t = await engine.exec("tty-exec", { args: ["tty"], terminal: true });
     expect((await engine.wait("tty-exec", t)).exitCode).toBe(0);
     expect(await readAll(engine.output("tty-exec", t, "stdout"))).toMatch(/^\/dev\/pts\/\d+\r\n$/);
+
+    const cat = await engine.exec("tty-exec", { args: ["cat"], terminal: true });
+    await engine.writeStdin("tty-exec", cat, new TextEncoder().encode("typed\n"));
+    expect(await readUntil(engine.output("tty-exec", cat, "stdout"), /typed\r\n.*typed\r\n/s)).toBe("typed\r\ntyped\r\n");
+    expect(() => engine.removeExec("tty-exec", cat)).toThrow(/still running/);
+    await engine.closeStdin("tty-exec", cat); // end of file on a terminal: ^D
+    expect((await engine.wait("tty-exec", cat)).exitCode).toBe(0);
+    engine.removeExec("tty-exec", cat);
+    expect(engine.state("tty-exec").execs).toEqual([t]);
     await engine.delete("tty-exec", { force: true });
   });
 

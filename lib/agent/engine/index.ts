@@ -346,6 +346,17 @@ export class Engine {
     }
   }
 
+  // Drops a finished exec's record and any output nobody read; exec records
+  // otherwise stay until the container is deleted.
+  removeExec(id: string, execId: string): void {
+    const p = this.proc(id, execId);
+    if (!execId || p.running) throw new HuskError(`${describe(id, execId)} is still running: signal it first`);
+    p.io.stdout.discard();
+    p.io.stderr.discard();
+    p.io.release();
+    this.get(id).execs.delete(execId);
+  }
+
   async signal(id: string, signal: number | string, opts: SignalOptions = {}): Promise<void> {
     const c = this.get(id);
     const sig = signalNumber(signal);

@@ -12,7 +12,7 @@ export class OutputBuffer {
   private chunks: Uint8Array[] = [];
   private size = 0;
   private ended = false;
-  private readerWake: (() => void) | undefined;
+  private readonly readers = new Set<() => void>();
   private writerWake: (() => void) | undefined;
 
   constructor(private readonly limit: number) {}
@@ -56,11 +56,13 @@ export class OutputBuffer {
     this.end();
   }
 
-  // Next chunk of at most max bytes; null at end of stream.
-  async read(max = 64 * 1024): Promise<Uint8Array | null> {
+  // Next chunk of at most max bytes; null at end of stream. A read given a
+  // signal that aborts while it waits (its client went away) takes nothing,
+  // so the next reader gets the data instead.
+  async read(max = 64 * 1024, signal?: AbortSignal): Promise<Uint8Array | null> {
     while (this.chunks.length === 0) {
       if (this.ended) return null;
-      await new Promise<void>((r) => (this.readerWake = r));
+      await this.waitForData(signal);
     }
     let chunk = this.chunks[0]!;
     if (chunk.length > max) {
@@ -74,14 +76,39 @@ export class OutputBuffer {
     return chunk;
   }
 
-  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
-    for (let c = await this.read(); c; c = await this.read()) yield c;
+  // Ends quietly when signal aborts, leaving unread output in place.
+  async *iterate(signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    try {
+      for (let c = await this.read(undefined, signal); c; c = await this.read(undefined, signal)) yield c;
+    } catch (e) {
+      if (!signal?.aborted) throw e;
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    return this.iterate();
+  }
+
+  private waitForData(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        this.readers.delete(wake);
+        reject(signal!.reason);
+      };
+      const wake = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      this.readers.add(wake);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
   }
 
   private wakeReader(): void {
-    const w = this.readerWake;
-    this.readerWake = undefined;
-    w?.();
+    const waiting = [...this.readers];
+    this.readers.clear();
+    for (const w of waiting) w();
   }
 
   private wakeWriter(): void {
