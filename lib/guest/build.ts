@@ -182,8 +182,13 @@ export async function buildGuest(opts: GuestBuildOptions): Promise<GuestBuildRes
       modules: modules.map((m) => m.name),
     };
     writeFileSync(join(out, MANIFEST_NAME), JSON.stringify(manifest, null, 2) + "\n");
-    rmSync(dir, { recursive: true, force: true }); // a half-copied dir without manifest
-    renameSync(out, dir); // the version appears whole or not at all
+    try {
+      renameSync(out, dir); // the version appears whole or not at all
+    } catch (e) {
+      // A concurrent build of the same content got there first.
+      if (existsSync(join(dir, MANIFEST_NAME))) return { manifest: readManifest(dir), dir, reused: true, downloaded };
+      throw new HuskError(`cannot move guest assets into ${dir}: ${(e as Error).message}`);
+    }
     return { manifest, dir, reused: false, downloaded };
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -12,6 +12,8 @@ export async function driverFor(name: DriverName, settings: Settings): Promise<H
   switch (name) {
     case "local":
       return localDriver({ ociRuntime: settings.ociRuntime });
+    case "qemu":
+      return (await import("./qemu/index.ts")).qemuDriver(settings);
     default:
       throw new HuskError(`hypervisor driver '${name}' is not available in this build`);
   }

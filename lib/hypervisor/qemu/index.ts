@@ -89,6 +89,7 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
 
     async start(spec: VmSpec): Promise<VmState> {
       const qemu = qemuBin();
+      if (!existsSync(spec.sharedDir)) throw new HuskError(`shared directory ${spec.sharedDir} of sandbox ${spec.sandboxId} does not exist`);
       const assets = spec.assets ?? resolveGuestAssets(settings.guestDir, settings.guestVersion);
       mkdirSync(spec.vmDir, { recursive: true });
       const f = vmFiles(spec.vmDir);
@@ -169,3 +170,4 @@ function needQmp(state: VmState): string {
   if (!state.apiSocket) throw new HuskError(`VM in ${state.vmDir} has no QMP socket recorded`);
   return state.apiSocket;
 }
+export { qemuReport, type QemuReport } from "./check.ts";
