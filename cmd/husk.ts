@@ -1,3 +1,4 @@
+import { ConnectError } from "@connectrpc/connect";
 import { defineCommand, runCommand, showUsage, type CommandDef } from "citty";
 import { HuskError, VERSION, configureLog, errorMessage, log } from "../lib/core/index.ts";
 import { splitGlobals, setGlobals, getSettings, globalOptions } from "./globals.ts";
@@ -33,6 +34,12 @@ function reportError(e: unknown): number {
     return e.exitCode;
   }
   const msg = errorMessage(e);
+  // An agent's answer: its message is meant for the user as it is.
+  if (e instanceof ConnectError) {
+    console.error(`husk: ${e.rawMessage}`);
+    log.error(e.rawMessage);
+    return 1;
+  }
   if ((e as { name?: string })?.name === "CLIError") {
     console.error(`husk: ${msg} (see husk --help)`);
     return 1;

@@ -1,0 +1,122 @@
+import { describe, expect, test } from "vitest";
+import { readlinkSync, writeFileSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Cli, processesUsing, until } from "../helpers/cli.ts";
+import { makeBusyboxBundle } from "../helpers/bundle.ts";
+import { isAlive, validateId } from "../../lib/core/index.ts";
+
+const bundle = (args: string[]) => makeBusyboxBundle(mkdtempSync(join(tmpdir(), "husk-bundle-")), { args });
+const TRAP_TERM = ["sh", "-c", "trap 'echo got TERM; exit 7' TERM; echo started; while true; do sleep 0.1; done"];
+
+describe("bare CLI lifecycle (local driver)", () => {
+  test("create, start, exec, ps, pause/resume, kill, delete", async () => {
+    const cli = new Cli();
+    const b = bundle(TRAP_TERM);
+    const pidFile = join(b, "pid");
+    cli.ok(["create", "--bundle", b, "--pid-file", pidFile, "life"], { stdioFile: cli.out });
+
+    const created = cli.state("life");
+    expect(created.status).toBe("created");
+    expect(created.pid).toBe(Number(readFileSync(pidFile, "utf8")));
+    expect(isAlive(created.pid)).toBe(true);
+    expect(created.bundle).toBe(b);
+    expect(created.ociVersion).toMatch(/^1\./);
+
+    cli.ok(["start", "life"]);
+    expect(cli.state("life").status).toBe("running");
+    await until(() => cli.output(cli.out).includes("started"), 10_000, "container output");
+
+    // The container's processes live in a pid namespace of their own.
+    const ns = cli.ok(["exec", "life", "readlink", "/proc/self/ns/pid"]).trim();
+    expect(ns).toMatch(/^pid:\[\d+\]$/);
+    expect(ns).not.toBe(readlinkSync("/proc/self/ns/pid"));
+    const ex = cli.run(["exec", "life", "sh", "-c", "echo out; echo err >&2; exit 5"]);
+    expect(ex.status).toBe(5);
+    expect(ex.stdout).toBe("out\n");
+    expect(ex.stderr).toBe("err\n");
+
+    const pids = JSON.parse(cli.ok(["ps", "--format", "json", "life"])) as number[];
+    expect(pids.length).toBeGreaterThan(0);
+    expect(pids.every((p) => isAlive(p))).toBe(true);
+    expect(cli.ok(["ps", "life"])).toMatch(/^PID\s+PPID\s+CMD\n/);
+
+    cli.ok(["pause", "life"]);
+    expect(cli.state("life").status).toBe("paused");
+    cli.ok(["resume", "life"]);
+    expect(cli.state("life").status).toBe("running");
+
+    cli.ok(["kill", "life", "TERM"]);
+    await until(() => cli.state("life").status === "stopped", 10_000, "stopped after TERM");
+    expect(cli.output(cli.out)).toContain("got TERM");
+    expect(isAlive(created.pid)).toBe(false);
+
+    cli.ok(["delete", "life"]);
+    expect(cli.run(["state", "life"]).status).not.toBe(0);
+    expect(cli.leftovers()).toEqual([]);
+    await until(() => processesUsing(cli.root).length === 0, 10_000, "shim and agent to exit");
+  });
+
+  test("run returns the exit code and list shows containers", () => {
+    const cli = new Cli();
+    const r = cli.run(["run", "--bundle", bundle(["sh", "-c", "echo ran; exit 3"]), "r1"]);
+    expect(r.status).toBe(3);
+    expect(r.stdout).toBe("ran\n");
+    cli.ok(["create", "--bundle", bundle(["sleep", "30"]), "l1"], { stdioFile: cli.out });
+    expect(cli.ok(["list", "--quiet"]).trim()).toBe("l1");
+    const listed = JSON.parse(cli.ok(["list", "--format", "json"]));
+    expect(listed.map((s: { id: string; status: string }) => [s.id, s.status])).toEqual([["l1", "created"]]);
+    cli.ok(["delete", "--force", "l1"]);
+    expect(cli.leftovers()).toEqual([]);
+  });
+});
+
+describe("errors as runc gives them", () => {
+  const cli = new Cli();
+  const expectError = (args: string[], pattern: RegExp) => {
+    const r = cli.run(args);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(pattern);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  };
+
+  test("unknown id", () => {
+    for (const cmd of ["state", "start", "kill", "delete", "ps", "pause"])
+      expectError([cmd, "nope"], /container nope does not exist/);
+  });
+
+  test("bad ids are refused before any path is built", () => {
+    const b = bundle(["true"]);
+    for (const id of ["a/b", "..", ".", "x".repeat(1025), "a b"]) expectError(["create", "-b", b, id], /invalid container id/);
+    // NUL cannot travel in argv; the library refuses it the same way.
+    expect(() => validateId("a\u0000b")).toThrow(/invalid container id/);
+    expect(cli.leftovers()).toEqual([]);
+  });
+
+  test("duplicate id, start of a running container, delete of a running one", async () => {
+    const b = bundle(["sleep", "30"]);
+    cli.ok(["create", "-b", b, "dup"], { stdioFile: cli.out });
+    expectError(["create", "-b", b, "dup"], /container with id dup already exists/);
+    cli.ok(["start", "dup"]);
+    expectError(["start", "dup"], /cannot start a container that is running: dup/);
+    expectError(["delete", "dup"], /cannot delete container dup that is not stopped: running/);
+    cli.ok(["delete", "--force", "dup"]);
+    expect(cli.leftovers()).toEqual([]);
+  });
+
+  test("bad bundle path and invalid config.json name the problem", () => {
+    expectError(["create", "-b", "/nonexistent/bundle", "bb1"], /bundle \/nonexistent\/bundle does not exist/);
+    const b = bundle(["true"]);
+    const spec = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
+    spec.process.args = "not-a-list";
+    writeFileSync(join(b, "config.json"), JSON.stringify(spec));
+    expectError(["create", "-b", b, "bb2"], /config\.json: process\.args: /);
+    writeFileSync(join(b, "config.json"), "{ broken");
+    expectError(["create", "-b", b, "bb3"], /config\.json is not valid JSON/);
+    expect(cli.leftovers()).toEqual([]);
+  });
+
+  test("delete --force of a missing container succeeds, as with runc", () => {
+    expect(cli.run(["delete", "--force", "never-was"]).status).toBe(0);
+  });
+});
