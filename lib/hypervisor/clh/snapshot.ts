@@ -74,12 +74,14 @@ export function readSnapshot(dir: string): ClhSnapshot {
 // rebuilt (the sandbox layer's job); virtiofsd and the VMM start afresh.
 export async function restore(
   settings: Settings,
-  snapshot: ClhSnapshot,
+  record: ClhSnapshot,
   spec: VmSpec,
   opts: RestoreOptions = {},
 ): Promise<VmState> {
-  const snap = v.safeParse(ClhSnapshotSchema, snapshot);
+  const snap = v.safeParse(ClhSnapshotSchema, record);
   if (!snap.success) throw new HuskError(`restore: invalid snapshot record: ${describeIssues(snap.issues)}`);
+  // Links to the snapshot's files must not depend on the caller's directory.
+  const snapshot = { ...snap.output, path: resolve(snap.output.path) };
   const configPath = join(snapshot.path, CONFIG);
   if (!existsSync(configPath)) throw new HuskError(`restore: ${snapshot.path} holds no cloud-hypervisor snapshot (${CONFIG} missing)`);
   return launchVm(settings, spec, async ({ bins, paths, state }) => {
