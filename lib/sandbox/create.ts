@@ -64,7 +64,14 @@ export async function createContainer(ctx: Context, opts: CreateOptions): Promis
   }
 }
 
-async function addContainer(ctx: Context, sandboxId: string, opts: CreateOptions, bundle: Bundle): Promise<void> {
+// Asks the sandbox's agent to create the container and records it.
+export async function addContainer(
+  ctx: Context,
+  sandboxId: string,
+  opts: Pick<CreateOptions, "id" | "consoleSocket">,
+  bundle: Bundle,
+): Promise<void> {
+  validateId(opts.id);
   await ctx.store.update(sandboxId, async (doc) => {
     if (doc.containers.some((c) => c.id === opts.id)) throw new HuskError(`container with id ${opts.id} already exists`);
     await withAgent(ctx, doc, (a) =>

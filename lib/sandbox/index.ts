@@ -16,3 +16,4 @@ export { updateContainer } from "./update.ts";
 export { runContainer } from "./run.ts";
 export { runShim } from "./shim.ts";
 export { connect, withAgent } from "./agent.ts";
+export { Sandbox, SandboxContainer, SandboxProcess, type Output } from "./sandbox.ts";
