@@ -14,7 +14,9 @@ export async function driverFor(name: DriverName, settings: Settings): Promise<H
       return localDriver({ ociRuntime: settings.ociRuntime });
     case "qemu":
       return (await import("./qemu/index.ts")).qemuDriver(settings);
+    case "clh":
+      return (await import("./clh/index.ts")).clhDriver(settings);
     default:
-      throw new HuskError(`hypervisor driver '${name}' is not available in this build`);
+      throw new HuskError(`unknown hypervisor driver '${name}'`);
   }
 }
