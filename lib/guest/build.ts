@@ -5,8 +5,8 @@ import { COMMIT, HuskError, VERSION, selfCommand } from "../core/index.ts";
 import { dependencyOf, downloadDebs, extractDeb, type AptSource, type Deb } from "./apt.ts";
 import { writeCpio, type CpioEntry } from "./cpio.ts";
 import { initScript } from "./init.ts";
-import { MANIFEST_FORMAT, MANIFEST_NAME, readManifest, type Manifest, type ManifestFile } from "./manifest.ts";
-import { resolveModules } from "./modules.ts";
+import { MANIFEST_FORMAT, MANIFEST_NAME, listGuestVersions, readManifest, type Manifest, type ManifestFile } from "./manifest.ts";
+import { GUEST_MODULES, resolveModules } from "./modules.ts";
 import { extractVmlinux } from "./vmlinux.ts";
 
 export interface GuestBuildOptions {
@@ -108,6 +108,14 @@ function virtiofsdFiles(vfsRoot: string, out: string): void {
   }
 }
 
+// Same packages, agent, options and recipe give the same assets: a rebuild
+// can be skipped before anything is extracted.
+function inputsKey(debs: Deb[], agent: string, agentIn: string, kernelPkg: string): string {
+  const agentSha = sha256(readFileSync(agent));
+  const recipe = [initScript(kernelPkg), GUEST_MODULES, GUEST_LIBS, GUEST_CMDLINE, agentIn];
+  return sha256(new TextEncoder().encode(JSON.stringify([debs.map((d) => [d.name, d.version]), agentSha, recipe])));
+}
+
 function fileEntry(dir: string, path: string): ManifestFile {
   const data = readFileSync(join(dir, path));
   return { path, sha256: sha256(data), size: data.length };
@@ -130,6 +138,10 @@ export async function buildGuest(opts: GuestBuildOptions): Promise<GuestBuildRes
   say(`downloading virtiofsd from Debian ${VIRTIOFSD_SUITE}`);
   const vfsDebs = downloadDebs(trixie, VIRTIOFSD_PKGS);
   const all: Deb[] = [...userDebs, ...vfsDebs];
+  const downloaded = all.filter((d) => d.downloaded).map((d) => d.name);
+  const inputs = inputsKey(all, agent, agentIn, kernelPkg);
+  const same = listGuestVersions(opts.dest).find((m) => m.inputs === inputs);
+  if (same) return { manifest: same, dir: join(opts.dest, same.version), reused: true, downloaded };
 
   const work = join(opts.dest, `.build-${process.pid}`);
   rmSync(work, { recursive: true, force: true });
@@ -165,7 +177,6 @@ export async function buildGuest(opts: GuestBuildOptions): Promise<GuestBuildRes
     const digest = sha256(new TextEncoder().encode(JSON.stringify([files, agentIn, GUEST_CMDLINE]))).slice(0, 12);
     const version = `${release}-${digest}`;
     const dir = join(opts.dest, version);
-    const downloaded = all.filter((d) => d.downloaded).map((d) => d.name);
     if (existsSync(join(dir, MANIFEST_NAME))) return { manifest: readManifest(dir), dir, reused: true, downloaded };
 
     const manifest: Manifest = {
@@ -174,6 +185,7 @@ export async function buildGuest(opts: GuestBuildOptions): Promise<GuestBuildRes
       builtAt: new Date().toISOString(),
       huskVersion: VERSION,
       huskCommit: COMMIT,
+      inputs,
       kernelRelease: release,
       cmdline: GUEST_CMDLINE,
       agent: agentIn,

@@ -18,6 +18,7 @@ export const ManifestSchema = v.object({
   builtAt: v.string(),
   huskVersion: v.string(),
   huskCommit: v.string(),
+  inputs: v.optional(v.string()), // digest of packages, agent and recipe: an identical rebuild is skipped
   kernelRelease: v.string(),
   cmdline: v.string(), // appended to the driver's own console/clock arguments
   agent: v.picklist(["initrd", "share"]), // where the guest finds `husk agent`
