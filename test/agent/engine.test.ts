@@ -93,7 +93,8 @@ describe("container lifecycle", () => {
     const pids = await engine.ps("life");
     pids.forEach((p) => seenPids.add(p));
     expect(pids).toContain(created.pid);
-    expect(pids.length).toBe(2); // init and the sleeping exec; the finished ones are gone
+    const cmdlines = pids.map((p) => readFileSync(`/proc/${p}/cmdline`, "utf8").replaceAll("\0", " ").trim());
+    expect(cmdlines.sort()).toEqual(["sleep 300", "sleep 300"]); // init and the sleeping exec; the finished ones are gone
 
     await engine.pause("life");
     expect(engine.state("life").status).toBe("paused");
@@ -147,6 +148,53 @@ describe("container lifecycle", () => {
     }
     expect(readdirSync(join(engine.stateDir, "runc"))).toEqual([]);
     expect(filesUnder(engine.stateDir)).toEqual([]);
+  });
+});
+
+describe("runtime choice", () => {
+  it("reads statistics from the cgroup when the runtime has no events command", async () => {
+    // A runtime like crun: everything runc does, but no `events`.
+    const wrapper = join(work, "no-events-runtime");
+    writeFileSync(wrapper, '#!/bin/sh\nfor a; do [ "$a" = events ] && { echo "unknown command events" >&2; exit 1; }; done\nexec runc "$@"\n', { mode: 0o755 });
+    const other = await Engine.open({ stateDir: join(work, "wrapped"), runtime: wrapper });
+    try {
+      await other.create("cg", { bundle });
+      await other.start("cg");
+      await other.exec("cg", { args: ["sleep", "300"] });
+      const stats = await other.stats("cg");
+      expect(stats.memoryBytes).toBeGreaterThan(0);
+      expect(stats.cpuUsageNs).toBeGreaterThan(0);
+      expect(stats.pids).toBe(2);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("names a runtime binary that does not exist", async () => {
+    await expect(Engine.open({ stateDir: join(work, "missing-runtime"), runtime: join(work, "no-such-runc") })).rejects.toThrow(
+      /cannot run OCI runtime .*no-such-runc/,
+    );
+  });
+});
+
+describe("several engines on one host", () => {
+  it("keeps containers of the same id apart (ps, cgroups)", async () => {
+    const other = await Engine.open({ stateDir: join(work, "neighbour") });
+    try {
+      const mine = await engine.create("same", { bundle });
+      const theirs = await other.create("same", { bundle });
+      await engine.start("same");
+      await other.start("same");
+      expect(await engine.ps("same")).toEqual([mine.pid]);
+      expect(await other.ps("same")).toEqual([theirs.pid]);
+      const cgroupOf = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, "utf8");
+      expect(cgroupOf(mine.pid)).not.toEqual(cgroupOf(theirs.pid));
+      await other.delete("same", { force: true });
+      expect(engine.state("same").status).toBe("running");
+      await engine.delete("same", { force: true });
+    } finally {
+      await other.close();
+    }
   });
 });
 

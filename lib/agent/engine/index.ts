@@ -1,10 +1,11 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { constants as osConstants } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, isAbsolute, join, resolve } from "node:path";
 import * as v from "valibot";
 import { DEFAULTS } from "../../config/index.ts";
 import { HuskError, describeIssues, errorMessage, log, validateId } from "../../core/index.ts";
-import { loadBundle, type ProcessSpec, type Spec } from "../../oci/index.ts";
+import { loadBundle, type MountSpec, type ProcessSpec, type Spec } from "../../oci/index.ts";
+import { cgroupStats } from "./cgroup.ts";
 import { ConsoleSocket } from "./console.ts";
 import { Proc } from "./process.ts";
 import { Reaper } from "./reaper.ts";
@@ -88,13 +89,17 @@ export class Engine {
   private readonly containers = new Map<string, Container>();
   private readonly reserved = new Set<string>();
   private consoleSeq = 0;
+  // Names this engine's cgroups apart from other engines' on the same host.
+  private readonly tag: string;
 
   private constructor(
     readonly stateDir: string,
     private readonly runc: Runc,
     private readonly reaper: Reaper,
     private readonly outputLimit: number,
-  ) {}
+  ) {
+    this.tag = new Bun.CryptoHasher("sha256").update(stateDir).digest("hex").slice(0, 8);
+  }
 
   // Makes this process a child subreaper and clears what an earlier engine on
   // the same state dir left behind (its processes' stdio died with it).
@@ -135,26 +140,15 @@ export class Engine {
     try {
       if (existsSync(dir)) throw new HuskError(`container ${id} already exists (state in ${dir})`);
       mkdirSync(dir, { mode: 0o700 });
-      let bundle: string;
-      let spec: Spec;
-      if ("bundle" in opts) {
-        ({ bundle, spec } = this.bundleFrom(opts.bundle, dir, opts.terminal, opts.consoleSize));
-        rootfs = { path: resolve(bundle, spec.root!.path), release: async () => {} };
-      } else {
-        if (!opts.spec.process) throw new HuskError(`invalid spec for container ${id}: process: a container needs a process`);
-        rootfs = await prepareRootfs(opts.rootfs, dir);
-        spec = {
-          ...opts.spec,
-          root: { ...opts.spec.root, path: rootfs.path, readonly: opts.spec.root?.readonly ?? false },
-          process: withTerminal(opts.spec.process, opts.terminal, opts.consoleSize),
-        };
-        writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
-        bundle = dir;
-      }
+      const prepared = await this.prepare(id, opts, dir);
+      const { bundle, spec } = prepared;
+      rootfs = prepared.rootfs;
+      // runc runs every container from a config.json of ours in dir.
+      writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
       const terminal = spec.process?.terminal === true;
       const pidFile = join(dir, "init.pid");
       const { io, pid } = await this.launch(`container ${id}`, terminal, (extra) =>
-        ["create", "--bundle", bundle, "--pid-file", pidFile, ...extra, id],
+        ["create", "--bundle", dir, "--pid-file", pidFile, ...extra, id],
         pidFile,
       ).catch((e) => {
         throw new HuskError(`cannot create container ${id}: ${errorMessage(e)}`);
@@ -186,19 +180,39 @@ export class Engine {
     }
   }
 
-  // A caller's bundle is used in place unless the terminal setting must change;
-  // then a copy of its config.json (root.path made absolute) goes in our dir.
-  private bundleFrom(path: string, dir: string, terminal?: boolean, size?: ConsoleSize): { bundle: string; spec: Spec } {
-    const b = loadBundle(path);
-    const want = terminal ?? b.spec.process!.terminal === true;
-    if (want === (b.spec.process!.terminal === true) && !size) return { bundle: b.path, spec: b.spec };
-    const spec: Spec = {
-      ...b.spec,
-      root: { ...b.spec.root!, path: b.rootfs },
-      process: withTerminal(b.spec.process!, want, size),
+  // The spec runc will run: root.path absolute, terminal as asked, and a
+  // cgroup named for this engine so that containers of the same id under
+  // other engines on one host (local sandboxes) never share a cgroup.
+  private async prepare(
+    id: string,
+    opts: v.InferOutput<typeof CreateOptionsSchema>,
+    dir: string,
+  ): Promise<{ bundle: string; spec: Spec; rootfs: PreparedRootfs }> {
+    let bundle: string;
+    let spec: Spec;
+    let rootfs: PreparedRootfs;
+    if ("bundle" in opts) {
+      const b = loadBundle(opts.bundle);
+      bundle = b.path;
+      spec = { ...b.spec, mounts: b.spec.mounts?.map((m) => absoluteBindSource(m, b.path)) };
+      rootfs = { path: b.rootfs, release: async () => {} };
+    } else {
+      if (!opts.spec.process) throw new HuskError(`invalid spec for container ${id}: process: a container needs a process`);
+      bundle = dir;
+      spec = opts.spec;
+      rootfs = await prepareRootfs(opts.rootfs, dir); // last: nothing below can fail and leave it mounted
+    }
+    const cgroupsPath = spec.linux?.cgroupsPath || `husk-${this.tag}-${id.length <= MAX_DIR_NAME ? id : basename(dir)}`;
+    return {
+      bundle,
+      rootfs,
+      spec: {
+        ...spec,
+        root: { ...spec.root, path: rootfs.path, readonly: spec.root?.readonly ?? false },
+        process: withTerminal(spec.process!, opts.terminal, opts.consoleSize),
+        linux: { ...spec.linux, cgroupsPath },
+      },
     };
-    writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
-    return { bundle: dir, spec };
   }
 
   // Runs `runc create` or `runc exec -d` with the process's stdio attached,
@@ -436,21 +450,21 @@ export class Engine {
     return pids ?? [];
   }
 
+  // From `runtime events --stats`, or from the cgroup when the runtime has no
+  // such command (crun) or cannot answer.
   async stats(id: string): Promise<ContainerStats> {
     const c = this.get(id);
     if (c.status === "stopped") throw new HuskError(`container ${id} is stopped: it has no statistics`);
-    const out = await this.runc.run(["events", "--stats", id]);
-    let data: { cpu?: { usage?: { total?: number } }; memory?: { usage?: { usage?: number } }; pids?: { current?: number } };
+    let failure: unknown;
     try {
-      data = (JSON.parse(out) as { data: typeof data }).data ?? {};
-    } catch {
-      throw new HuskError(`${this.runc.binary} events --stats ${id}: unreadable output ${JSON.stringify(out.slice(0, 200))}`);
+      const stats = parseEvents(await this.runc.run(["events", "--stats", id]));
+      if (stats) return stats;
+    } catch (e) {
+      failure = e;
     }
-    return {
-      cpuUsageNs: data.cpu?.usage?.total ?? 0,
-      memoryBytes: data.memory?.usage?.usage ?? 0,
-      pids: data.pids?.current ?? 0,
-    };
+    const fromCgroup = cgroupStats(c.init.pid);
+    if (fromCgroup) return fromCgroup;
+    throw new HuskError(`no statistics for container ${id}: ${failure ? errorMessage(failure) : "unreadable runtime output"}`);
   }
 
   // ---- helpers ----
@@ -481,6 +495,30 @@ export class Engine {
     c.lock = run.catch(() => undefined);
     return run;
   }
+}
+
+type EventStats = { cpu?: { usage?: { total?: number } }; memory?: { usage?: { usage?: number } }; pids?: { current?: number } };
+
+function parseEvents(out: string): ContainerStats | undefined {
+  let data: EventStats | undefined;
+  try {
+    data = (JSON.parse(out) as { data?: EventStats }).data;
+  } catch {
+    return undefined;
+  }
+  if (!data?.cpu && !data?.memory) return undefined;
+  return {
+    cpuUsageNs: data.cpu?.usage?.total ?? 0,
+    memoryBytes: data.memory?.usage?.usage ?? 0,
+    pids: data.pids?.current ?? 0,
+  };
+}
+
+// runc resolves a relative bind source against the bundle; our copy of
+// config.json lives elsewhere, so make it absolute first.
+function absoluteBindSource(m: MountSpec, bundle: string): MountSpec {
+  const bind = m.type === "bind" || m.options?.some((o) => o === "bind" || o === "rbind");
+  return bind && m.source && !isAbsolute(m.source) ? { ...m, source: resolve(bundle, m.source) } : m;
 }
 
 function withTerminal(p: ProcessSpec, terminal: boolean | undefined, size: ConsoleSize | undefined): ProcessSpec {
