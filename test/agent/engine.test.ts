@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine, type OutputBuffer } from "../../lib/agent/index.ts";
@@ -67,8 +67,26 @@ beforeAll(async () => {
   bundle = makeBusyboxBundle(join(work, "bundle"), { args: ["sh", "-c", "echo hello; exec sleep 300"] });
 });
 
+// Zombies whose parent is this process: orphans reparented to us and never reaped.
+function zombieChildren(): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (state === "Z" && Number(ppid) === process.pid) found.push(Number(name));
+    } catch {
+      // gone while we looked
+    }
+  }
+  return found;
+}
+
 afterAll(async () => {
   await engine?.close();
+  await Bun.sleep(100); // let Bun reap its own runc children
+  expect(zombieChildren()).toEqual([]);
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
@@ -195,6 +213,23 @@ describe("several engines on one host", () => {
     } finally {
       await other.close();
     }
+  });
+});
+
+describe("restart", () => {
+  it("clears what an earlier engine on the same state dir left behind", async () => {
+    const dir = join(work, "restarted");
+    const first = await Engine.open({ stateDir: dir });
+    const lower = makeBusyboxRootfs(join(work, "restart-lower"));
+    const { pid } = await first.create("left", { spec: busyboxSpec({ args: ["sleep", "300"] }), rootfs: { kind: "overlay", lower } });
+    await first.start("left");
+    const second = await Engine.open({ stateDir: dir }); // as after an agent crash
+    expect(isAlive(pid)).toBe(false);
+    expect(readdirSync(join(dir, "runc"))).toEqual([]);
+    expect(mountsUnder(realpathSync(dir))).toEqual([]);
+    expect(filesUnder(dir)).toEqual([]);
+    expect(second.list()).toEqual([]);
+    await first.wait("left"); // the crashed engine's stand-in still reaps its child
   });
 });
 
