@@ -1,4 +1,3 @@
-import { ConnectError } from "@connectrpc/connect";
 import { defineCommand, runCommand, showUsage, type CommandDef } from "citty";
 import { HuskError, VERSION, configureLog, errorMessage, log } from "../lib/core/index.ts";
 import { splitGlobals, setGlobals, getSettings, globalOptions } from "./globals.ts";
@@ -35,9 +34,11 @@ function reportError(e: unknown): number {
   }
   const msg = errorMessage(e);
   // An agent's answer: its message is meant for the user as it is.
-  if (e instanceof ConnectError) {
-    console.error(`husk: ${e.rawMessage}`);
-    log.error(e.rawMessage);
+  // (Matched by name: importing Connect here would slow every command's start.)
+  const raw = (e as { name?: string; rawMessage?: string })?.name === "ConnectError" ? (e as { rawMessage: string }).rawMessage : undefined;
+  if (raw !== undefined) {
+    console.error(`husk: ${raw}`);
+    log.error(raw);
     return 1;
   }
   if ((e as { name?: string })?.name === "CLIError") {

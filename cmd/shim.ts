@@ -1,7 +1,8 @@
 import { defineCommand } from "citty";
 import { configureLog } from "../lib/core/index.ts";
 import { join } from "node:path";
-import { openContext, runShim } from "../lib/sandbox/index.ts";
+import { openContext } from "../lib/sandbox/context.ts";
+import { runShim } from "../lib/sandbox/shim.ts";
 import { getSettings } from "./globals.ts";
 
 // Internal: spawned by `husk create` / `husk exec --detach`. Its stdio belongs

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { createContainer } from "../../lib/sandbox/index.ts";
+import { createContainer } from "../../lib/sandbox/create.ts";
 import { context, idArg } from "./context.ts";
 
 export default defineCommand({

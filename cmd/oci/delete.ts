@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { deleteContainer } from "../../lib/sandbox/index.ts";
+import { deleteContainer } from "../../lib/sandbox/delete.ts";
 import { context, idArg } from "./context.ts";
 
 export default defineCommand({

@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import { HuskError } from "../../lib/core/index.ts";
-import { execInContainer, type ExecOptions } from "../../lib/sandbox/index.ts";
+import { execInContainer, type ExecOptions } from "../../lib/sandbox/exec.ts";
 import { context } from "./context.ts";
 
 // Flags end at the container id; everything after it is the command, so

@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import { parseSignal } from "../../lib/oci/index.ts";
-import { killContainer } from "../../lib/sandbox/index.ts";
+import { killContainer } from "../../lib/sandbox/kill.ts";
 import { context, idArg } from "./context.ts";
 
 export default defineCommand({

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { listContainers } from "../../lib/sandbox/index.ts";
+import { listContainers } from "../../lib/sandbox/state.ts";
 import { context } from "./context.ts";
 
 export default defineCommand({

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { pauseContainer } from "../../lib/sandbox/index.ts";
+import { pauseContainer } from "../../lib/sandbox/pause.ts";
 import { context, idArg } from "./context.ts";
 
 export default defineCommand({

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { listProcesses } from "../../lib/sandbox/index.ts";
+import { listProcesses } from "../../lib/sandbox/ps.ts";
 import { context, idArg } from "./context.ts";
 
 export default defineCommand({

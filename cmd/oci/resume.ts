@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { resumeContainer } from "../../lib/sandbox/index.ts";
+import { resumeContainer } from "../../lib/sandbox/pause.ts";
 import { context, idArg } from "./context.ts";
 
 export default defineCommand({

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { runContainer } from "../../lib/sandbox/index.ts";
+import { runContainer } from "../../lib/sandbox/run.ts";
 import { context, idArg } from "./context.ts";
 
 export default defineCommand({

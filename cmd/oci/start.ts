@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { startContainer } from "../../lib/sandbox/index.ts";
+import { startContainer } from "../../lib/sandbox/start.ts";
 import { context, idArg } from "./context.ts";
 
 export default defineCommand({

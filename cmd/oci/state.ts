@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { containerState } from "../../lib/sandbox/index.ts";
+import { containerState } from "../../lib/sandbox/state.ts";
 import { context, idArg } from "./context.ts";
 
 export default defineCommand({

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { readFileSync } from "node:fs";
 import { HuskError, errorMessage } from "../../lib/core/index.ts";
-import { updateContainer } from "../../lib/sandbox/index.ts";
+import { updateContainer } from "../../lib/sandbox/update.ts";
 import { context, idArg } from "./context.ts";
 
 function readResources(path: string): unknown {
