@@ -15,7 +15,7 @@ import { spawnVirtiofsd, virtiofsdCommand } from "./virtiofsd.ts";
 
 export { chooseAccel, probeKvm, type AccelChoice } from "./accel.ts";
 export { qmp, qmpStatus } from "./qmp.ts";
-export { qemuArgs, vmFiles, kernelCmdline, hostTscKhz, type Accel } from "./cmdline.ts";
+export { baseArgs, qemuArgs, vmFiles, kernelCmdline, hostTscKhz, type Accel } from "./cmdline.ts";
 export { virtiofsdCommand } from "./virtiofsd.ts";
 
 export interface QemuOptions {

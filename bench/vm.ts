@@ -1,0 +1,132 @@
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { loadSettings } from "../lib/config/index.ts";
+import { GUEST_READY_MARK, listGuestVersions, resolveGuestAssets, writeCpio } from "../lib/guest/index.ts";
+import { findExecutable } from "../lib/hypervisor/index.ts";
+import { baseArgs, kernelCmdline, qemuDriver } from "../lib/hypervisor/qemu/index.ts";
+import type { GuestAssets, VmSpec } from "../lib/hypervisor/index.ts";
+
+// Micro-VM boot figures under QEMU (TCG unless HUSK_QEMU_ACCEL=kvm):
+//  - kernel to init with a near-empty initramfs (busybox + a 2-line init),
+//  - kernel to our init with the real initramfs (husk.mode=probe, before modules),
+//  - driver start() to a shell answering on the agent port (virtiofsd, modules, share),
+//  - the agent binary's first run served over virtio-fs,
+//  - driver start() to a handshaken `husk agent`, when this build has one.
+// Uses the newest assets in HUSK_GUEST_DIR (default: the tests' /var/tmp/husk-test-guest).
+
+const RUNS = Number(process.env.HUSK_BENCH_VM_RUNS ?? 3);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (xs: number[]) => `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)}, n=${xs.length})`;
+const accel = process.env.HUSK_QEMU_ACCEL === "kvm" ? "kvm" : "tcg";
+
+// ms from spawning QEMU until `mark` appears on its serial console.
+function bootToMark(qemu: string, assets: GuestAssets, initrd: string, extra: string, mark: string): Promise<number> {
+  const args = [...baseArgs(accel, 1, 256, false), "-kernel", assets.kernel, "-initrd", initrd, "-append", kernelCmdline(assets, extra), "-serial", "stdio"];
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(qemu, args, { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    const timer = setTimeout(() => (child.kill("SIGKILL"), reject(new Error(`no ${mark} within 60 s`))), 60_000);
+    child.stdout.on("data", (d) => {
+      out += d;
+      if (out.includes(mark)) {
+        clearTimeout(timer);
+        resolve(performance.now() - t0);
+        child.kill("SIGKILL");
+      }
+    });
+  });
+}
+
+function tinyInitrd(dir: string): string {
+  const busybox = findExecutable("busybox");
+  if (!busybox) throw new Error("busybox-static is needed for the empty-initramfs figure");
+  const init = "#!/bin/busybox sh\n/bin/busybox echo tiny-init-reached >/dev/console\n/bin/busybox poweroff -f\n";
+  const cpio = writeCpio([
+    { kind: "dir", path: "bin" }, { kind: "dir", path: "dev" },
+    { kind: "file", path: "bin/busybox", data: readFileSync(busybox), mode: 0o755 },
+    { kind: "file", path: "init", data: new TextEncoder().encode(init), mode: 0o755 },
+  ]);
+  const path = join(dir, "tiny.cpio");
+  writeFileSync(path, cpio);
+  return path;
+}
+
+async function shellReady(spec: VmSpec, guestDir: string, work: string): Promise<{ ready: number; agentRun: number }> {
+  const settings = loadSettings({ guestDir, root: join(work, "root") }, {});
+  const d = qemuDriver(settings, { guestMode: "shell", accel });
+  const t0 = performance.now();
+  const st = await d.start(spec);
+  const s = await d.dialAgent(st, 5000);
+  let out = "";
+  s.on("data", (b: Buffer) => (out += b));
+  const waitFor = async (m: string) => {
+    while (!out.includes(m)) await new Promise((r) => setTimeout(r, 2));
+  };
+  s.write("echo ready-$((40+2))\n");
+  await waitFor("ready-42");
+  const ready = performance.now() - t0;
+  s.write("/run/husk/shared/.husk/agent --version >/dev/null; echo agent-ran\n");
+  await waitFor("agent-ran");
+  const agentRun = performance.now() - t0 - ready;
+  s.destroy();
+  await d.stop(st);
+  return { ready, agentRun };
+}
+
+async function agentReady(spec: VmSpec, guestDir: string, work: string, agentBin: string): Promise<number | string> {
+  if (spawnSync(agentBin, ["agent", "--help"], { encoding: "utf8" }).status !== 0) return "n/a: this build has no `husk agent`";
+  const { connectAgent } = await import("../lib/protocol/index.ts");
+  const settings = loadSettings({ guestDir, root: join(work, "root") }, {});
+  const d = qemuDriver(settings, { accel });
+  const t0 = performance.now();
+  const st = await d.start(spec);
+  try {
+    const client = await connectAgent(() => d.dialAgent(st, 5000), { sandboxId: spec.sandboxId, timeoutMs: 60_000 });
+    const t = performance.now() - t0;
+    client.close();
+    return t;
+  } catch (e) {
+    return `failed: ${(e as Error).message}; console: ${readFileSync(join(spec.vmDir, "console.log"), "utf8").trim().split("\n").slice(-3).join(" | ")}`;
+  } finally {
+    await d.stop(st);
+  }
+}
+
+const guestDir = process.env.HUSK_GUEST_DIR ?? "/var/tmp/husk-test-guest";
+const qemu = findExecutable(process.env.HUSK_QEMU ?? "qemu-system-x86_64");
+if (!qemu || listGuestVersions(guestDir).length === 0) {
+  console.log(`vm: skipped: ${!qemu ? "no qemu-system-x86_64" : `no guest assets in ${guestDir} (husk guest build --dest ${guestDir})`}`);
+} else {
+  const assets = resolveGuestAssets(guestDir);
+  const work = mkdtempSync("/tmp/husk-bench-vm-");
+  try {
+    const tiny = tinyInitrd(work);
+    const empty: number[] = [];
+    const ours: number[] = [];
+    const ready: number[] = [];
+    const agentRun: number[] = [];
+    const agent: Array<number | string> = [];
+    mkdirSync(join(work, "shared"));
+    for (let i = 0; i < RUNS; i++) {
+      empty.push(await bootToMark(qemu, assets, tiny, "", "tiny-init-reached"));
+      ours.push(await bootToMark(qemu, assets, assets.initrd, "husk.mode=probe", "husk-guest-probe-ok"));
+      const spec: VmSpec = { sandboxId: `b${i}`, vmDir: join(work, `vm${i}`), sharedDir: join(work, "shared"), cpus: 1, memoryMiB: 256 };
+      const r = await shellReady(spec, guestDir, work);
+      ready.push(r.ready);
+      agentRun.push(r.agentRun);
+      const agentBin = join(assets.dir, "husk");
+      agent.push(existsSync(agentBin) ? await agentReady({ ...spec, vmDir: join(work, `vma${i}`) }, guestDir, work, agentBin) : "n/a: agent not in the share");
+    }
+    console.log(`vm: assets ${assets.version}, accel ${accel}, initrd ${(readFileSync(assets.initrd).length / 1048576).toFixed(1)} MiB`);
+    console.log(`vm: kernel to init, near-empty initramfs: ${fmt(empty)}`);
+    console.log(`vm: kernel to husk init (real initramfs): ${fmt(ours)}`);
+    console.log(`vm: start() to shell ready on the agent port (${GUEST_READY_MARK}): ${fmt(ready)}`);
+    console.log(`vm: agent binary first run over virtio-fs: ${fmt(agentRun)}`);
+    const nums = agent.filter((a): a is number => typeof a === "number");
+    console.log(`vm: start() to agent handshake: ${nums.length ? fmt(nums) : String(agent[0])}`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
