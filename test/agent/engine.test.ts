@@ -370,6 +370,18 @@ describe("bad input", () => {
     await engine.delete("known");
   });
 
+  it("explains an exec that cannot start and forgets it", async () => {
+    await engine.create("badexec", { bundle });
+    await engine.start("badexec");
+    await expect(engine.exec("badexec", { args: ["/no/such/program"] })).rejects.toThrow(
+      /cannot exec exec-1 in container badexec: .*\/no\/such\/program.*no such file/,
+    );
+    await expect(engine.exec("badexec", { args: [] })).rejects.toThrow(/invalid exec options for container badexec: args/);
+    expect(engine.state("badexec").execs).toEqual([]);
+    await engine.delete("badexec", { force: true });
+    expect(filesUnder(engine.stateDir)).toEqual([]);
+  });
+
   it("refuses a duplicate id, a bad id and a bad signal", async () => {
     await engine.create("dup", { bundle });
     await expect(engine.create("dup", { bundle })).rejects.toThrow(/container dup already exists/);

@@ -327,6 +327,7 @@ export class Engine {
     validateId(execId, "exec");
     if (c.execs.has(execId) || c.pendingExecs.has(execId))
       throw new HuskError(`exec ${execId} already exists in container ${id}`);
+    // Unset fields (env, cwd, user) come from the container's own process.
     const base = c.spec.process!;
     const processSpec: ProcessSpec = {
       ...base,
@@ -342,21 +343,19 @@ export class Engine {
     // Reserved while runc runs, so a concurrent exec with the same id fails.
     c.pendingExecs.add(execId);
     const what = `exec ${execId} in container ${id}`;
-    {
-      try {
-        writeFileSync(specFile, JSON.stringify(processSpec));
-        const { io, pid } = await this.launch(what, processSpec.terminal === true, (extra) =>
-          ["exec", "--detach", "--process", specFile, "--pid-file", pidFile, ...extra, id],
-          pidFile,
-        );
-        c.execs.set(execId, new Proc(execId, pid, io, processSpec.terminal === true, this.reaper));
-        return execId;
-      } catch (e) {
-        throw new HuskError(`cannot ${what}: ${errorMessage(e).replace(/^cannot [^:]*: /, "")}`);
-      } finally {
-        rmSync(specFile, { force: true });
-        c.pendingExecs.delete(execId);
-      }
+    try {
+      writeFileSync(specFile, JSON.stringify(processSpec));
+      const { io, pid } = await this.launch(what, processSpec.terminal === true, (extra) =>
+        ["exec", "--detach", "--process", specFile, "--pid-file", pidFile, ...extra, id],
+        pidFile,
+      );
+      c.execs.set(execId, new Proc(execId, pid, io, processSpec.terminal === true, this.reaper));
+      return execId;
+    } catch (e) {
+      throw new HuskError(`cannot ${what}: ${errorMessage(e)}`);
+    } finally {
+      rmSync(specFile, { force: true });
+      c.pendingExecs.delete(execId);
     }
   }
 

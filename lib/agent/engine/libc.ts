@@ -1,9 +1,10 @@
 import { dlopen, FFIType, ptr, read } from "bun:ffi";
-import { closeSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 
 // The few libc calls Bun has no API for: child subreaping, reaping one pid
-// without touching Bun's own children, pipes we own, and receiving a pty
-// master over a unix socket (SCM_RIGHTS). x86_64/aarch64 Linux layouts.
+// without touching Bun's own children, pipes we own, receiving a pty master
+// over a unix socket (SCM_RIGHTS), and the host's end of that contract (new
+// ptys, sending the master, raw mode). x86_64/aarch64 Linux layouts.
 
 const { i32, i64, u32, u64, ptr: P } = FFIType;
 
@@ -18,6 +19,15 @@ const lib = dlopen("libc.so.6", {
   recvmsg: { args: [i32, P, i32], returns: i64 },
   ioctl: { args: [i32, u64, P], returns: i32 },
   fcntl: { args: [i32, i32, i32], returns: i32 },
+  posix_openpt: { args: [i32], returns: i32 },
+  grantpt: { args: [i32], returns: i32 },
+  unlockpt: { args: [i32], returns: i32 },
+  ptsname_r: { args: [i32, P, u64], returns: i32 },
+  connect: { args: [i32, P, u32], returns: i32 },
+  sendmsg: { args: [i32, P, i32], returns: i64 },
+  tcgetattr: { args: [i32, P], returns: i32 },
+  tcsetattr: { args: [i32, i32, P], returns: i32 },
+  cfmakeraw: { args: [P], returns: FFIType.void },
   __errno_location: { args: [], returns: P },
   strerror: { args: [i32], returns: FFIType.cstring },
 });
@@ -35,6 +45,11 @@ const SOL_SOCKET = 1;
 const SCM_RIGHTS = 1;
 const MSG_CMSG_CLOEXEC = 0x40000000;
 const TIOCSWINSZ = 0x5414;
+const TIOCGWINSZ = 0x5413;
+const TIOCSCTTY = 0x540e;
+const O_RDWR = 2;
+const O_NOCTTY = 0o400;
+const TCSANOW = 0;
 const F_DUPFD_CLOEXEC = 1030;
 export const EAGAIN = 11;
 export const ECHILD = 10;
@@ -101,16 +116,22 @@ export function closeFd(fd: number | undefined): void {
   }
 }
 
-// A listening, non-blocking unix socket at path (runc's --console-socket).
-export function listenUnix(path: string): number {
+// struct sockaddr_un for path, sized to the path and its NUL.
+function unixAddress(call: string, path: string): Buffer {
   const encoded = Buffer.from(path);
-  if (encoded.length >= 108) throw new SysError(`bind ${path}: path too long`, 36);
-  const addr = Buffer.alloc(110);
+  if (encoded.length >= 108) throw new SysError(`${call} ${path}: path too long`, 36);
+  const addr = Buffer.alloc(2 + encoded.length + 1);
   addr.writeUInt16LE(AF_UNIX, 0);
   encoded.copy(addr, 2);
+  return addr;
+}
+
+// A listening, non-blocking unix socket at path (runc's --console-socket).
+export function listenUnix(path: string): number {
+  const addr = unixAddress("bind", path);
   const fd = check("socket", c.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   try {
-    check(`bind ${path}`, c.bind(fd, ptr(addr), 2 + encoded.length + 1));
+    check(`bind ${path}`, c.bind(fd, ptr(addr), addr.length));
     check("listen", c.listen(fd, 4));
   } catch (e) {
     closeFd(fd);
@@ -135,17 +156,24 @@ export function receiveFd(listenFd: number): number | undefined {
   }
 }
 
-function recvRights(conn: number): number | undefined {
-  const data = Buffer.alloc(4096);
+// struct msghdr with one iovec over data; keep the returned buffers alive
+// for the duration of the call (the header holds raw pointers to them).
+function messageHeader(data: Buffer, control: Buffer): { msg: Buffer; iov: Buffer } {
   const iov = Buffer.alloc(16);
   iov.writeBigUInt64LE(BigInt(ptr(data)), 0);
   iov.writeBigUInt64LE(BigInt(data.length), 8);
-  const control = Buffer.alloc(64); // CMSG_SPACE(sizeof(int)) is 24
   const msg = Buffer.alloc(56);
   msg.writeBigUInt64LE(BigInt(ptr(iov)), 16);
   msg.writeBigUInt64LE(1n, 24);
   msg.writeBigUInt64LE(BigInt(ptr(control)), 32);
   msg.writeBigUInt64LE(BigInt(control.length), 40);
+  return { msg, iov };
+}
+
+function recvRights(conn: number): number | undefined {
+  const data = Buffer.alloc(4096);
+  const control = Buffer.alloc(64); // CMSG_SPACE(sizeof(int)) is 24
+  const { msg } = messageHeader(data, control);
   for (;;) {
     const n = Number(c.recvmsg(conn, ptr(msg), MSG_CMSG_CLOEXEC));
     if (n < 0 && errno() === EINTR) continue;
@@ -168,4 +196,75 @@ export function setWindowSize(fd: number, rows: number, cols: number): void {
 // A second descriptor for the same open file, for a reader that closes its own.
 export function dupFd(fd: number): number {
   return check("fcntl(F_DUPFD_CLOEXEC)", c.fcntl(fd, F_DUPFD_CLOEXEC, 0));
+}
+
+// ---- host-side terminals (the shim's end of a console socket) ----
+
+export interface PtyPair {
+  master: number;
+  slave: number;
+  path: string;
+}
+
+// A new pseudo-terminal: posix_openpt + grantpt + unlockpt + ptsname_r, and
+// the slave opened without becoming anyone's controlling terminal.
+export function openPty(): PtyPair {
+  const master = check("posix_openpt", c.posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  try {
+    check("grantpt", c.grantpt(master));
+    check("unlockpt", c.unlockpt(master));
+    const name = Buffer.alloc(128);
+    const rc = c.ptsname_r(master, ptr(name), BigInt(name.length));
+    if (rc !== 0) throw new SysError("ptsname_r", rc);
+    const path = name.toString("utf8", 0, name.indexOf(0));
+    return { master, slave: openSync(path, O_RDWR | O_NOCTTY), path };
+  } catch (e) {
+    closeFd(master);
+    throw e;
+  }
+}
+
+// Connects to the unix socket at path and sends fd with SCM_RIGHTS, with
+// payload as the message bytes (runc sends the terminal's name).
+export function sendFd(path: string, fd: number, payload: string): void {
+  const addr = unixAddress("connect", path);
+  const sock = check("socket", c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  try {
+    check(`connect ${path}`, c.connect(sock, ptr(addr), addr.length));
+    const data = Buffer.from(payload || "\0");
+    const control = Buffer.alloc(24); // CMSG_SPACE(sizeof(int))
+    control.writeBigUInt64LE(20n, 0); // CMSG_LEN(sizeof(int))
+    control.writeInt32LE(SOL_SOCKET, 8);
+    control.writeInt32LE(SCM_RIGHTS, 12);
+    control.writeInt32LE(fd, 16);
+    const { msg } = messageHeader(data, control);
+    for (;;) {
+      const n = Number(c.sendmsg(sock, ptr(msg), 0));
+      if (n < 0 && errno() === EINTR) continue;
+      check("sendmsg", n);
+      break;
+    }
+  } finally {
+    closeFd(sock);
+  }
+}
+
+// No line discipline on fd: bytes pass unchanged both ways (cfmakeraw).
+export function makeRaw(fd: number): void {
+  const termios = Buffer.alloc(64); // struct termios is 60 bytes on glibc
+  check("tcgetattr", c.tcgetattr(fd, ptr(termios)));
+  c.cfmakeraw(ptr(termios));
+  check("tcsetattr", c.tcsetattr(fd, TCSANOW, ptr(termios)));
+}
+
+// Makes the terminal on fd the caller's controlling terminal, so a resize
+// on its master delivers SIGWINCH. The caller must lead a session of its own.
+export function setControllingTty(fd: number): void {
+  check("ioctl(TIOCSCTTY)", c.ioctl(fd, BigInt(TIOCSCTTY), null));
+}
+
+export function getWindowSize(fd: number): { rows: number; cols: number } {
+  const ws = new Uint16Array(4);
+  check("ioctl(TIOCGWINSZ)", c.ioctl(fd, BigInt(TIOCGWINSZ), ptr(ws)));
+  return { rows: ws[0]!, cols: ws[1]! };
 }
