@@ -195,6 +195,20 @@ describe("runtime choice", () => {
   });
 });
 
+describe("reaping", () => {
+  it("gives each of many concurrent execs its own exit status and output", async () => {
+    await engine.create("many", { bundle });
+    await engine.start("many");
+    const codes = Array.from({ length: 8 }, (_, i) => i * 7 + 1);
+    const execs = await Promise.all(codes.map((n) => engine.exec("many", { args: ["sh", "-c", `echo ${n}; exit ${n}`] })));
+    const results = await Promise.all(execs.map((x) => engine.wait("many", x)));
+    expect(results.map((r) => r.exitCode)).toEqual(codes);
+    const outputs = await Promise.all(execs.map((x) => readAll(engine.output("many", x, "stdout"))));
+    expect(outputs).toEqual(codes.map((n) => `${n}\n`));
+    await engine.delete("many", { force: true });
+  });
+});
+
 describe("several engines on one host", () => {
   it("keeps containers of the same id apart (ps, cgroups)", async () => {
     const other = await Engine.open({ stateDir: join(work, "neighbour") });
