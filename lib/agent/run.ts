@@ -1,21 +1,40 @@
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { HuskError, VERSION, log } from "../core/index.ts";
 import { serveAgent, type AgentListener } from "../protocol/server/index.ts";
 import { Engine } from "./engine/index.ts";
 import { AGENT_CAPABILITIES, agentService } from "./service.ts";
 
 export interface AgentOptions {
-  listen: string; // unix:<path> | device:<path> | fd:<n>
+  listen: string; // unix:<path> | device:<path> | fd:<n> | virtio-serial:<port name>
   runtime: string;
   stateDir: string;
   guest: boolean;
+}
+
+// No udev in the guest: a virtio-serial port is found by the name the VMM gave it.
+export function virtioPortByName(name: string, sysDir = "/sys/class/virtio-ports"): string {
+  let ports: string[] = [];
+  try {
+    ports = readdirSync(sysDir);
+  } catch {}
+  for (const port of ports) {
+    try {
+      if (readFileSync(join(sysDir, port, "name"), "utf8").trim() === name) return `/dev/${port}`;
+    } catch {}
+  }
+  throw new HuskError(`no virtio-serial port named ${JSON.stringify(name)} (looked in ${sysDir}: ${ports.join(", ") || "none"})`);
 }
 
 export function parseListen(spec: string): AgentListener {
   const [kind, value] = [spec.slice(0, spec.indexOf(":")), spec.slice(spec.indexOf(":") + 1)];
   if (kind === "unix" && value) return { unix: value };
   if (kind === "device" && value) return { device: value };
+  if (kind === "virtio-serial" && value) return { device: virtioPortByName(value) };
   if (kind === "fd" && /^\d+$/.test(value)) return { fd: Number(value) };
-  throw new HuskError(`agent --listen ${JSON.stringify(spec)}: use unix:<path>, device:<path> or fd:<n>`);
+  throw new HuskError(
+    `agent --listen ${JSON.stringify(spec)}: use unix:<path>, virtio-serial:<port name>, device:<path> or fd:<n>`,
+  );
 }
 
 async function runtimeVersion(runtime: string): Promise<string> {
