@@ -85,9 +85,9 @@ function zombieChildren(): number[] {
 
 afterAll(async () => {
   await engine?.close();
+  if (work) rmSync(work, { recursive: true, force: true });
   await Bun.sleep(100); // let Bun reap its own runc children
   expect(zombieChildren()).toEqual([]);
-  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 describe("container lifecycle", () => {
