@@ -1,14 +1,15 @@
 import { writeFileSync, renameSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { HuskError, processStartTime, validateId } from "../core/index.ts";
+import { closeFd, handOverTerminal } from "../core/pty.ts";
 import { loadBundle, type Bundle } from "../oci/index.ts";
 import { PersistError } from "../persist/index.ts";
 import { withAgent } from "./agent.ts";
 import type { Context } from "./context.ts";
 import { createSandbox } from "./create-sandbox.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
-import { shareRootfs } from "./rootfs.ts";
-import { spawnShim } from "./shim-spawn.ts";
+import { guestView } from "./rootfs.ts";
+import { spawnShim, type ShimTarget } from "./shim-spawn.ts";
 
 export interface CreateOptions {
   id: string;
@@ -49,7 +50,7 @@ export async function createContainer(ctx: Context, opts: CreateOptions): Promis
   if (!join) await createSandbox(ctx, { id: sandboxId, hostname: bundle.spec.hostname, annotations: bundle.spec.annotations });
   try {
     await addContainer(ctx, sandboxId, opts, bundle);
-    const pid = spawnShim(ctx, { sandboxId, containerId: opts.id });
+    const pid = startShim(ctx, { sandboxId, containerId: opts.id }, opts.consoleSocket);
     await ctx.store.update(sandboxId, (d) => {
       const c = d.containers.find((x) => x.id === opts.id)!;
       c.pid = pid;
@@ -64,24 +65,36 @@ export async function createContainer(ctx: Context, opts: CreateOptions): Promis
   }
 }
 
+// With a console socket, the shim relays a host pty whose master went to
+// that socket; the agent's own terminal never leaves the sandbox.
+export function startShim(ctx: Context, t: ShimTarget, consoleSocket: string | undefined): number {
+  if (!consoleSocket) return spawnShim(ctx, t);
+  const slave = handOverTerminal(consoleSocket);
+  try {
+    return spawnShim(ctx, t, slave);
+  } finally {
+    closeFd(slave);
+  }
+}
+
 // Asks the sandbox's agent to create the container and records it.
 export async function addContainer(
   ctx: Context,
   sandboxId: string,
-  opts: Pick<CreateOptions, "id" | "consoleSocket">,
+  opts: Pick<CreateOptions, "id">,
   bundle: Bundle,
 ): Promise<void> {
   validateId(opts.id);
   await ctx.store.update(sandboxId, async (doc) => {
     if (doc.containers.some((c) => c.id === opts.id)) throw new HuskError(`container with id ${opts.id} already exists`);
+    const view = guestView(doc, opts.id, bundle);
     await withAgent(ctx, doc, (a) =>
       a.rpc.createContainer({
         containerId: opts.id,
-        ociSpecJson: JSON.stringify(bundle.spec),
-        rootfs: shareRootfs(doc, opts.id, bundle),
+        ociSpecJson: JSON.stringify(view.spec),
+        rootfs: view.rootfs,
         terminal: bundle.spec.process?.terminal === true,
         openStdin: true,
-        consoleSocket: opts.consoleSocket ?? "",
       }),
     );
     doc.containers.push({

@@ -4,6 +4,7 @@ import { withAgent } from "./agent.ts";
 import type { Context } from "./context.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
 import { containerIn, liveStatus } from "./find.ts";
+import { unshareContainer } from "./rootfs.ts";
 
 // `husk delete`: removes the container from its sandbox; the last container
 // out takes the sandbox (VM, agent, directory) with it. --force also kills a
@@ -35,6 +36,7 @@ export async function deleteContainer(ctx: Context, id: string, force: boolean):
       log.warn(`delete --force ${id}: agent: ${errorMessage(e)}`);
     });
     if (c.pid) shim = { pid: c.pid, start: c.pidStartTime };
+    unshareContainer(doc, id);
     doc.containers = doc.containers.filter((x) => x.id !== id);
     last = doc.containers.length === 0;
   }).catch((e) => {

@@ -14,6 +14,8 @@ export async function destroySandbox(ctx: Context, id: string, opts: { force: bo
   try {
     const doc = ctx.store.tryLoad(id);
     if (doc) await stopEverything(ctx, doc, opts.force);
+    // Never recurse into a bind mount: that would delete the host's files.
+    unshareAll(ctx.store.sandboxDir(id));
     rmSync(ctx.store.sandboxDir(id), { recursive: true, force: true });
     ctx.store.delete(id);
   } finally {
@@ -32,5 +34,4 @@ async function stopEverything(ctx: Context, doc: SandboxDoc, force: boolean): Pr
     const driver = await driverFor(vm.driver as DriverName, ctx.settings);
     await driver.stop(vm);
   }
-  unshareAll(ctx.store.sandboxDir(doc.id));
 }

@@ -1,18 +1,83 @@
-import type { Rootfs } from "../protocol/index.ts";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { RootfsSchema } from "../protocol/index.ts";
+import { HuskError } from "../core/index.ts";
+import { GUEST_SHARE_MOUNT } from "../guest/index.ts";
+import type { Bundle, Spec } from "../oci/index.ts";
 import type { SandboxDoc } from "../persist/index.ts";
-import type { Bundle } from "../oci/index.ts";
+import type { RootfsSchema } from "../protocol/index.ts";
 
 export type RootfsInit = MessageInitShape<typeof RootfsSchema>;
 
-// How the agent reaches a container's root filesystem. With `local` the agent
-// runs on the host and uses the bundle's rootfs in place.
-export function shareRootfs(doc: SandboxDoc, _containerId: string, bundle: Bundle): RootfsInit {
-  return { source: { case: "path", value: bundle.rootfs }, readonly: bundle.spec.root?.readonly === true };
+export interface GuestView {
+  rootfs: RootfsInit;
+  spec: Spec; // the bundle's spec with host paths replaced by guest paths
 }
 
-// Undo every share of a sandbox (bind mounts under its shared directory).
-export function unshareAll(_sandboxDir: string): void {}
+// Collision-free and derivable from the id alone, so teardown needs no record.
+const shareName = (containerId: string) =>
+  `c-${new Bun.CryptoHasher("sha256").update(containerId).digest("hex").slice(0, 32)}`;
 
-export type { Rootfs };
+function run(cmd: string[]): void {
+  const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: "utf8" });
+  if (r.status !== 0) throw new HuskError(`${cmd.join(" ")}: ${(r.stderr || "").trim() || `exit ${r.status}`}`);
+}
+
+// A read-only bind of a host path into the sandbox's shared directory.
+function bindReadOnly(src: string, dest: string, writable = false): void {
+  if (statSync(src).isDirectory()) mkdirSync(dest, { recursive: true });
+  else if (!existsSync(dest)) writeFileSync(dest, "");
+  run(["mount", "--bind", src, dest]);
+  if (!writable) run(["mount", "-o", "remount,bind,ro", dest]);
+}
+
+const isBind = (m: NonNullable<Spec["mounts"]>[number]) =>
+  m.type === "bind" || (m.options ?? []).some((o) => o === "bind" || o === "rbind");
+
+// How the agent reaches a container's files. With `local` the agent runs on
+// the host and uses the bundle as it is. In a VM the rootfs is bound read-only
+// into the virtio-fs share and becomes the lower layer of an overlay whose
+// upper is a guest tmpfs, so the container's writes never reach the host;
+// host paths of bind mounts (podman's /etc/hosts, ...) are shared the same way.
+export function guestView(doc: SandboxDoc, containerId: string, bundle: Bundle): GuestView {
+  const readonly = bundle.spec.root?.readonly === true;
+  if (doc.hypervisor?.driver === "local" || !doc.config.sharedDir)
+    return { rootfs: { source: { case: "path", value: bundle.rootfs }, readonly }, spec: bundle.spec };
+  const name = shareName(containerId);
+  const hostDir = join(doc.config.sharedDir, name);
+  const guestDir = `${GUEST_SHARE_MOUNT}/${name}`;
+  mkdirSync(join(hostDir, "mounts"), { recursive: true });
+  bindReadOnly(bundle.rootfs, join(hostDir, "rootfs"));
+  const mounts = (bundle.spec.mounts ?? []).map((m, i) => {
+    if (!isBind(m) || !m.source?.startsWith("/") || !existsSync(m.source)) return m;
+    bindReadOnly(m.source, join(hostDir, "mounts", String(i)), !(m.options ?? []).includes("ro"));
+    return { ...m, source: `${guestDir}/mounts/${i}` };
+  });
+  return {
+    rootfs: { source: { case: "overlay", value: { lowerDirs: [`${guestDir}/rootfs`] } }, readonly },
+    spec: { ...bundle.spec, mounts },
+  };
+}
+
+// Mount points under dir, deepest first (from /proc/self/mountinfo).
+function mountsUnder(dir: string): string[] {
+  const lines = readFileSync("/proc/self/mountinfo", "utf8").split("\n");
+  const points = lines.map((l) => l.split(" ")[4] ?? "").filter((p) => p === dir || p.startsWith(dir + "/"));
+  return [...new Set(points)].sort((a, b) => b.length - a.length);
+}
+
+// Undoes a container's shares; already-gone mounts are not an error.
+export function unshareContainer(doc: SandboxDoc, containerId: string): void {
+  if (!doc.config.sharedDir) return;
+  const dir = join(doc.config.sharedDir, shareName(containerId));
+  for (const p of mountsUnder(dir)) spawnSync("umount", ["-l", p]);
+  if (mountsUnder(dir).length === 0) rmSync(dir, { recursive: true, force: true });
+}
+
+// Undoes every share of a sandbox before its directory is removed.
+export function unshareAll(sandboxDir: string): void {
+  for (const p of mountsUnder(sandboxDir)) spawnSync("umount", ["-l", p]);
+  const left = mountsUnder(sandboxDir);
+  if (left.length) throw new HuskError(`cannot unmount ${left.join(", ")}: remove them by hand, then delete again`);
+}
