@@ -119,8 +119,9 @@ function serveUnixHttp2(h2: http2.Http2Server, path: string): AgentServer {
   listener.listen(path);
   return {
     async close() {
-      await new Promise<void>((r) => listener.close(() => r()));
+      const closed = new Promise<void>((r) => listener.close(() => r()));
       await closeHttp2(h2, [...sockets]);
+      await closed;
       rmSync(path, { force: true });
     },
   };
