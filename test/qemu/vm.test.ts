@@ -8,6 +8,8 @@ import { HuskError, isAlive } from "../../lib/core/index.ts";
 import { AGENT_IN_SHARE } from "../../lib/guest/index.ts";
 import { qemuDriver } from "../../lib/hypervisor/qemu/index.ts";
 import type { Hypervisor, VmSpec, VmState } from "../../lib/hypervisor/index.ts";
+import { connectAgent } from "../../lib/protocol/index.ts";
+import pkg from "../../package.json" with { type: "json" };
 import { TEST_GUEST_DIR, buildAssets, pruneOldVersions, vmSkipReason } from "./assets.ts";
 
 const skip = vmSkipReason();
@@ -141,4 +143,23 @@ describe.skipIf(!!skip)("qemu driver (TCG)", () => {
     expect(err).toBeInstanceOf(HuskError);
     expect(err.message).toContain("guest asset version no-such-version not found");
   });
+
+  test("the guest's init starts husk agent, which handshakes over the virtio-serial stream", async () => {
+    const d = qemuDriver(settings, { accel: "tcg" });
+    const s = await d.start({ ...spec, sandboxId: "vm5", vmDir: join(work, "vm5") });
+    try {
+      const client = await connectAgent(() => d.dialAgent(s, 5000), { sandboxId: "vm5", timeoutMs: 90_000 });
+      try {
+        expect(client.negotiated.agentVersion).toBe(pkg.version);
+        expect(client.negotiated.capabilities).toContain("containers");
+        expect((await client.health()).serving).toBe(true);
+      } finally {
+        client.close();
+      }
+      expect(readFileSync(join(s.vmDir, "console.log"), "utf8")).toContain("husk-init: ready mode=agent port=/dev/vport");
+    } finally {
+      await d.stop(s);
+    }
+    expect(isAlive(s.pid)).toBe(false);
+  }, 180_000);
 });
