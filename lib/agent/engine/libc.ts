@@ -170,16 +170,25 @@ function messageHeader(data: Buffer, control: Buffer): { msg: Buffer; iov: Buffe
   return { msg, iov };
 }
 
+// msg holds iov only as a raw address: the collector must not free iov before
+// the call that reads it has returned.
+let kept: unknown;
+function keepAlive(b: Buffer): void {
+  kept = b;
+  kept = undefined;
+}
+
 function recvRights(conn: number): number | undefined {
   const data = Buffer.alloc(4096);
   const control = Buffer.alloc(64); // CMSG_SPACE(sizeof(int)) is 24
-  const { msg } = messageHeader(data, control);
+  const { msg, iov } = messageHeader(data, control);
   for (;;) {
     const n = Number(c.recvmsg(conn, ptr(msg), MSG_CMSG_CLOEXEC));
     if (n < 0 && errno() === EINTR) continue;
     check("recvmsg", n);
     break;
   }
+  keepAlive(iov);
   const controlLen = Number(msg.readBigUInt64LE(40));
   if (controlLen < 20) return undefined;
   const level = control.readInt32LE(8);
@@ -237,13 +246,14 @@ export function sendFd(path: string, fd: number, payload: string): void {
     control.writeInt32LE(SOL_SOCKET, 8);
     control.writeInt32LE(SCM_RIGHTS, 12);
     control.writeInt32LE(fd, 16);
-    const { msg } = messageHeader(data, control);
+    const { msg, iov } = messageHeader(data, control);
     for (;;) {
       const n = Number(c.sendmsg(sock, ptr(msg), 0));
       if (n < 0 && errno() === EINTR) continue;
       check("sendmsg", n);
       break;
     }
+    keepAlive(iov);
   } finally {
     closeFd(sock);
   }
