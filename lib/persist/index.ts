@@ -17,15 +17,17 @@ export const persistFormats = () => ({ writes: FORMATS.current, reads: [FORMATS.
 
 // A new sandbox in state "creating", stamped with this release.
 export function newSandboxDoc(
-  init: Pick<SandboxDoc, "id"> & Partial<Omit<SandboxDoc, "formatVersion" | "createdBy" | "writtenBy">>,
+  init: Pick<SandboxDoc, "id"> & Partial<SandboxDoc>, // formatVersion and stamps are set here
 ): SandboxDoc {
+  const { id, state = "creating", formatVersion: _, ...rest } = init;
   return {
     formatVersion: "1.0",
-    state: "creating",
+    id, // id and state first: what a torn file still shows
+    state,
     createdAt: new Date().toISOString(),
     config: {},
     containers: [],
-    ...init,
+    ...rest,
     createdBy: RELEASE,
     writtenBy: RELEASE,
   };
