@@ -6,8 +6,9 @@ type Chunk = { stream: OutputStream; data: Uint8Array; eof: boolean };
 // Merges stdout and stderr into one stream of tagged chunks, ending with an
 // eof marker once both have ended. A reader that goes away leaves the unread
 // output in the buffers for the next one.
-export async function* mergeOutput(sources: [OutputStream, OutputBuffer][]): AsyncGenerator<Chunk> {
-  const iters = sources.map(([stream, buf]) => ({ stream, it: buf[Symbol.asyncIterator]() }));
+export async function* mergeOutput(sources: [OutputStream, OutputBuffer][], signal?: AbortSignal): AsyncGenerator<Chunk> {
+  // Reads cut off by the signal (the client went away) take no output with them.
+  const iters = sources.map(([stream, buf]) => ({ stream, it: buf.iterate(signal) }));
   const next = (i: number) => iters[i]!.it.next().then((r) => ({ i, r }));
   const pending = new Map(iters.map((_, i) => [i, next(i)]));
   try {

@@ -137,7 +137,7 @@ export function agentService(o: ServiceOptions): AgentImpl {
     }),
     writeStdin: guard(async (r) => ({ written: BigInt(await engine.writeStdin(...execRef(r), r.data)) })),
     closeStdin: guard(async (r) => (await engine.closeStdin(...execRef(r)), {})),
-    streamOutput: async function* (r) {
+    streamOutput: async function* (r, context) {
       const [id, execId] = execRef(r);
       const wanted = r.streams.length ? r.streams : [OutputStream.STDOUT, OutputStream.STDERR];
       let sources;
@@ -146,7 +146,7 @@ export function agentService(o: ServiceOptions): AgentImpl {
       } catch (e) {
         throw rpcError(e);
       }
-      yield* mergeOutput(sources);
+      yield* mergeOutput(sources, context.signal);
     },
     resizeTerminal: guard((r) => {
       const [id, execId] = execRef(r);
