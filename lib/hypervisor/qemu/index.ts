@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
+import { closeSync, constants, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Duplex } from "node:stream";
 import type { Settings } from "../../config/index.ts";
@@ -57,13 +57,15 @@ function placeAgent(assets: GuestAssets, sharedDir: string): string | undefined 
     linkSync(src, dest);
   } catch {
     log.debug(`agent binary copied into ${dest} (cannot hard-link across filesystems)`);
-    copyFileSync(src, dest);
+    copyFileSync(src, dest, constants.COPYFILE_FICLONE); // a reflink where the filesystem can
   }
   return dest;
 }
 
-const startTime = (s: VmState, key: string): number | undefined =>
-  typeof s.extra?.[key] === "number" ? (s.extra[key] as number) : undefined;
+const startTime = (s: VmState, key: "pidStartTime" | "virtiofsdStartTime"): number | undefined => {
+  const v = key === "pidStartTime" ? s.pidStartTime : s.extra?.[key];
+  return typeof v === "number" ? v : undefined;
+};
 
 function spawnQemu(qemu: string, args: string[], logPath: string): number {
   const log = openSync(logPath, "a");
@@ -119,7 +121,7 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
         });
         const pid = spawnQemu(qemu, args, f.qemuLog);
         state.pid = pid;
-        state.extra!.pidStartTime = processStartTime(pid);
+        state.pidStartTime = processStartTime(pid);
         await waitFor("QEMU", async () => existsSync(f.qmp) && (await qmpStatus(f.qmp, 2000).then((s) => s === "running", () => false)),
           () => isAlive(pid), 10_000, () => tail(f.qemuLog));
       } catch (e) {
