@@ -1,0 +1,15 @@
+// Releases and what each one promises later releases: see docs/compatibility.md.
+export {
+  BASELINE_DIR,
+  RELEASES_FILE,
+  ReleaseSchema,
+  ReleasesSchema,
+  baselinePath,
+  compareVersions,
+  loadReleases,
+  parseReleases,
+  type Release,
+  type ReleasesFile,
+} from "./releases.ts";
+export { defaultCacheDir, releaseBinary, type BuildOptions } from "./build.ts";
+export { BUF, bufBreaking, bufBuild, type BufResult } from "./buf.ts";
