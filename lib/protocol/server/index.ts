@@ -38,6 +38,9 @@ export type AgentListener =
 
 export interface AgentServer {
   close(): Promise<void>;
+  // For a single stream or fd: settles when the peer goes away, so an agent
+  // serving one channel knows when to exit.
+  ended?: Promise<void>;
 }
 
 export function serveAgent(impl: AgentImpl, listener: AgentListener, opts: ServeOptions): AgentServer {
@@ -46,15 +49,8 @@ export function serveAgent(impl: AgentImpl, listener: AgentListener, opts: Serve
   if ("unix" in listener && !listener.http2) return serveUnixHttp1(full, listener.unix, readMaxBytes);
   const h2 = createHttp2Server(full, readMaxBytes);
   if ("unix" in listener) return serveUnixHttp2(h2, listener.unix);
-  if ("stream" in listener) {
-    h2.emit("connection", listener.stream);
-    return { close: () => closeHttp2(h2, [listener.stream]) };
-  }
-  if ("fd" in listener) {
-    const stream = fdStream(listener.fd);
-    h2.emit("connection", stream);
-    return { close: () => closeHttp2(h2, [stream]) };
-  }
+  if ("stream" in listener) return serveOneStream(h2, listener.stream);
+  if ("fd" in listener) return serveOneStream(h2, fdStream(listener.fd));
   return serveDevice(h2, listener.device);
 }
 
@@ -125,6 +121,15 @@ function serveUnixHttp2(h2: http2.Http2Server, path: string): AgentServer {
       rmSync(path, { force: true });
     },
   };
+}
+
+function serveOneStream(h2: http2.Http2Server, stream: Duplex): AgentServer {
+  const ended = new Promise<void>((resolve) => {
+    stream.once("close", resolve);
+    stream.once("end", resolve);
+  });
+  h2.emit("connection", stream);
+  return { close: () => closeHttp2(h2, [stream]), ended };
 }
 
 async function closeHttp2(h2: http2.Http2Server, streams: Duplex[]): Promise<void> {
