@@ -10,6 +10,7 @@ import { builtBinary } from "./husk.ts";
 export class Cli {
   readonly root: string;
   readonly out: string;
+  private bin?: string;
   constructor(readonly env: Record<string, string> = {}) {
     const dir = mkdtempSync(join(tmpdir(), "husk-cli-"));
     this.root = join(dir, "root");
@@ -18,7 +19,7 @@ export class Cli {
 
   run(args: string[], opts: { stdioFile?: string; input?: string } = {}) {
     const fd = opts.stdioFile ? openSync(opts.stdioFile, "a") : undefined;
-    const r = spawnSync(builtBinary(), ["--root", this.root, ...args], {
+    const r = spawnSync(this.bin ?? builtBinary(), ["--root", this.root, ...args], {
       encoding: "utf8",
       input: opts.input,
       stdio: fd === undefined ? "pipe" : ["ignore", fd, fd],
@@ -33,6 +34,11 @@ export class Cli {
     const r = this.run(args, opts);
     if (r.status !== 0) throw new Error(`husk ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
     return r.stdout;
+  }
+
+  // The same root driven by another husk binary (an older release, test/compat).
+  using(bin: string): Cli {
+    return Object.assign(Object.create(Cli.prototype) as Cli, this, { bin });
   }
 
   state(id: string): { status: string; pid: number; [k: string]: unknown } {
