@@ -73,6 +73,7 @@ const FIELD_CAPABILITY_RPC: Partial<Record<Capability, AgentMethodName>> = {
   "overlay-rootfs": "createContainer",
   "exec-tty": "execProcess",
   "signal-all": "signalProcess",
+  "console-socket": "createContainer",
 };
 
 // The RPCs an agent must implement to advertise a capability.
