@@ -1,4 +1,6 @@
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO } from "./releases.ts";
 
@@ -22,3 +24,17 @@ export const bufBreaking = (workspace: string, againstImage: string): BufResult 
 // An image of the workspace's proto (or a normalised copy of an image file).
 export const bufBuild = (input: string, out: string, cwd = REPO): BufResult =>
   buf(["build", input, "-o", out], cwd);
+
+// The image of the proto exactly as it was at a commit (its buf.yaml and proto/).
+export function imageAtCommit(commit: string, out: string, repo = REPO): BufResult {
+  const tmp = mkdtempSync(join(tmpdir(), "husk-proto-"));
+  try {
+    const archive = spawnSync("git", ["archive", commit, "buf.yaml", "proto"], { cwd: repo, maxBuffer: 64 << 20 });
+    if (archive.status !== 0) return { ok: false, output: `git archive ${commit}: ${archive.stderr}` };
+    const tar = spawnSync("tar", ["-x", "-C", tmp], { input: archive.stdout });
+    if (tar.status !== 0) return { ok: false, output: `tar: ${tar.stderr}` };
+    return bufBuild(".", out, tmp);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}

@@ -3,11 +3,10 @@
 // proto/baseline/. Re-running it for the newest release re-points that release
 // (allowed only until it is published); older records are never touched.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { HuskError, errorMessage } from "../lib/core/index.ts";
-import { bufBuild } from "./buf.ts";
+import { imageAtCommit } from "./buf.ts";
 import { releaseBinary } from "./build.ts";
 import { BASELINE_DIR, REPO, RELEASES_FILE, compareVersions, loadReleases, parseReleases, type Release } from "./releases.ts";
 
@@ -16,20 +15,6 @@ const git = (...args: string[]) => {
   if (r.status !== 0) throw new HuskError(`git ${args.join(" ")}: ${r.stderr.trim()}`);
   return r.stdout.trim();
 };
-
-// The proto tree exactly as it was at the commit, built into an image.
-function freezeBaseline(commit: string, file: string): void {
-  const tmp = mkdtempSync(join(tmpdir(), "husk-baseline-"));
-  try {
-    const archive = spawnSync("git", ["archive", commit, "buf.yaml", "proto"], { cwd: REPO, maxBuffer: 64 << 20 });
-    const tar = spawnSync("tar", ["-x", "-C", tmp], { input: archive.stdout });
-    if (archive.status !== 0 || tar.status !== 0) throw new HuskError(`git archive ${commit}: ${archive.stderr}${tar.stderr}`);
-    const built = bufBuild(".", join(BASELINE_DIR, file), tmp);
-    if (!built.ok) throw new HuskError(`buf build at ${commit}: ${built.output}`);
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-}
 
 function cut(version: string, rev: string): Release {
   const commit = git("rev-parse", "--verify", `${rev}^{commit}`);
@@ -49,7 +34,8 @@ function cut(version: string, rev: string): Release {
   const info = JSON.parse(spawnSync(bin, ["version", "--json"], { encoding: "utf8" }).stdout);
   if (info.version !== version) throw new HuskError(`${commit} builds husk ${info.version}, not ${version}: bump package.json first`);
   const release = { ...draft, persistFormat: String(info.persist.writes) };
-  freezeBaseline(commit, release.protocolBaseline);
+  const frozen = imageAtCommit(commit, join(BASELINE_DIR, release.protocolBaseline));
+  if (!frozen.ok) throw new HuskError(`buf build of the proto at ${commit}: ${frozen.output}`);
   const next = [...(repoint ? releases.slice(0, -1) : releases), release];
   const text = JSON.stringify({ releases: next }, null, 2) + "\n";
   parseReleases(text); // never write a file the test would refuse

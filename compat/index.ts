@@ -1,6 +1,7 @@
 // Releases and what each one promises later releases: see docs/compatibility.md.
 export {
   BASELINE_DIR,
+  REPO,
   RELEASES_FILE,
   ReleaseSchema,
   ReleasesSchema,
@@ -8,8 +9,9 @@ export {
   compareVersions,
   loadReleases,
   parseReleases,
+  promisedReleases,
   type Release,
   type ReleasesFile,
 } from "./releases.ts";
 export { defaultCacheDir, releaseBinary, type BuildOptions } from "./build.ts";
-export { BUF, bufBreaking, bufBuild, type BufResult } from "./buf.ts";
+export { BUF, bufBreaking, bufBuild, imageAtCommit, type BufResult } from "./buf.ts";

@@ -53,3 +53,12 @@ export function parseReleases(text: string, file = RELEASES_FILE): Release[] {
 export const loadReleases = (file = RELEASES_FILE): Release[] => parseReleases(readFileSync(file, "utf8"), file);
 
 export const baselinePath = (r: Release): string => join(BASELINE_DIR, r.protocolBaseline);
+
+// The releases whose sandboxes `version` promises to manage (docs/compatibility.md):
+// its own minor line and the two minor lines before it.
+export function promisedReleases(releases: Release[], version: string): Release[] {
+  const line = (v: string) => v.split(".").slice(0, 2).join(".");
+  const lines = [...new Set(releases.map((r) => line(r.version)))].filter((l) => compareVersions(`${l}.0`, `${line(version)}.0`) < 0);
+  const kept = new Set([...lines.slice(-2), line(version)]);
+  return releases.filter((r) => kept.has(line(r.version)));
+}
