@@ -52,6 +52,14 @@ describe("agent transports", () => {
     client.close();
   });
 
+  it("one HTTP/2 connection outlives a thousand calls", async () => {
+    served = serve("stream", fakeAgent());
+    const client = await connectAgent(() => dialUnix(served!.socket), { sandboxId: "sb-long" });
+    for (let i = 0; i < 1100; i++) await client.rpc.health({});
+    expect((await client.health()).serving).toBe(true);
+    client.close();
+  });
+
   it("closing the client makes further calls fail clearly", async () => {
     served = serve("stream", fakeAgent());
     const client = await connectAgent(() => dialUnix(served!.socket), { sandboxId: "sb-c" });

@@ -96,7 +96,9 @@ function createHttp2Server(impl: Record<string, any>, readMaxBytes: number): htt
     grpc: false,
     grpcWeb: false,
   });
-  const server = http2.createServer(handler);
+  // Measured: Bun counts frames connect-node sends after each finished call as
+  // invalid, and the default limit (1000) kills the session at call 1001.
+  const server = http2.createServer({ maxSessionInvalidFrames: 2 ** 31 }, handler);
   // A broken peer must not take the agent down: errors end that session only.
   server.on("sessionError", () => {});
   server.on("error", () => {});
