@@ -13,10 +13,11 @@ export default defineCommand({
     sandbox: { type: "string", required: true, description: "sandbox id" },
     container: { type: "string", required: true, description: "container id" },
     exec: { type: "string", description: "exec id of an extra process" },
+    tty: { type: "boolean", description: "stdio is a terminal: take it as controlling tty and relay resizes" },
   },
   async run({ args }) {
     const ctx = await openContext(getSettings());
     configureLog({ path: join(ctx.store.sandboxDir(args.sandbox), "shim.log"), format: "json", debug: false });
-    process.exitCode = await runShim(ctx, { sandboxId: args.sandbox, containerId: args.container, execId: args.exec });
+    process.exitCode = await runShim(ctx, { sandboxId: args.sandbox, containerId: args.container, execId: args.exec }, { tty: args.tty === true });
   },
 });

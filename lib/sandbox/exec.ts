@@ -6,9 +6,10 @@ import { describeIssues } from "../core/index.ts";
 import * as v from "valibot";
 import { connect } from "./agent.ts";
 import type { Context } from "./context.ts";
-import { writePidFile } from "./create.ts";
+import { startShim, writePidFile } from "./create.ts";
 import { findContainer, liveStatus } from "./find.ts";
-import { spawnShim } from "./shim-spawn.ts";
+import type { ShimTarget } from "./shim-spawn.ts";
+import type { AgentClient } from "../protocol/client/index.ts";
 import { pumpInput, pumpOutput, waitExit } from "./stdio.ts";
 
 export interface ExecOptions {
@@ -56,6 +57,28 @@ export function execProcessSpec(opts: ExecOptions, containerProcess: Partial<Pro
   };
 }
 
+const SIGKILL = 9;
+
+// A terminal reaches the caller through --console-socket, and its relay (the
+// shim) outlives this command, so the two go together with --detach.
+function checkTerminal(tty: boolean, opts: ExecOptions): void {
+  if (!tty && opts.consoleSocket) throw new HuskError("exec --console-socket given without --tty");
+  if (tty && opts.detach && !opts.consoleSocket) throw new HuskError("exec --tty --detach needs --console-socket");
+  if (tty && opts.consoleSocket && !opts.detach)
+    throw new HuskError("exec --tty --console-socket is supported with --detach only (as conmon runs it)");
+}
+
+// The exec already runs: if its terminal cannot reach the caller (or the shim
+// cannot start), nobody would ever wait for it, so it is killed (runc does the same).
+async function detachedShim(ctx: Context, agent: AgentClient, t: ShimTarget, consoleSocket: string | undefined): Promise<number> {
+  try {
+    return startShim(ctx, t, consoleSocket);
+  } catch (e) {
+    await agent.rpc.signalProcess({ containerId: t.containerId, execId: t.execId ?? "", signal: SIGKILL }).catch(() => {});
+    throw e;
+  }
+}
+
 // `husk exec`: runs a process in a running container. Attached, this process
 // relays stdio and exits with the process's status; with --detach a shim does
 // that and its pid goes to --pid-file (what conmon waits for).
@@ -65,7 +88,7 @@ export async function execInContainer(ctx: Context, id: string, opts: ExecOption
   if (status !== "running") throw new HuskError(`cannot exec in a container that is ${status}: ${id}`);
   const proc = execProcessSpec(opts, container.process as Partial<ProcessSpec> | undefined);
   const tty = proc.terminal === true;
-  if (tty && !opts.consoleSocket && opts.detach) throw new HuskError("exec --tty --detach needs --console-socket");
+  checkTerminal(tty, opts);
   const execId = randomUUID();
   const agent = await connect(ctx, sandbox);
   try {
@@ -78,10 +101,9 @@ export async function execInContainer(ctx: Context, id: string, opts: ExecOption
       user: { uid: proc.user.uid, gid: proc.user.gid, additionalGids: proc.user.additionalGids ?? [] },
       tty,
       openStdin: true,
-      consoleSocket: opts.consoleSocket ?? "",
     });
     if (opts.detach) {
-      const pid = spawnShim(ctx, { sandboxId: sandbox.id, containerId: id, execId });
+      const pid = await detachedShim(ctx, agent, { sandboxId: sandbox.id, containerId: id, execId }, opts.consoleSocket);
       if (opts.pidFile) writePidFile(opts.pidFile, pid);
       return 0;
     }

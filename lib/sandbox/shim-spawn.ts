@@ -10,8 +10,9 @@ export interface ShimTarget {
 
 // Starts `husk shim` in its own session with the caller's stdio: it is the
 // process conmon or containerd's shim waits for, and exits with the
-// container's (or exec'd process's) exit status.
-export function spawnShim(ctx: Context, t: ShimTarget): number {
+// container's (or exec'd process's) exit status. With a terminal (the slave
+// of the pty handed to --console-socket) that is its stdio instead.
+export function spawnShim(ctx: Context, t: ShimTarget, terminal?: number): number {
   const [cmd, ...pre] = selfCommand();
   const args = [
     ...pre,
@@ -19,8 +20,10 @@ export function spawnShim(ctx: Context, t: ShimTarget): number {
     "--persist", ctx.settings.persist,
     "shim", "--sandbox", t.sandboxId, "--container", t.containerId,
     ...(t.execId ? ["--exec", t.execId] : []),
+    ...(terminal !== undefined ? ["--tty"] : []),
   ];
-  const child = spawn(cmd!, args, { detached: true, stdio: "inherit" });
+  const stdio = terminal !== undefined ? [terminal, terminal, terminal] : "inherit";
+  const child = spawn(cmd!, args, { detached: true, stdio });
   child.unref();
   if (!child.pid) throw new HuskError(`cannot start the shim for container ${t.containerId}`);
   return child.pid;

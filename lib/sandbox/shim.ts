@@ -4,7 +4,7 @@ import type { AgentClient } from "../protocol/client/index.ts";
 import { connect } from "./agent.ts";
 import type { Context } from "./context.ts";
 import type { ShimTarget } from "./shim-spawn.ts";
-import { pumpInput, pumpOutput, waitExit } from "./stdio.ts";
+import { followWindowSize, pumpInput, pumpOutput, waitExit } from "./stdio.ts";
 
 const FORWARDED: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
 const SIGNUM: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15 };
@@ -20,9 +20,12 @@ function forwardSignals(agent: AgentClient, t: ShimTarget): void {
 
 // The shim's life: relay stdio, forward signals, wait for the exit status,
 // record it, and exit with it. Output is drained before exiting (bounded).
-export async function runShim(ctx: Context, t: ShimTarget): Promise<number> {
+// With tty, stdio is a terminal whose window size follows the caller's (and
+// SIGHUP, the caller closing the master, reaches the container as a hangup).
+export async function runShim(ctx: Context, t: ShimTarget, opts: { tty?: boolean } = {}): Promise<number> {
   const agent = await connect(ctx, ctx.store.load(t.sandboxId));
   forwardSignals(agent, t);
+  if (opts.tty) followWindowSize(agent, t);
   const output = pumpOutput(agent, t).catch((e) => log.warn(`shim: output: ${errorMessage(e)}`));
   pumpInput(agent, t).catch((e) => log.warn(`shim: input: ${errorMessage(e)}`));
   const code = await waitExit(agent, t);

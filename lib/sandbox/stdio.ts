@@ -1,4 +1,6 @@
 import { writeSync } from "node:fs";
+import { errorMessage, log } from "../core/index.ts";
+import { getWindowSize, setControllingTty } from "../core/pty.ts";
 import { OutputStream } from "../protocol/index.ts";
 import type { AgentClient } from "../protocol/client/index.ts";
 
@@ -43,4 +45,27 @@ export async function pumpInput(agent: AgentClient, ref: ProcessRef): Promise<vo
 export async function waitExit(agent: AgentClient, ref: ProcessRef): Promise<number> {
   const r = await agent.rpc.waitProcess({ containerId: ref.containerId, execId: ref.execId ?? "" }, { timeoutMs: 0 });
   return r.signal ? 128 + r.signal : r.exitStatus;
+}
+
+// With a terminal as stdin (the slave of the pty whose master the caller
+// holds), passes the caller's window size on now and on every SIGWINCH. The
+// terminal must become our controlling tty for the kernel to signal us, which
+// needs a session of our own (the shim is spawned detached).
+export function followWindowSize(agent: AgentClient, ref: ProcessRef, fd = 0): void {
+  try {
+    setControllingTty(fd);
+  } catch (e) {
+    log.warn(`shim: terminal resizes will not reach the container: ${errorMessage(e)}`);
+    return;
+  }
+  const target = { containerId: ref.containerId, execId: ref.execId ?? "" };
+  let last = "";
+  const resize = () => {
+    const { rows, cols } = getWindowSize(fd);
+    if (!rows || !cols || `${rows}x${cols}` === last) return; // 0x0: the caller has not sized it yet
+    last = `${rows}x${cols}`;
+    agent.rpc.resizeTerminal({ ...target, rows, cols }).catch((e) => log.warn(`shim: resize: ${errorMessage(e)}`));
+  };
+  process.on("SIGWINCH", resize);
+  resize();
 }

@@ -1,0 +1,160 @@
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createReadStream, mkdtempSync, readFileSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  becomeSubreaper,
+  closeFd,
+  decodeWaitStatus,
+  listenUnix,
+  receiveFd,
+  setWindowSize,
+  tryReap,
+} from "../../lib/agent/engine/libc.ts";
+import { makeBusyboxBundle } from "../helpers/bundle.ts";
+import { Cli, processesUsing, until } from "../helpers/cli.ts";
+
+// What conmon does with a terminal: listen on a console socket, take the pty
+// master the runtime sends, do the I/O on it, and reap the pid-file process.
+
+class ConsoleSocket {
+  readonly path: string;
+  private fd: number;
+  constructor(dir: string) {
+    this.path = join(dir, "console.sock");
+    this.fd = listenUnix(this.path);
+  }
+  // The master the runtime sent (it must have arrived by the time create returns).
+  take(): Terminal {
+    const master = receiveFd(this.fd);
+    if (master === undefined) throw new Error("no terminal arrived on the console socket");
+    return new Terminal(master);
+  }
+  close(): void {
+    closeFd(this.fd);
+  }
+}
+
+class Terminal {
+  text = "";
+  ended = false;
+  constructor(readonly master: number) {
+    // EIO on a master means every slave is closed: the end of the session.
+    const s = createReadStream("", { fd: master });
+    s.on("data", (c) => (this.text += c.toString()));
+    s.on("error", () => (this.ended = true));
+    s.on("end", () => (this.ended = true));
+  }
+  write(s: string): void {
+    writeSync(this.master, s);
+  }
+  async waitFor(pattern: RegExp, what: string): Promise<void> {
+    await until(() => pattern.test(this.text), 20_000, what).catch((e) => {
+      throw new Error(`${e.message}; the terminal showed ${JSON.stringify(this.text)}`);
+    });
+  }
+}
+
+async function exitOf(pid: number): Promise<number> {
+  let status: number | undefined;
+  await until(() => {
+    const r = tryReap(pid);
+    if (r.done && "status" in r) status = decodeWaitStatus(r.status).exitCode;
+    return r.done;
+  }, 20_000, `process ${pid} to exit`);
+  if (status === undefined) throw new Error(`process ${pid} was not our child to reap`);
+  return status;
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), "husk-tty-"));
+const pidOf = (file: string) => Number(readFileSync(file, "utf8"));
+
+describe("terminals through --console-socket (local driver)", () => {
+  const cli = new Cli();
+  // Orphaned shims come to us, as they come to conmon, so we can read their exit status.
+  beforeAll(() => becomeSubreaper());
+  afterAll(async () => {
+    for (const id of ["tty1", "tty2", "tty3"]) cli.run(["delete", "--force", id]);
+    await until(() => processesUsing(cli.root).length === 0, 15_000, "shims and agents to exit");
+  });
+
+  test("create --console-socket: the master shows the container's tty, output and exit status", async () => {
+    const dir = tmp();
+    const b = makeBusyboxBundle(join(dir, "bundle"), { args: ["sh", "-c", "tty; echo hi; exit 3"], terminal: true });
+    const sock = new ConsoleSocket(dir);
+    const pidFile = join(dir, "pid");
+    cli.ok(["create", "--bundle", b, "--console-socket", sock.path, "--pid-file", pidFile, "tty1"]);
+    const term = sock.take();
+    sock.close();
+    expect(cli.state("tty1").status).toBe("created");
+    cli.ok(["start", "tty1"]);
+    // One line discipline (the container's): "\r\n" once, never "\r\r\n".
+    await term.waitFor(/^\/dev\/pts\/\d+\r\nhi\r\n$/, "tty and hi");
+    expect(await exitOf(pidOf(pidFile))).toBe(3);
+    await until(() => term.ended, 10_000, "the terminal to hang up when the container exits");
+    expect(cli.state("tty1").status).toBe("stopped");
+    cli.ok(["delete", "tty1"]);
+    closeFd(term.master);
+  });
+
+  test("keystrokes reach the container and window size changes follow the master", async () => {
+    const dir = tmp();
+    const script = 'read line; echo "got $line"; while true; do stty size; sleep 0.2; done';
+    const b = makeBusyboxBundle(join(dir, "bundle"), { args: ["sh", "-c", script], terminal: true });
+    const sock = new ConsoleSocket(dir);
+    const pidFile = join(dir, "pid");
+    cli.ok(["create", "--bundle", b, "--console-socket", sock.path, "--pid-file", pidFile, "tty2"]);
+    const term = sock.take();
+    sock.close();
+    cli.ok(["start", "tty2"]);
+    term.write("abc\r");
+    await term.waitFor(/got abc\r\n/, "the typed line echoed back by the container");
+    setWindowSize(term.master, 37, 123);
+    await term.waitFor(/^37 123\r$/m, "stty size to report the new size");
+    setWindowSize(term.master, 41, 99);
+    await term.waitFor(/^41 99\r$/m, "stty size to report the second size");
+    cli.ok(["kill", "tty2", "KILL"]);
+    expect(await exitOf(pidOf(pidFile))).toBe(137);
+    cli.ok(["delete", "tty2"]);
+    closeFd(term.master);
+  });
+
+  test("exec -t --console-socket --detach --pid-file, as conmon runs podman exec -t", async () => {
+    const dir = tmp();
+    const b = makeBusyboxBundle(join(dir, "bundle"), { args: ["sleep", "60"] });
+    cli.ok(["create", "--bundle", b, "tty3"], { stdioFile: cli.out });
+    cli.ok(["start", "tty3"]);
+    const sock = new ConsoleSocket(dir);
+    const attached = cli.run(["exec", "-t", "--console-socket", sock.path, "tty3", "tty"]);
+    expect(attached.stderr).toMatch(/exec --tty --console-socket is supported with --detach only/);
+    const before = JSON.parse(cli.ok(["ps", "--format", "json", "tty3"])) as number[];
+    const lost = cli.run(["exec", "-t", "--console-socket", join(dir, "nobody.sock"), "--detach", "tty3", "sleep", "50"]);
+    expect(lost.stderr).toMatch(/cannot send the terminal to console socket .*nobody\.sock/);
+    // The exec whose terminal could not be handed over does not linger.
+    await until(() => (JSON.parse(cli.ok(["ps", "--format", "json", "tty3"])) as number[]).length === before.length, 10_000, "the stranded exec to be killed");
+    const pidFile = join(dir, "exec.pid");
+    cli.ok(["exec", "-t", "--console-socket", sock.path, "--detach", "--pid-file", pidFile, "tty3", "sh", "-c", "tty; echo inside; exit 4"]);
+    const term = sock.take();
+    sock.close();
+    await term.waitFor(/^\/dev\/pts\/\d+\r\ninside\r\n$/, "the exec's tty and output");
+    expect(await exitOf(pidOf(pidFile))).toBe(4);
+    expect(cli.state("tty3").status).toBe("running");
+    cli.ok(["delete", "--force", "tty3"]);
+    closeFd(term.master);
+  });
+
+  test("console socket mistakes are refused plainly and leave nothing behind", () => {
+    const dir = tmp();
+    const b = makeBusyboxBundle(join(dir, "bundle"), { args: ["true"], terminal: true });
+    const expectError = (args: string[], pattern: RegExp) => {
+      const r = cli.run(args);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toMatch(pattern);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    };
+    expectError(["create", "--bundle", b, "bad1"], /process\.terminal is true but no --console-socket was given/);
+    const nobody = join(dir, "nobody.sock");
+    expectError(["create", "--bundle", b, "--console-socket", nobody, "bad2"], /cannot send the terminal to console socket .*nobody\.sock/);
+    expect(cli.leftovers()).toEqual([]);
+  });
+});
