@@ -1,0 +1,196 @@
+import { beforeAll, describe, expect, test } from "vitest";
+import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Cli, processesUsing, until } from "../helpers/cli.ts";
+import { makeBusyboxBundle } from "../helpers/bundle.ts";
+import { builtBinary } from "../helpers/husk.ts";
+import { isAlive } from "../../lib/core/index.ts";
+import { DOC_FILE, FORMATS } from "../../lib/persist/index.ts";
+import { REPO, baselinePath, bufBreaking, bufBuild, imageAtCommit, loadReleases, releaseBinary, type Release } from "../../compat/index.ts";
+import { Matrix, OPS, type Op } from "./matrix.ts";
+
+// Every listed release against this tree, both ways (docs/compatibility.md):
+// sandboxes an old husk left running are managed by the current one (upgrade),
+// and sandboxes the current husk made are managed by the old one (rollback).
+
+const releases = loadReleases();
+const matrix = new Matrix();
+const UPGRADE: Op[] = OPS.filter((op) => op !== "refuse");
+const ROLLBACK: Op[] = [...OPS];
+const upRow = (r: Release) => `${r.version} → current`;
+const downRow = (r: Release) => `current → ${r.version}`;
+for (const r of releases) {
+  matrix.row(upRow(r), UPGRADE);
+  matrix.row(downRow(r), ROLLBACK);
+}
+
+// A steady process set (sh and one sleep) so `ps` has nothing that comes and goes.
+const TRAP_TERM = ["sh", "-c", "trap 'echo got TERM; exit 7' TERM; echo started; sleep 1000 & wait"];
+const work = mkdtempSync(join(tmpdir(), "husk-compat-"));
+let seq = 0;
+const fresh = (tag: string) => `cv${process.pid}-${++seq}-${tag}`;
+
+interface Doc {
+  formatVersion: string;
+  hypervisor: { pid: number; pidStartTime?: number };
+  agent: { version: string; capabilities: string[] };
+}
+const docPath = (root: string, sandbox: string) => join(root, sandbox, DOC_FILE);
+const readDoc = (root: string, sandbox: string): Doc => JSON.parse(readFileSync(docPath(root, sandbox), "utf8"));
+
+// The binary a process runs; "(deleted)" when a rebuild replaced it meanwhile.
+const exeOf = (pid: number) => readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, "");
+
+// One created-only and one running container, made by `maker`.
+function createPair(maker: Cli): { created: string; running: string; out: string } {
+  const ids = { created: fresh("created"), running: fresh("running") };
+  const out = join(work, `${ids.running}.out`);
+  for (const id of [ids.created, ids.running]) {
+    const bundle = makeBusyboxBundle(join(work, `${id}-bundle`), { args: TRAP_TERM });
+    maker.ok(["create", "--bundle", bundle, id], { stdioFile: id === ids.running ? out : join(work, `${id}.out`) });
+  }
+  maker.ok(["start", ids.running]);
+  return { ...ids, out };
+}
+
+// Whatever a failed scenario left behind goes, with either binary's help.
+async function sweep(cli: Cli, bins: string[], ids: string[]): Promise<void> {
+  for (const bin of bins) for (const id of ids) cli.using(bin).run(["delete", "--force", id]);
+  await until(() => processesUsing(cli.root).length === 0, 10_000, "processes under the root to exit").catch(() => {
+    for (const pid of processesUsing(cli.root)) process.kill(pid, "SIGKILL");
+  });
+}
+
+// `maker` creates, `manager` runs every operation; the agent stays `maker`'s.
+async function scenario(row: string, maker: string, manager: string, refuse?: (cli: Cli, running: string) => void) {
+  const cli = new Cli();
+  const m = cli.using(manager);
+  const { created, running, out } = createPair(cli.using(maker));
+  try {
+    const made = { created: cli.using(maker).state(created), running: cli.using(maker).state(running) };
+    const before = readDoc(cli.root, running);
+    await until(() => cli.output(out).includes("started"), 10_000, "the running container's output");
+
+    await matrix.cell(row, "state", () => {
+      expect(m.state(created)).toMatchObject({ id: created, status: "created", pid: made.created.pid });
+      expect(m.state(running)).toMatchObject({ id: running, status: "running", pid: made.running.pid });
+    });
+    await matrix.cell(row, "list", () => {
+      const listed = JSON.parse(m.ok(["list", "--format", "json"])) as { id: string; status: string }[];
+      const pairs = listed.map((s) => [s.id, s.status]).sort();
+      expect(pairs).toEqual([[created, "created"], [running, "running"]]);
+    });
+    await matrix.cell(row, "exec", () => {
+      const r = m.run(["exec", running, "sh", "-c", "echo out; echo err >&2; exit 5"]);
+      expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 5, stdout: "out\n", stderr: "err\n" });
+      expect(m.ok(["exec", running, "cat", "/proc/1/cmdline"])).toContain("trap");
+    });
+    await matrix.cell(row, "ps", () => {
+      const pids = JSON.parse(m.ok(["ps", "--format", "json", running])) as number[];
+      expect(pids).toHaveLength(2);
+      expect(pids.filter((p) => !isAlive(p))).toEqual([]);
+      const cmds = pids.map((p) => readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0")[0]).sort();
+      expect(cmds).toEqual(["sh", "sleep"]);
+    });
+    // The manager neither restarted the agent nor renegotiated what it may call.
+    await matrix.cell(row, "agent", () => {
+      const after = readDoc(cli.root, running);
+      expect(after.hypervisor.pid).toBe(before.hypervisor.pid);
+      expect(isAlive(after.hypervisor.pid, after.hypervisor.pidStartTime)).toBe(true);
+      expect(exeOf(after.hypervisor.pid)).toBe(realpathSync(maker));
+      expect(after.agent).toEqual(before.agent);
+    });
+    if (refuse) await matrix.cell(row, "refuse", () => refuse(cli, running));
+    await matrix.cell(row, "kill", async () => {
+      m.ok(["kill", running, "TERM"]);
+      await until(() => m.state(running).status === "stopped", 10_000, `${running} to stop after TERM`);
+      expect(cli.output(out)).toContain("got TERM");
+      m.ok(["kill", created, "KILL"]);
+      await until(() => m.state(created).status === "stopped", 10_000, `${created} to stop after KILL`);
+      expect(isAlive(made.running.pid)).toBe(false);
+    });
+    await matrix.cell(row, "delete", () => {
+      for (const id of [running, created]) {
+        m.ok(["delete", id]);
+        expect(m.run(["state", id]).stderr).toMatch(new RegExp(`container ${id} does not exist`));
+      }
+    });
+    await matrix.cell(row, "clean", async () => {
+      expect(cli.leftovers()).toEqual([]);
+      await until(() => processesUsing(cli.root).length === 0, 10_000, "shims and agents to exit");
+    });
+  } finally {
+    await sweep(cli, [builtBinary(), manager, maker], [created, running]);
+  }
+  matrix.assertRow(row, OPS.filter((op) => op !== "protocol"));
+}
+
+// An older husk given a document of a newer major format refuses every
+// operation, says why, and changes nothing: not the file, not the container.
+function refuseNewerMajor(old: string) {
+  return (cli: Cli, running: string) => {
+    const copy = new Cli().using(old);
+    const file = docPath(copy.root, running);
+    mkdirSync(join(copy.root, running), { recursive: true });
+    const newer = `${Number(FORMATS.current.split(".")[0]) + 1}.0`;
+    const text = JSON.stringify({ ...readDoc(cli.root, running), formatVersion: newer }, null, 2);
+    writeFileSync(file, text);
+    const mtime = statSync(file).mtimeMs;
+    for (const args of [["state", running], ["exec", running, "true"], ["ps", running], ["kill", running, "KILL"], ["delete", "--force", running]]) {
+      const r = copy.run(args);
+      expect(r.status, `${args[0]} of a format ${newer} document`).not.toBe(0);
+      expect(r.stderr).toContain(file);
+      expect(r.stderr).toMatch(new RegExp(`format ${newer.replace(".", "\\.")}.*newer`));
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+    expect(readFileSync(file, "utf8")).toBe(text);
+    expect(statSync(file).mtimeMs).toBe(mtime);
+    expect(processesUsing(copy.root)).toEqual([]);
+    // The document pointed at the live container and its agent: both untouched.
+    expect(cli.using(old).state(running).status).toBe("running");
+  };
+}
+
+describe.each(releases.map((r) => [r.version, r] as const))("release %s", (_, release) => {
+  let old = "";
+  beforeAll(() => {
+    old = releaseBinary(release, { log: (line) => console.log(line) });
+  }, 900_000);
+
+  test("its binary is the release it claims to be", () => {
+    const info = JSON.parse(new Cli().using(old).ok(["version", "--json"]));
+    expect(info.version).toBe(release.version);
+    expect(release.commit.startsWith(info.commit)).toBe(true);
+    expect(info.persist.writes).toBe(release.persistFormat);
+  });
+
+  test("upgrade: the current husk manages what it left running", async () => {
+    await scenario(upRow(release), old, builtBinary());
+  }, 180_000);
+
+  test("rollback: it manages what the current husk made, and refuses a newer major format", async () => {
+    await scenario(downRow(release), builtBinary(), old, refuseNewerMajor(old));
+  }, 180_000);
+
+  test("protocol: the current proto is wire-compatible with its frozen baseline", async () => {
+    const check = () => {
+      // The baseline is exactly the proto of the release commit, never edited since.
+      const [atCommit, frozen] = [join(work, `${release.version}-commit.binpb`), join(work, `${release.version}-frozen.binpb`)];
+      const built = imageAtCommit(release.commit, atCommit);
+      expect(built.ok, built.output).toBe(true);
+      expect(bufBuild(baselinePath(release), frozen).ok).toBe(true);
+      expect(readFileSync(frozen).equals(readFileSync(atCommit)), `${baselinePath(release)} is not the proto of ${release.commit}`).toBe(true);
+      const breaking = bufBreaking(REPO, baselinePath(release));
+      expect(breaking.output).toBe("");
+      expect(breaking.ok).toBe(true);
+    };
+    await matrix.cell([upRow(release), downRow(release)], "protocol", check);
+    matrix.assertRow(upRow(release), ["protocol"]);
+  });
+});
+
+test("the matrix: every operation passed both ways", () => {
+  console.log(matrix.render());
+  expect(matrix.failures()).toEqual([]);
+});
