@@ -70,6 +70,14 @@ export class FormatChain<Doc extends Record<string, unknown>> {
     return doc as Doc;
   }
 
+  // A document about to be written, checked against the current schema.
+  check(doc: Record<string, unknown>, origin: Origin): Doc {
+    const result = v.safeParse(this.steps.at(-1)!.schema, doc);
+    if (!result.success)
+      throw invalid(origin, `does not match format ${this.current}: ${describeIssues(result.issues)}`);
+    return result.output as Doc;
+  }
+
   private startFor(found: string, origin: Origin): number {
     const ver = parseVersion(found);
     if (!ver) throw invalid(origin, `formatVersion ${JSON.stringify(found)} is not "major.minor"`);

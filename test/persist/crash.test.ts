@@ -24,7 +24,7 @@ function allowedVersions(log: string): number[] {
 async function killLoop(root: string, kind: "fs" | "sqlite", id: string, kills: number) {
   const log = join(root, `${id}.log`);
   writeFileSync(log, "A 0\n");
-  const seen = new Set<number>();
+  let midSave = 0;
   for (let k = 0; k < kills; k++) {
     const child = run([join(CHILDREN, "saver.ts"), root, kind, id, log]);
     await child.stdout.getReader().read(); // "ready": the store is open, saves begin
@@ -35,14 +35,15 @@ async function killLoop(root: string, kind: "fs" | "sqlite", id: string, kills: 
     try {
       const doc = store.load(id);
       const n = Number(doc.annotations!.seq);
-      expect(allowedVersions(log)).toContain(n);
+      const allowed = allowedVersions(log);
+      expect(allowed).toContain(n);
       expect(content(doc)).toEqual(content(versionedDoc(id, n)));
-      seen.add(n);
+      if (allowed.length === 2) midSave++;
     } finally {
       store.close();
     }
   }
-  return seen;
+  return midSave;
 }
 
 describe.each(KINDS)("crash safety, %s store", (kind) => {
@@ -53,9 +54,9 @@ describe.each(KINDS)("crash safety, %s store", (kind) => {
     for (const id of ids) await store.create(versionedDoc(id, 0));
     store.close();
 
-    const seen = await Promise.all(ids.map((id) => killLoop(root, kind, id, KILLS / LANES)));
-    // The kills must have landed while saves were going on, not before the first one.
-    for (const s of seen) expect(Math.max(...s)).toBeGreaterThan(KILLS / LANES);
+    const midSave = await Promise.all(ids.map((id) => killLoop(root, kind, id, KILLS / LANES)));
+    // Most kills must land while a save is under way, or the test proves little.
+    expect(midSave.reduce((a, b) => a + b)).toBeGreaterThan(KILLS / 4);
 
     if (kind === "fs")
       for (const id of ids) {
