@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { copyFileSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 import { FormatChain, FORMATS, openStore, PersistError, type FormatStep } from "../../lib/persist/index.ts";
@@ -147,7 +147,7 @@ describe("this release's formats", () => {
     future.containers[0].process.newOciField = { a: 1 };
     future.containers[0].mounts[0].idmap = true;
     future.containers[1].checkpoint = { dir: "/x" };
-    Bun.write(path, JSON.stringify(future));
+    writeFileSync(path, JSON.stringify(future));
     const doc = store.load(id);
     doc.state = "running";
     store.save(doc);
