@@ -63,6 +63,19 @@ describe("podman --runtime husk", () => {
     expect(r.stdout).toBe("bar\n/tmp\n");
   });
 
+  test("run -t and exec -t give the process a terminal (conmon's console socket)", async () => {
+    const r = podman("run", "--rm", "-t", "--network", "none", image, "sh", "-c", "tty; exit 2");
+    expect(r.stdout).toMatch(/^\/dev\/pts\/\d+\r\n$/);
+    expect(r.status).toBe(2);
+    const started = podman("run", "-d", "--name", "husk-t1", "--network", "none", image, "sleep", "100");
+    expect(started.status, started.stderr).toBe(0);
+    const ex = podman("exec", "-t", "husk-t1", "sh", "-c", "tty; exit 5");
+    expect(ex.stdout).toMatch(/^\/dev\/pts\/\d+\r\n$/);
+    expect(ex.status).toBe(5);
+    expect(podman("rm", "-f", "--time", "0", "husk-t1").status).toBe(0);
+    await noLeftovers();
+  });
+
   test("exec, stop and rm -f of a running container", async () => {
     const trap = "trap 'exit 0' TERM; while true; do sleep 0.1; done";
     const started = podman("run", "-d", "--name", "husk-s1", "--network", "none", image, "sh", "-c", trap);

@@ -1,4 +1,6 @@
-import { rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
 import { HuskError, errorMessage } from "../../core/index.ts";
 import { closeFd, listenUnix, receiveFd } from "./libc.ts";
 
@@ -9,13 +11,19 @@ export class ConsoleSocket {
   private constructor(
     readonly path: string,
     private fd: number,
+    private readonly tempDir?: string,
   ) {}
 
-  static listen(path: string): ConsoleSocket {
+  // runc dials the path as given, so it must fit sun_path (108 bytes); a deep
+  // state dir with a 64-character id does not, and goes to a private temp dir.
+  static listen(wanted: string): ConsoleSocket {
+    const tempDir = Buffer.byteLength(wanted) < 108 ? undefined : mkdtempSync(join(tmpdir(), "husk-con-"));
+    const path = tempDir ? join(tempDir, basename(wanted)) : wanted;
     rmSync(path, { force: true });
     try {
-      return new ConsoleSocket(path, listenUnix(path));
+      return new ConsoleSocket(path, listenUnix(path), tempDir);
     } catch (e) {
+      if (tempDir) rmSync(tempDir, { recursive: true, force: true });
       throw new HuskError(`cannot listen on console socket ${path}: ${errorMessage(e)}`);
     }
   }
@@ -31,5 +39,6 @@ export class ConsoleSocket {
     closeFd(this.fd);
     this.fd = -1;
     rmSync(this.path, { force: true });
+    if (this.tempDir) rmSync(this.tempDir, { recursive: true, force: true });
   }
 }

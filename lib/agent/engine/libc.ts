@@ -1,5 +1,6 @@
 import { dlopen, FFIType, ptr, read } from "bun:ffi";
 import { closeSync, openSync } from "node:fs";
+import { basename, dirname } from "node:path";
 
 // The few libc calls Bun has no API for: child subreaping, reaping one pid
 // without touching Bun's own children, pipes we own, receiving a pty master
@@ -49,6 +50,8 @@ const TIOCGWINSZ = 0x5413;
 const TIOCSCTTY = 0x540e;
 const O_RDWR = 2;
 const O_NOCTTY = 0o400;
+const O_DIRECTORY = 0o200000;
+const O_PATH = 0o10000000;
 const TCSANOW = 0;
 const F_DUPFD_CLOEXEC = 1030;
 export const EAGAIN = 11;
@@ -117,7 +120,7 @@ export function closeFd(fd: number | undefined): void {
 }
 
 // struct sockaddr_un for path, sized to the path and its NUL.
-function unixAddress(call: string, path: string): Buffer {
+function sockaddrUn(call: string, path: string): Buffer {
   const encoded = Buffer.from(path);
   if (encoded.length >= 108) throw new SysError(`${call} ${path}: path too long`, 36);
   const addr = Buffer.alloc(2 + encoded.length + 1);
@@ -126,12 +129,28 @@ function unixAddress(call: string, path: string): Buffer {
   return addr;
 }
 
+// Calls use(address of path). A path longer than sun_path (108 bytes: deep
+// roots, 64-character container ids) is reached through an fd on its directory.
+function withUnixAddress<T>(call: string, path: string, use: (addr: Buffer) => T): T {
+  if (Buffer.byteLength(path) < 108) return use(sockaddrUn(call, path));
+  let dir: number;
+  try {
+    dir = openSync(dirname(path), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  } catch (e) {
+    throw new SysError(`${call} ${path}: open ${dirname(path)}`, Math.abs((e as NodeJS.ErrnoException).errno ?? 0));
+  }
+  try {
+    return use(sockaddrUn(call, `/proc/self/fd/${dir}/${basename(path)}`));
+  } finally {
+    closeFd(dir);
+  }
+}
+
 // A listening, non-blocking unix socket at path (runc's --console-socket).
 export function listenUnix(path: string): number {
-  const addr = unixAddress("bind", path);
   const fd = check("socket", c.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   try {
-    check(`bind ${path}`, c.bind(fd, ptr(addr), addr.length));
+    withUnixAddress("bind", path, (addr) => check(`bind ${path}`, c.bind(fd, ptr(addr), addr.length)));
     check("listen", c.listen(fd, 4));
   } catch (e) {
     closeFd(fd);
@@ -236,10 +255,9 @@ export function openPty(): PtyPair {
 // Connects to the unix socket at path and sends fd with SCM_RIGHTS, with
 // payload as the message bytes (runc sends the terminal's name).
 export function sendFd(path: string, fd: number, payload: string): void {
-  const addr = unixAddress("connect", path);
   const sock = check("socket", c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   try {
-    check(`connect ${path}`, c.connect(sock, ptr(addr), addr.length));
+    withUnixAddress("connect", path, (addr) => check(`connect ${path}`, c.connect(sock, ptr(addr), addr.length)));
     const data = Buffer.from(payload || "\0");
     const control = Buffer.alloc(24); // CMSG_SPACE(sizeof(int))
     control.writeBigUInt64LE(20n, 0); // CMSG_LEN(sizeof(int))
