@@ -122,32 +122,38 @@ export class PersistStore<Doc extends AnyDoc = SandboxDoc> {
 
   // The sandbox that holds a container. A sandbox named like the container
   // (its first container) is tried first; otherwise every document is read.
-  // Unreadable sandboxes are skipped unless nothing is found, and then the
-  // first such error is thrown so the user learns why.
+  // A document this release cannot read is skipped, unless its text names the
+  // container: then its error is the answer (one unreadable sandbox must not
+  // block work on all the others, nor hide a container that is in it).
   findContainer(containerId: string): Found<Doc> | undefined {
     validateId(containerId, "container");
-    const inSandbox = (doc: Doc | undefined) => {
+    const inSandbox = (id: string) => {
+      let doc: Doc | undefined;
+      try {
+        doc = this.tryLoad(id);
+      } catch (e) {
+        if (this.mentions(id, containerId)) throw e;
+        return undefined;
+      }
       const container = doc?.containers.find((c) => c.id === containerId);
       return doc && container ? { sandbox: doc, container } : undefined;
     };
-    let firstError: unknown;
-    const tryOne = (id: string) => {
-      try {
-        return inSandbox(this.tryLoad(id));
-      } catch (e) {
-        firstError ??= e;
-        return undefined;
-      }
-    };
-    const fast = tryOne(containerId);
+    const fast = inSandbox(containerId);
     if (fast) return fast;
     for (const id of this.list()) {
       if (id === containerId) continue;
-      const hit = tryOne(id);
+      const hit = inSandbox(id);
       if (hit) return hit;
     }
-    if (firstError) throw firstError;
     return undefined;
+  }
+
+  private mentions(sandboxId: string, containerId: string): boolean {
+    try {
+      return sandboxId === containerId || !!this.backend.read(sandboxId)?.text.includes(JSON.stringify(containerId));
+    } catch {
+      return false;
+    }
   }
 
   close(): void {

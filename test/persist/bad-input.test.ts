@@ -1,11 +1,10 @@
 import { describe, expect, test } from "vitest";
-import { Database } from "bun:sqlite";
 import { mkdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { husk } from "../helpers/husk.ts";
 import { openStore } from "../../lib/persist/index.ts";
-import { tempRoot, versionedDoc } from "./helpers.ts";
+import { tempRoot, versionedDoc, writeRaw } from "./helpers.ts";
 
 // (A 50 MB buffer is too slow for a deep equality check: compare digests.)
 const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
@@ -112,13 +111,11 @@ describe("sqlite store on a bad row", () => {
     const root = tempRoot("badrow");
     const store = openStore({ root, kind: "sqlite" });
     store.save(versionedDoc("sb", 3));
-    const db = new Database(join(root, "persist.db"));
-    db.query("UPDATE sandboxes SET doc = ? WHERE id = 'sb'").run(text);
+    writeRaw(root, "sqlite", "sb", text);
     const r = husk(["--root", root, "--persist", "sqlite", "inspect", "sb"]);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain(`${join(root, "persist.db")} row "sb" (sandbox sb)`);
     expect(r.stderr).toMatch(says);
-    expect((db.query("SELECT doc FROM sandboxes WHERE id = 'sb'").get() as { doc: string }).doc).toBe(text);
-    db.close();
+    expect(store.loadRaw("sb")).toBe(text);
   });
 });

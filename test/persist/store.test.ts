@@ -3,7 +3,7 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { HuskError, VERSION } from "../../lib/core/index.ts";
 import { newSandboxDoc, openStore, PersistError } from "../../lib/persist/index.ts";
-import { container, KINDS, tempRoot, versionedDoc } from "./helpers.ts";
+import { container, KINDS, tempRoot, versionedDoc, writeRaw } from "./helpers.ts";
 
 describe.each(KINDS)("%s store", (kind) => {
   const fresh = () => openStore({ root: tempRoot(`store-${kind}`), kind });
@@ -120,4 +120,20 @@ test("errors are HuskErrors with a reason", () => {
   const e = new PersistError("corrupt", "m", "id");
   expect(e).toBeInstanceOf(HuskError);
   expect(e.reason).toBe("corrupt");
+});
+
+describe.each(KINDS)("findContainer beside an unreadable sandbox, %s store", (kind) => {
+  test("skips it unless it names the container, then says why it cannot answer", async () => {
+    const store = openStore({ root: tempRoot(`find-${kind}`), kind });
+    await store.create(newSandboxDoc({ id: "good", containers: [container("good"), container("app")] }));
+    await store.create(newSandboxDoc({ id: "bad", containers: [container("bad"), container("lost")] }));
+    // "bad" written by a future major release: this one cannot read it.
+    const future = JSON.parse(store.loadRaw("bad"));
+    future.formatVersion = "2.0";
+    writeRaw(store.root, kind, "bad", JSON.stringify(future));
+    expect(store.findContainer("app")?.sandbox.id).toBe("good");
+    expect(store.findContainer("nowhere")).toBeUndefined();
+    expect(() => store.findContainer("lost")).toThrow(/format 2\.0, which is newer/);
+    expect(() => store.findContainer("bad")).toThrow(/format 2\.0, which is newer/);
+  });
 });
