@@ -98,7 +98,11 @@ export class PersistStore<Doc extends AnyDoc = SandboxDoc> {
   async update(id: string, fn: (doc: Doc) => Doc | void | Promise<Doc | void>, opts?: LockOptions): Promise<Doc> {
     const lock = await this.lock(id, opts);
     try {
-      const doc = this.load(id);
+      const doc = this.tryLoad(id);
+      if (!doc) {
+        this.backend.remove(id); // only the lock file we just made, and its directory if empty
+        throw notFound(id, this.root);
+      }
       const next = (await fn(doc)) ?? doc;
       if (next.id !== id) throw new PersistError("invalid", `update of sandbox ${id} returned sandbox ${next.id}`, id);
       this.save(next);

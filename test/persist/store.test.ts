@@ -51,6 +51,7 @@ describe.each(KINDS)("%s store", (kind) => {
     const replaced = await store.update("u", (d) => ({ ...d, state: "stopped" as const }));
     expect(store.load("u").state).toBe(replaced.state);
     await expect(store.update("missing", () => {})).rejects.toThrow(/sandbox missing does not exist/);
+    expect(existsSync(join(store.root, "missing"))).toBe(false); // no lock file left behind
   });
 
   test("update writes nothing when fn throws", async () => {
