@@ -1,5 +1,5 @@
-import { beforeAll, describe, expect, test } from "vitest";
-import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Cli, processesUsing, until } from "../helpers/cli.ts";
@@ -29,6 +29,7 @@ for (const r of releases) {
 // A steady process set (sh and one sleep) so `ps` has nothing that comes and goes.
 const TRAP_TERM = ["sh", "-c", "trap 'echo got TERM; exit 7' TERM; echo started; sleep 1000 & wait"];
 const work = mkdtempSync(join(tmpdir(), "husk-compat-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
 let seq = 0;
 const fresh = (tag: string) => `cv${process.pid}-${++seq}-${tag}`;
 

@@ -1,6 +1,6 @@
-import { describe, expect, test } from "vitest";
+import { afterAll, describe, expect, test } from "vitest";
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BUN } from "../helpers/husk.ts";
@@ -10,7 +10,10 @@ import { REPO, baselinePath, bufBreaking, loadReleases } from "../../compat/inde
 // made in a temporary copy: the tree itself is never touched.
 
 const last = loadReleases().at(-1)!;
-const temp = (tag: string) => mkdtempSync(join(tmpdir(), `husk-incompat-${tag}-`));
+const temps: string[] = [];
+const temp = (tag: string) => temps[temps.push(mkdtempSync(join(tmpdir(), `husk-incompat-${tag}-`))) - 1]!;
+// rm never follows the copies' links into the real tree.
+afterAll(() => temps.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
 // Replaces exactly one occurrence, so a test never edits something it did not mean to.
 function editOnce(file: string, from: string, to: string): void {
