@@ -3,6 +3,7 @@ import {
   getWindowSize,
   makeRaw,
   openPty,
+  restoreTermios,
   sendFd,
   setControllingTty,
   setWindowSize,
@@ -14,7 +15,7 @@ import { HuskError, errorMessage } from "./errors.ts";
 // caller's --console-socket and whose slave the shim relays to the agent.
 // The FFI lives in one place (libc.ts); this is the runtime's view of it.
 
-export { closeFd, getWindowSize, setControllingTty, setWindowSize };
+export { closeFd, getWindowSize, makeRaw, restoreTermios, setControllingTty, setWindowSize };
 
 // runc's console-socket contract: a new pty's master goes over socketPath
 // with SCM_RIGHTS and is ours no longer. Returns the slave, in raw mode so

@@ -10,7 +10,7 @@ import { startShim, writePidFile } from "./create.ts";
 import { findContainer, liveStatus } from "./find.ts";
 import type { ShimTarget } from "./shim-spawn.ts";
 import type { AgentClient } from "../protocol/client/index.ts";
-import { pumpInput, pumpOutput, waitExit } from "./stdio.ts";
+import { attachTerminal, pumpInput, pumpOutput, waitExit } from "./stdio.ts";
 
 export interface ExecOptions {
   processFile?: string;
@@ -59,8 +59,8 @@ export function execProcessSpec(opts: ExecOptions, containerProcess: Partial<Pro
 
 const SIGKILL = 9;
 
-// A terminal reaches the caller through --console-socket, and its relay (the
-// shim) outlives this command, so the two go together with --detach.
+// A terminal reaches a detached caller through --console-socket, whose relay
+// (the shim) outlives this command; attached, our own stdin is the terminal.
 function checkTerminal(tty: boolean, opts: ExecOptions): void {
   if (!tty && opts.consoleSocket) throw new HuskError("exec --console-socket given without --tty");
   if (tty && opts.detach && !opts.consoleSocket) throw new HuskError("exec --tty --detach needs --console-socket");
@@ -108,11 +108,16 @@ export async function execInContainer(ctx: Context, id: string, opts: ExecOption
       return 0;
     }
     const ref = { containerId: id, execId };
-    const output = pumpOutput(agent, ref);
-    pumpInput(agent, ref).catch(() => {});
-    const code = await waitExit(agent, ref);
-    await Promise.race([output, Bun.sleep(2000)]);
-    return code;
+    const restore = tty ? attachTerminal(agent, ref) : () => {};
+    try {
+      const output = pumpOutput(agent, ref);
+      pumpInput(agent, ref).catch(() => {});
+      const code = await waitExit(agent, ref);
+      await Promise.race([output, Bun.sleep(2000)]);
+      return code;
+    } finally {
+      restore();
+    }
   } finally {
     agent.close();
   }

@@ -4,7 +4,7 @@ import type { AgentClient } from "../protocol/client/index.ts";
 import { connect } from "./agent.ts";
 import type { Context } from "./context.ts";
 import type { ShimTarget } from "./shim-spawn.ts";
-import { followWindowSize, pumpInput, pumpOutput, waitExit } from "./stdio.ts";
+import { relayTerminal, pumpInput, pumpOutput, waitExit } from "./stdio.ts";
 
 const FORWARDED: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
 const SIGNUM: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15 };
@@ -25,7 +25,7 @@ function forwardSignals(agent: AgentClient, t: ShimTarget): void {
 export async function runShim(ctx: Context, t: ShimTarget, opts: { tty?: boolean } = {}): Promise<number> {
   const agent = await connect(ctx, ctx.store.load(t.sandboxId));
   forwardSignals(agent, t);
-  if (opts.tty) followWindowSize(agent, t);
+  if (opts.tty) relayTerminal(agent, t);
   const output = pumpOutput(agent, t).catch((e) => log.warn(`shim: output: ${errorMessage(e)}`));
   pumpInput(agent, t).catch((e) => log.warn(`shim: input: ${errorMessage(e)}`));
   const code = await waitExit(agent, t);

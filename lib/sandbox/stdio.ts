@@ -1,6 +1,7 @@
 import { writeSync } from "node:fs";
 import { errorMessage, log } from "../core/index.ts";
-import { getWindowSize, setControllingTty } from "../core/pty.ts";
+import { isatty } from "node:tty";
+import { getWindowSize, makeRaw, restoreTermios, setControllingTty } from "../core/pty.ts";
 import { OutputStream } from "../protocol/index.ts";
 import type { AgentClient } from "../protocol/client/index.ts";
 
@@ -47,25 +48,39 @@ export async function waitExit(agent: AgentClient, ref: ProcessRef): Promise<num
   return r.signal ? 128 + r.signal : r.exitStatus;
 }
 
-// With a terminal as stdin (the slave of the pty whose master the caller
-// holds), passes the caller's window size on now and on every SIGWINCH. The
-// terminal must become our controlling tty for the kernel to signal us, which
-// needs a session of our own (the shim is spawned detached).
-export function followWindowSize(agent: AgentClient, ref: ProcessRef, fd = 0): void {
+// Passes the size of the terminal on stdin to the process, now and on every
+// SIGWINCH (which the kernel sends to the terminal's foreground process group).
+function followWindowSize(agent: AgentClient, ref: ProcessRef): void {
+  const target = { containerId: ref.containerId, execId: ref.execId ?? "" };
+  let last = "";
+  const resize = () => {
+    const { rows, cols } = getWindowSize(0);
+    if (!rows || !cols || `${rows}x${cols}` === last) return; // 0x0: the caller has not sized it yet
+    last = `${rows}x${cols}`;
+    agent.rpc.resizeTerminal({ ...target, rows, cols }).catch((e) => log.warn(`terminal resize: ${errorMessage(e)}`));
+  };
+  process.on("SIGWINCH", resize);
+  resize();
+}
+
+// The shim's stdin is the slave of the pty whose master the caller holds. It
+// must become the shim's controlling tty for resizes to signal it, which needs
+// a session of its own (the shim is spawned detached).
+export function relayTerminal(agent: AgentClient, ref: ProcessRef): void {
   try {
-    setControllingTty(fd);
+    setControllingTty(0);
   } catch (e) {
     log.warn(`shim: terminal resizes will not reach the container: ${errorMessage(e)}`);
     return;
   }
-  const target = { containerId: ref.containerId, execId: ref.execId ?? "" };
-  let last = "";
-  const resize = () => {
-    const { rows, cols } = getWindowSize(fd);
-    if (!rows || !cols || `${rows}x${cols}` === last) return; // 0x0: the caller has not sized it yet
-    last = `${rows}x${cols}`;
-    agent.rpc.resizeTerminal({ ...target, rows, cols }).catch((e) => log.warn(`shim: resize: ${errorMessage(e)}`));
-  };
-  process.on("SIGWINCH", resize);
-  resize();
+  followWindowSize(agent, ref);
+}
+
+// `husk exec -t` from the user's own terminal: raw while attached, so keys
+// reach the container's pty untouched, with the size followed. Returns the undo.
+export function attachTerminal(agent: AgentClient, ref: ProcessRef): () => void {
+  if (!isatty(0)) return () => {};
+  const saved = makeRaw(0);
+  followWindowSize(agent, ref);
+  return () => restoreTermios(0, saved);
 }

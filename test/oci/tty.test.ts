@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { spawn } from "node:child_process";
 import { createReadStream, mkdtempSync, readFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +14,7 @@ import {
 } from "../../lib/agent/engine/libc.ts";
 import { makeBusyboxBundle } from "../helpers/bundle.ts";
 import { Cli, processesUsing, until } from "../helpers/cli.ts";
+import { builtBinary } from "../helpers/husk.ts";
 
 // What conmon does with a terminal: listen on a console socket, take the pty
 // master the runtime sends, do the I/O on it, and reap the pid-file process.
@@ -74,7 +76,7 @@ describe("terminals through --console-socket (local driver)", () => {
   // Orphaned shims come to us, as they come to conmon, so we can read their exit status.
   beforeAll(() => becomeSubreaper());
   afterAll(async () => {
-    for (const id of ["tty1", "tty2", "tty3"]) cli.run(["delete", "--force", id]);
+    for (const id of ["tty1", "tty2", "tty3", "tty4"]) cli.run(["delete", "--force", id]);
     await until(() => processesUsing(cli.root).length === 0, 15_000, "shims and agents to exit");
   });
 
@@ -141,6 +143,32 @@ describe("terminals through --console-socket (local driver)", () => {
     expect(cli.state("tty3").status).toBe("running");
     cli.ok(["delete", "--force", "tty3"]);
     closeFd(term.master);
+  });
+
+  test("exec -t attached to the user's own terminal: raw while attached, sized, restored after", async () => {
+    const dir = tmp();
+    const b = makeBusyboxBundle(join(dir, "bundle"), { args: ["sleep", "60"] });
+    cli.ok(["create", "--bundle", b, "tty4"], { stdioFile: cli.out });
+    cli.ok(["start", "tty4"]);
+    // script(1) gives the command a terminal of its own, as a login shell has.
+    const husk = `${builtBinary()} --root ${cli.root}`;
+    const inner = `stty rows 25 cols 77; ${husk} exec -t tty4 sh -c 'tty; read x; echo "got $x"; stty size; exit 6'; echo "rc=$?"`;
+    const child = spawn("script", ["-qec", inner, "/dev/null"], { env: { ...process.env, ...cli.env, HUSK_CONFIG: "/dev/null", HUSK_HYPERVISOR: "local" } });
+    let text = "";
+    child.stdout.on("data", (c) => (text += c.toString()));
+    try {
+      await until(() => /\/dev\/pts\/\d+\r\n/.test(text), 20_000, "the exec's tty");
+      child.stdin.write("hello\r");
+      await until(() => /rc=\d+/.test(text), 20_000, "the exec to end");
+    } catch (e) {
+      throw new Error(`${(e as Error).message}; the terminal showed ${JSON.stringify(text)}`);
+    } finally {
+      child.stdin.end();
+    }
+    // Our terminal was raw (the container's pty alone echoes and maps \n to \r\n),
+    // its size reached the container, and the shell's terminal is cooked again after.
+    expect(text).toMatch(/^\/dev\/pts\/\d+\r\nhello\r\ngot hello\r\n25 77\r\nrc=6\r\n$/);
+    cli.ok(["delete", "--force", "tty4"]);
   });
 
   test("console socket mistakes are refused plainly and leave nothing behind", () => {

@@ -278,11 +278,18 @@ export function sendFd(path: string, fd: number, payload: string): void {
 }
 
 // No line discipline on fd: bytes pass unchanged both ways (cfmakeraw).
-export function makeRaw(fd: number): void {
-  const termios = Buffer.alloc(64); // struct termios is 60 bytes on glibc
-  check("tcgetattr", c.tcgetattr(fd, ptr(termios)));
-  c.cfmakeraw(ptr(termios));
-  check("tcsetattr", c.tcsetattr(fd, TCSANOW, ptr(termios)));
+// Returns the settings it replaced, for restoreTermios.
+export function makeRaw(fd: number): Buffer {
+  const saved = Buffer.alloc(64); // struct termios is 60 bytes on glibc
+  check("tcgetattr", c.tcgetattr(fd, ptr(saved)));
+  const raw = Buffer.from(saved);
+  c.cfmakeraw(ptr(raw));
+  check("tcsetattr", c.tcsetattr(fd, TCSANOW, ptr(raw)));
+  return saved;
+}
+
+export function restoreTermios(fd: number, saved: Buffer): void {
+  check("tcsetattr", c.tcsetattr(fd, TCSANOW, ptr(saved)));
 }
 
 // Makes the terminal on fd the caller's controlling terminal, so a resize
