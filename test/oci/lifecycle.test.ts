@@ -71,6 +71,18 @@ describe("bare CLI lifecycle (local driver)", () => {
   });
 });
 
+describe("long-running containers", () => {
+  test("output and exit status arrive after minutes-long silence (no idle cut-off)", async () => {
+    const cli = new Cli();
+    cli.ok(["create", "--bundle", bundle(["sh", "-c", "sleep 12; echo late; exit 7"]), "quiet"], { stdioFile: cli.out });
+    cli.ok(["start", "quiet"]);
+    await until(() => cli.state("quiet").status === "stopped", 30_000, "the container to stop");
+    expect(cli.output(cli.out)).toBe("late\n");
+    expect(JSON.parse(cli.ok(["inspect", "quiet"])).containers[0].exitStatus).toBe(7);
+    cli.ok(["delete", "quiet"]);
+  });
+});
+
 describe("errors as runc gives them", () => {
   const cli = new Cli();
   const expectError = (args: string[], pattern: RegExp) => {

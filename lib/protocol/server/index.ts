@@ -76,6 +76,9 @@ function serveUnixHttp1(impl: Record<string, any>, path: string, readMaxBytes: n
     unix: path,
     // Above our own limit so an oversized call gets a Connect error, not a bare 413.
     maxRequestBodySize: readMaxBytes + 64 * 1024,
+    // Wait and output calls stay open as long as a container runs; Bun's
+    // default (10 s idle) would cut them.
+    idleTimeout: 0,
     fetch: createLeanHandler(AgentService, impl, { readMaxBytes, shutdownSignal: shutdown.signal }),
     error: () => new Response("bad request", { status: 400 }),
   });
