@@ -3,18 +3,28 @@
 // proto/baseline/. Re-running it for the newest release re-points that release
 // (allowed only until it is published); older records are never touched.
 import { spawnSync } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { HuskError, errorMessage } from "../lib/core/index.ts";
 import { imageAtCommit } from "./buf.ts";
 import { releaseBinary } from "./build.ts";
 import { BASELINE_DIR, REPO, RELEASES_FILE, compareVersions, loadReleases, parseReleases, type Release } from "./releases.ts";
 
+const LATEST_BASELINE = "husk-agent-v1.binpb";
+
 const git = (...args: string[]) => {
   const r = spawnSync("git", args, { cwd: REPO, encoding: "utf8" });
   if (r.status !== 0) throw new HuskError(`git ${args.join(" ")}: ${r.stderr.trim()}`);
   return r.stdout.trim();
 };
+
+// husk-agent-v1.binpb, the image test/protocol checks against, is a link to the newest release's.
+function pointLatest(file: string): void {
+  const link = join(BASELINE_DIR, LATEST_BASELINE);
+  const tmp = `${link}.tmp-${process.pid}`;
+  symlinkSync(file, tmp);
+  renameSync(tmp, link);
+}
 
 function cut(version: string, rev: string): Release {
   const commit = git("rev-parse", "--verify", `${rev}^{commit}`);
@@ -36,6 +46,7 @@ function cut(version: string, rev: string): Release {
   const release = { ...draft, persistFormat: String(info.persist.writes) };
   const frozen = imageAtCommit(commit, join(BASELINE_DIR, release.protocolBaseline));
   if (!frozen.ok) throw new HuskError(`buf build of the proto at ${commit}: ${frozen.output}`);
+  pointLatest(release.protocolBaseline);
   const next = [...(repoint ? releases.slice(0, -1) : releases), release];
   const text = JSON.stringify({ releases: next }, null, 2) + "\n";
   parseReleases(text); // never write a file the test would refuse

@@ -211,7 +211,8 @@ describe.each(releases.map((r) => [r.version, r] as const))("release %s", (_, re
       const built = imageAtCommit(release.commit, atCommit);
       expect(built.ok, built.output).toBe(true);
       expect(bufBuild(baselinePath(release), frozen).ok).toBe(true);
-      expect(readFileSync(frozen).equals(readFileSync(atCommit)), `${baselinePath(release)} is not the proto of ${release.commit}`).toBe(true);
+      expect(readFileSync(frozen).equals(readFileSync(atCommit)), `${baselinePath(release)} is not the proto of ${release.commit}: a published baseline is never edited; ` +
+          `before publishing, re-point with bun compat/cut-release.ts ${release.version} --commit ${release.commit}`).toBe(true);
       const breaking = bufBreaking(REPO, baselinePath(release));
       expect(breaking.output).toBe("");
       expect(breaking.ok).toBe(true);

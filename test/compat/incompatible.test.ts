@@ -4,12 +4,13 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symli
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BUN } from "../helpers/husk.ts";
-import { REPO, baselinePath, bufBreaking, loadReleases } from "../../compat/index.ts";
+import { REPO } from "../../compat/index.ts";
 
 // The guards of docs/compatibility.md catch a deliberately incompatible change,
-// made in a temporary copy: the tree itself is never touched.
+// made in a temporary copy: the tree itself is never touched. (A renumbered
+// proto field failing buf breaking is test/protocol/buf.test.ts; every
+// release's baseline is checked by cross-version.test.ts.)
 
-const last = loadReleases().at(-1)!;
 const temps: string[] = [];
 const temp = (tag: string) => temps[temps.push(mkdtempSync(join(tmpdir(), `husk-incompat-${tag}-`))) - 1]!;
 // rm never follows the copies' links into the real tree.
@@ -22,34 +23,11 @@ function editOnce(file: string, from: string, to: string): void {
   writeFileSync(file, text.replace(from, to));
 }
 
-describe(`buf breaking against the ${last.version} baseline`, () => {
-  const protoCopy = () => {
-    const dir = temp("proto");
-    cpSync(join(REPO, "buf.yaml"), join(dir, "buf.yaml"));
-    cpSync(join(REPO, "proto"), join(dir, "proto"), { recursive: true });
-    return dir;
-  };
-
-  test("passes for an unedited copy of the proto", () => {
-    const r = bufBreaking(protoCopy(), baselinePath(last));
-    expect(r.output).toBe("");
-    expect(r.ok).toBe(true);
-  });
-
-  test("fails for a renumbered field, naming it", () => {
-    const dir = protoCopy();
-    editOnce(join(dir, "proto", "husk", "agent", "v1", "handshake.proto"), "string agent_version = 1;", "string agent_version = 15;");
-    const r = bufBreaking(dir, baselinePath(last));
-    expect(r.ok).toBe(false);
-    expect(r.output).toMatch(/handshake\.proto:.*"agent_version".*HandshakeResponse/);
-  });
-});
-
 // The real fixture test (test/persist/fixtures.test.ts), run by a nested vitest
 // on a copy of the tree whose golden fixtures may have been edited.
 function runFixtureTest(edit?: (fixtures: string) => void) {
-  const test = join(REPO, "test", "persist", "fixtures.test.ts");
-  if (!existsSync(test)) throw new Error(`${test} is missing: the golden fixtures are unguarded`);
+  const fixtureTest = join(REPO, "test", "persist", "fixtures.test.ts");
+  if (!existsSync(fixtureTest)) throw new Error(`${fixtureTest} is missing: the golden fixtures are unguarded`);
   const dir = temp("fixtures");
   for (const link of ["node_modules", "lib", "package.json", "tsconfig.json"]) symlinkSync(join(REPO, link), join(dir, link));
   mkdirSync(join(dir, "test", "fixtures"), { recursive: true });
