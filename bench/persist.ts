@@ -1,7 +1,7 @@
 // Persist store: median save (with fsync / WAL commit) and load of sandbox
 // documents with 1, 10 and 100 containers, fs and sqlite. Targets on the
 // project machine: save of the 100-container document <= 2 ms, load <= 1 ms.
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, constants, fsyncSync, mkdtempSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { newSandboxDoc, openStore, STORE_KINDS, type ContainerDoc, type SandboxDoc } from "../lib/persist/index.ts";
@@ -74,6 +74,26 @@ for (const kind of STORE_KINDS) {
     );
     console.log(rows.at(-1));
   }
+}
+// The floor under any fs save: the same protocol on 90 KiB of bytes, no husk code.
+{
+  const dir = mkdtempSync(join(tmpdir(), "husk-bench-floor-"));
+  const bytes = Buffer.alloc(90 * 1024, 32);
+  const floor = Array.from({ length: ROUNDS }, (_, i) =>
+    time(() => {
+      const tmp = join(dir, `t${i}`);
+      const fd = openSync(tmp, "w");
+      writeSync(fd, bytes);
+      fsyncSync(fd);
+      closeSync(fd);
+      renameSync(tmp, join(dir, "doc"));
+      const d = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+      fsyncSync(d);
+      closeSync(d);
+    }),
+  );
+  rmSync(dir, { recursive: true, force: true });
+  console.log(`floor: write 90 KiB + fsync + rename + fsync dir ${median(floor).toFixed(3)} ms (median of ${ROUNDS})`);
 }
 // fsync latency follows whatever else the disk and the two cores are doing.
 const load = (await Bun.file("/proc/loadavg").text()).split(" ").slice(0, 3).join(" ");
