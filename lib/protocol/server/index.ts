@@ -71,20 +71,18 @@ function withHandshake(impl: AgentImpl, opts: ServeOptions): Record<string, any>
 
 function serveUnixHttp1(impl: Record<string, any>, path: string, readMaxBytes: number): AgentServer {
   rmSync(path, { force: true });
-  const shutdown = new AbortController();
   const server = Bun.serve({
     unix: path,
     // Above our own limit so an oversized call gets a Connect error, not a bare 413.
     maxRequestBodySize: readMaxBytes + 64 * 1024,
     // Wait and output calls stay open as long as a container runs; Bun's
     // default (10 s idle) would cut them.
-    idleTimeout: 0,
-    fetch: createLeanHandler(AgentService, impl, { readMaxBytes, shutdownSignal: shutdown.signal }),
+    idleTimeout: 0 as never, // honoured on unix sockets (measured), though Bun's types omit it
+    fetch: createLeanHandler(AgentService, impl, { readMaxBytes }),
     error: () => new Response("bad request", { status: 400 }),
   });
   return {
     async close() {
-      shutdown.abort();
       await server.stop(true);
       rmSync(path, { force: true });
     },
@@ -185,12 +183,21 @@ function serveDevice(h2: http2.Http2Server, path: string): AgentServer {
       setTimeout(open, REOPEN_DELAY_MS * 10);
       return;
     }
+    // End and error may both fire, and the fd number may already be reused by
+    // the next open: act once per stream, and close on a later tick so no
+    // read still in flight hits a descriptor that is gone.
+    let ended = false;
     const stream = fdStream(fd, () => {
-      if (current?.fd !== fd) return;
-      current = undefined;
+      if (ended) return;
+      ended = true;
+      if (current?.stream === stream) current = undefined;
       stream.destroy();
-      closeSync(fd);
-      setTimeout(open, REOPEN_DELAY_MS);
+      setTimeout(() => {
+        try {
+          closeSync(fd);
+        } catch {}
+        open();
+      }, REOPEN_DELAY_MS);
     });
     current = { fd, stream };
     h2.emit("connection", stream);

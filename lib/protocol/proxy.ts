@@ -1,0 +1,95 @@
+import http2 from "node:http2";
+import { rmSync } from "node:fs";
+import type { Duplex } from "node:stream";
+import { errorMessage, log } from "../core/index.ts";
+
+// A VM's agent channel (virtio-serial, hybrid vsock) is ONE byte stream that
+// only one host process can hold. The proxy holds it (HTTP/2 to the agent) and
+// serves a unix socket where any number of husk processes (CLI, shims) make
+// Connect calls; each call is forwarded as one HTTP/2 stream. It forwards
+// bytes, not messages, so it needs no change when the protocol grows.
+
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "host", "content-length", "upgrade"]);
+
+export interface ProxyServer {
+  close(): Promise<void>;
+}
+
+class Upstream {
+  private session: http2.ClientHttp2Session | undefined;
+  private pending: Promise<http2.ClientHttp2Session> | undefined;
+  constructor(private readonly dial: () => Promise<Duplex>) {}
+
+  get(): Promise<http2.ClientHttp2Session> {
+    if (this.session && !this.session.closed && !this.session.destroyed) return Promise.resolve(this.session);
+    this.pending ??= this.open().finally(() => (this.pending = undefined));
+    return this.pending;
+  }
+
+  private async open(): Promise<http2.ClientHttp2Session> {
+    const stream = await this.dial();
+    const s = http2.connect("http://agent", { createConnection: () => stream as never, maxSessionInvalidFrames: 2 ** 31 } as never);
+    const drop = () => {
+      if (this.session === s) this.session = undefined;
+    };
+    s.on("close", drop);
+    s.on("error", (e) => {
+      log.warn(`proxy: agent session: ${errorMessage(e)}`);
+      drop();
+    });
+    this.session = s;
+    return s;
+  }
+
+  close(): void {
+    this.session?.destroy();
+  }
+}
+
+function forward(upstream: Upstream, req: Request): Promise<Response> {
+  return upstream.get().then(
+    (session) =>
+      new Promise<Response>((resolve) => {
+        const headers: Record<string, string> = { ":method": req.method, ":path": new URL(req.url).pathname };
+        req.headers.forEach((v, k) => {
+          if (!HOP_BY_HOP.has(k)) headers[k] = v;
+        });
+        const call = session.request(headers);
+        req.signal.addEventListener("abort", () => call.close(http2.constants.NGHTTP2_CANCEL));
+        call.on("error", (e) => resolve(new Response(errorMessage(e), { status: 502 })));
+        call.on("response", (h) => {
+          const out = new Headers();
+          for (const [k, v] of Object.entries(h)) if (!k.startsWith(":") && v !== undefined) out.set(k, String(v));
+          const body = new ReadableStream<Uint8Array>({
+            start(ctl) {
+              call.on("data", (chunk: Buffer) => ctl.enqueue(new Uint8Array(chunk)));
+              call.on("end", () => ctl.close());
+              call.on("error", (e) => ctl.error(e));
+            },
+            cancel: () => call.close(http2.constants.NGHTTP2_CANCEL),
+          });
+          resolve(new Response(body, { status: Number(h[":status"] ?? 502), headers: out }));
+        });
+        req.arrayBuffer().then((b) => call.end(Buffer.from(b)));
+      }),
+    (e) => new Response(`cannot reach the agent: ${errorMessage(e)}`, { status: 502 }),
+  );
+}
+
+export function serveProxy(path: string, dial: () => Promise<Duplex>, readMaxBytes = 16 * 1024 * 1024): ProxyServer {
+  rmSync(path, { force: true });
+  const upstream = new Upstream(dial);
+  const server = Bun.serve({
+    unix: path,
+    idleTimeout: 0 as never, // honoured on unix sockets too (measured), though the types omit it // wait and output calls last as long as containers run
+    maxRequestBodySize: readMaxBytes + 64 * 1024,
+    fetch: (req) => forward(upstream, req),
+  });
+  return {
+    async close() {
+      await server.stop(true);
+      upstream.close();
+      rmSync(path, { force: true });
+    },
+  };
+}
