@@ -14,6 +14,7 @@ const subCommands: Record<string, Lazy> = {
   ...commonCommands,
   shim: lazy(() => import("./shim.ts")),
   agent: lazy(() => import("./agent.ts")),
+  proxy: lazy(() => import("./proxy.ts")),
   version: lazy(() => import("./version.ts")),
   inspect: lazy(() => import("./inspect.ts")),
   guest: lazy(() => import("./guest.ts")),

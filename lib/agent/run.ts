@@ -37,6 +37,18 @@ export function parseListen(spec: string): AgentListener {
   );
 }
 
+// The guest runs from its initramfs: / is the kernel's rootfs (ramfs/tmpfs).
+function rootIsRamfs(): boolean {
+  try {
+    return readFileSync("/proc/self/mountinfo", "utf8").split("\n").some((l) => {
+      const [pre, post] = l.split(" - ");
+      return pre?.split(" ")[4] === "/" && /^(rootfs|ramfs|tmpfs) /.test(post ?? "");
+    });
+  } catch {
+    return false;
+  }
+}
+
 async function runtimeVersion(runtime: string): Promise<string> {
   try {
     const p = Bun.spawn([runtime, "--version"], { stdout: "pipe", stderr: "ignore" });
@@ -50,7 +62,7 @@ async function runtimeVersion(runtime: string): Promise<string> {
 // Serves until SIGTERM or SIGINT, then removes every container it runs.
 export async function runAgent(o: AgentOptions): Promise<void> {
   const listener = parseListen(o.listen);
-  const engine = await Engine.open({ stateDir: o.stateDir, runtime: o.runtime });
+  const engine = await Engine.open({ stateDir: o.stateDir, runtime: o.runtime, noPivot: o.guest && rootIsRamfs() });
   const impl = agentService({ engine, guest: o.guest, ociRuntime: o.runtime, ociRuntimeVersion: await runtimeVersion(o.runtime) });
   const server = serveAgent(impl, listener, { agentVersion: VERSION, capabilities: AGENT_CAPABILITIES });
   log.info(`agent ${VERSION} serving on ${o.listen}`);

@@ -5,3 +5,4 @@ export { VERSION, COMMIT, OCI_SPEC_VERSION } from "./build-info.ts";
 export { selfCommand } from "./self.ts";
 export { describeIssues } from "./issues.ts";
 export { isAlive, processStartTime, terminate } from "./proc.ts";
+export { startDaemon, canConnect, type DaemonSpec } from "./daemon.ts";

@@ -13,10 +13,13 @@ export const vmStateOf = (doc: SandboxDoc): VmState => {
 // sandbox was created: an upgraded runtime keeps to what the old agent offers.
 export async function connect(ctx: Context, doc: SandboxDoc): Promise<AgentClient> {
   const vm = vmStateOf(doc);
+  // The channel recorded at the handshake: the agent's own socket (local) or
+  // the sandbox's proxy in front of a VM's single agent stream.
+  const channel = doc.agent?.channel ?? vm.agent;
   const negotiated = doc.agent
     ? { agentVersion: doc.agent.version, protocolVersion: Number(doc.agent.protocolVersion), capabilities: doc.agent.capabilities }
     : undefined;
-  if (vm.agent.kind === "unix") return connectAgent({ unix: vm.agent.path }, { sandboxId: doc.id, negotiated });
+  if (channel.kind === "unix") return connectAgent({ unix: channel.path }, { sandboxId: doc.id, negotiated });
   const driver = await driverFor(vm.driver as DriverName, ctx.settings);
   return connectAgent(() => driver.dialAgent(vm), { sandboxId: doc.id, negotiated });
 }

@@ -1,9 +1,11 @@
+import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { validateId } from "../core/index.ts";
+import { HuskError, validateId } from "../core/index.ts";
 import { driverFor, resolveDriverName, type VmSpec } from "../hypervisor/index.ts";
 import { newSandboxDoc, type SandboxDoc } from "../persist/index.ts";
-import { connect } from "./agent.ts";
+import { connectAgent } from "../protocol/client/index.ts";
+import { startProxy } from "./proxy.ts";
 import type { Context } from "./context.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
 
@@ -38,6 +40,15 @@ export async function createSandbox(ctx: Context, opts: SandboxOptions): Promise
   }
 }
 
+// virtiofsd serves the directory from a mount namespace of its own; rootfs
+// binds made there later reach it only if the directory is a shared mount.
+function makeSharedMount(dir: string): void {
+  for (const args of [["--bind", dir, dir], ["--make-shared", dir]]) {
+    const r = spawnSync("mount", args, { encoding: "utf8" });
+    if (r.status !== 0) throw new HuskError(`mount ${args.join(" ")}: ${(r.stderr ?? "").trim()}`);
+  }
+}
+
 async function bootSandbox(
   ctx: Context,
   doc: SandboxDoc,
@@ -46,24 +57,36 @@ async function bootSandbox(
   hostname?: string,
 ): Promise<SandboxDoc> {
   mkdirSync(spec.sharedDir, { recursive: true, mode: 0o700 });
+  if (driverName !== "local") makeSharedMount(spec.sharedDir);
   const driver = await driverFor(driverName, ctx.settings);
   const vm = await driver.start(spec);
-  return ctx.store.update(doc.id, async (d) => {
-    d.hypervisor = vm as SandboxDoc["hypervisor"];
-    const agent = await connect(ctx, d);
+  // Recorded at once, so a failure from here on is cleaned up with the VM.
+  let d = await ctx.store.update(doc.id, (x) => {
+    x.hypervisor = vm as SandboxDoc["hypervisor"];
+  });
+  let channel = vm.agent;
+  if (vm.agent.kind !== "unix") {
+    const proxy = await startProxy(ctx, d);
+    channel = { kind: "unix", path: proxy.path };
+    d = await ctx.store.update(doc.id, (x) => {
+      x.hypervisor!.extra = { ...x.hypervisor!.extra, proxyPid: proxy.pid, proxyStartTime: proxy.startTime };
+    });
+  }
+  return ctx.store.update(doc.id, async (x) => {
+    const agent = await connectAgent({ unix: channel.path }, { sandboxId: x.id });
     try {
       const n = agent.negotiated;
-      d.agent = {
-        channel: vm.agent,
+      x.agent = {
+        channel,
         version: n.agentVersion,
         protocolVersion: String(n.protocolVersion),
         capabilities: n.capabilities,
         connectedAt: new Date().toISOString(),
       };
-      if (agent.has("sandbox")) await agent.rpc.setupSandbox({ sandboxId: d.id, hostname: hostname ?? "" });
+      if (agent.has("sandbox")) await agent.rpc.setupSandbox({ sandboxId: x.id, hostname: hostname ?? "" });
     } finally {
       agent.close();
     }
-    d.state = "running";
+    x.state = "running";
   });
 }

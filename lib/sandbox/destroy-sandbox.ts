@@ -5,6 +5,7 @@ import type { SandboxDoc } from "../persist/index.ts";
 import { withAgent } from "./agent.ts";
 import type { Context } from "./context.ts";
 import { unshareAll } from "./rootfs.ts";
+import { stopProxy } from "./proxy.ts";
 
 // Tears a sandbox down: agent teardown (best effort), VM or agent process,
 // shared mounts, its directory and its document. Every step tolerates what an
@@ -34,4 +35,5 @@ async function stopEverything(ctx: Context, doc: SandboxDoc, force: boolean): Pr
     const driver = await driverFor(vm.driver as DriverName, ctx.settings);
     await driver.stop(vm);
   }
+  await stopProxy(doc);
 }

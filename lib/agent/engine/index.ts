@@ -37,6 +37,9 @@ export interface EngineOptions {
   stateDir: string; // private: runc state, bundles, pid files, console sockets
   runtime?: string; // OCI runtime binary (settings.ociRuntime)
   outputLimit?: number; // bytes buffered per stream before the process is made to wait
+  // pivot_root cannot leave an initramfs: in a guest whose / is rootfs, runc
+  // must move the container root and chroot instead (runc --no-pivot).
+  noPivot?: boolean;
 }
 
 export interface SignalOptions {
@@ -97,6 +100,7 @@ export class Engine {
     private readonly runc: Runc,
     private readonly reaper: Reaper,
     private readonly outputLimit: number,
+    private readonly noPivot = false,
   ) {
     this.tag = new Bun.CryptoHasher("sha256").update(stateDir).digest("hex").slice(0, 8);
   }
@@ -108,7 +112,7 @@ export class Engine {
     const stateDir = realpathSync(opts.stateDir);
     for (const sub of ["runc", "c", "con", "log"]) mkdirSync(join(stateDir, sub), { recursive: true, mode: 0o700 });
     const runc = new Runc(opts.runtime ?? DEFAULTS.ociRuntime, join(stateDir, "runc"), join(stateDir, "log"));
-    const engine = new Engine(stateDir, runc, new Reaper(), opts.outputLimit ?? DEFAULT_OUTPUT_LIMIT);
+    const engine = new Engine(stateDir, runc, new Reaper(), opts.outputLimit ?? DEFAULT_OUTPUT_LIMIT, opts.noPivot);
     await engine.clearLeftovers();
     return engine;
   }
@@ -148,7 +152,7 @@ export class Engine {
       const terminal = spec.process?.terminal === true;
       const pidFile = join(dir, "init.pid");
       const { io, pid } = await this.launch(`container ${id}`, terminal, (extra) =>
-        ["create", "--bundle", dir, "--pid-file", pidFile, ...extra, id],
+        ["create", "--bundle", dir, "--pid-file", pidFile, ...(this.noPivot ? ["--no-pivot"] : []), ...extra, id],
         pidFile,
       ).catch((e) => {
         throw new HuskError(`cannot create container ${id}: ${errorMessage(e)}`);

@@ -70,10 +70,12 @@ export function qemuArgs(i: QemuArgsInput): string[] {
     "-serial", `file:${f.console}`,
     "-qmp", `unix:${f.qmp},server=on,wait=off`,
     "-device", "virtio-serial-device",
-    "-chardev", `socket,path=${f.agent},server=on,wait=off,id=agent0`,
-    "-device", `virtserialport,chardev=agent0,name=${AGENT_PORT_NAME}`,
+    "-chardev", `socket,path=${f.agent},server=on,wait=off,id=${AGENT_CHARDEV}`,
+    "-device", `virtserialport,chardev=${AGENT_CHARDEV},name=${AGENT_PORT_NAME}`,
     ...(i.share
       ? ["-chardev", `socket,id=fs0,path=${f.vfs}`, "-device", `vhost-user-fs-device,chardev=fs0,tag=${GUEST_SHARE_TAG}`]
       : []),
   ];
 }
+
+export const AGENT_CHARDEV = "agent0";

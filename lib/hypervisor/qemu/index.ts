@@ -9,8 +9,8 @@ import { dialUnix } from "../local/index.ts";
 import { findExecutable } from "../select.ts";
 import type { GuestAssets, Hypervisor, VmSpec, VmState, VmStatus } from "../types.ts";
 import { chooseAccel, type AccelChoice } from "./accel.ts";
-import { qemuArgs, vmFiles, type Accel } from "./cmdline.ts";
-import { qmp, qmpStatus } from "./qmp.ts";
+import { AGENT_CHARDEV, qemuArgs, vmFiles, type Accel } from "./cmdline.ts";
+import { qmp, qmpPortOpen, qmpStatus } from "./qmp.ts";
 import { spawnVirtiofsd, virtiofsdCommand } from "./virtiofsd.ts";
 
 export { chooseAccel, probeKvm, type AccelChoice } from "./accel.ts";
@@ -131,8 +131,17 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
       return state;
     },
 
-    // One byte stream: QEMU's chardev accepts one connection at a time.
-    dialAgent: (state, timeoutMs) => dialUnix(state.agent.path, timeoutMs) as Promise<Duplex>,
+    // One byte stream: QEMU's chardev accepts one connection at a time, and
+    // drops what is written before the guest's agent opens its port.
+    async dialAgent(state, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!(await qmpPortOpen(state.apiSocket!, AGENT_CHARDEV, 2000).catch(() => false))) {
+        if (Date.now() > deadline) throw new HuskError(`the agent in sandbox VM ${state.vmDir} did not open its port within ${timeoutMs} ms`);
+        if (!isAlive(state.pid, state.pidStartTime)) throw new HuskError(`the VM in ${state.vmDir} has stopped (see console.log there)`);
+        await Bun.sleep(50);
+      }
+      return (await dialUnix(state.agent.path, Math.max(1000, deadline - Date.now()))) as Duplex;
+    },
 
     async pause(state) {
       await qmp(needQmp(state), [{ execute: "stop" }]);

@@ -65,3 +65,11 @@ export async function qmpStatus(socket: string, timeoutMs?: number): Promise<str
   const [r] = await qmp(socket, [{ execute: "query-status" }], timeoutMs);
   return (r as { status?: string })?.status ?? "unknown";
 }
+
+// Whether the guest holds the chardev's port open (virtio-serial): bytes sent
+// before it does are lost, so the agent channel is dialled only after this.
+export async function qmpPortOpen(socket: string, chardevId: string, timeoutMs?: number): Promise<boolean> {
+  const [r] = await qmp(socket, [{ execute: "query-chardev" }], timeoutMs);
+  const dev = (r as { label: string; "frontend-open"?: boolean }[]).find((c) => c.label === chardevId);
+  return dev?.["frontend-open"] === true;
+}
