@@ -6,6 +6,7 @@ import { driverFor, resolveDriverName, type VmSpec } from "../hypervisor/index.t
 import { newSandboxDoc, type SandboxDoc } from "../persist/index.ts";
 import { connectAgent } from "../protocol/client/index.ts";
 import { startProxy } from "./proxy.ts";
+import { socketDir } from "./paths.ts";
 import type { Context } from "./context.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
 
@@ -33,7 +34,8 @@ export async function createSandbox(ctx: Context, opts: SandboxOptions): Promise
   });
   await ctx.store.create(doc);
   try {
-    return await bootSandbox(ctx, doc, driverName, { sandboxId: opts.id, vmDir: dir, sharedDir, cpus: doc.config.cpus!, memoryMiB: doc.config.memoryMiB! }, opts.hostname);
+    const vmDir = socketDir(ctx, opts.id);
+    return await bootSandbox(ctx, doc, driverName, { sandboxId: opts.id, vmDir, sharedDir, cpus: doc.config.cpus!, memoryMiB: doc.config.memoryMiB! }, opts.hostname);
   } catch (e) {
     await destroySandbox(ctx, opts.id, { force: true }).catch(() => {});
     throw e;

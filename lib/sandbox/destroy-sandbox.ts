@@ -6,6 +6,7 @@ import { withAgent } from "./agent.ts";
 import type { Context } from "./context.ts";
 import { unshareAll } from "./rootfs.ts";
 import { stopProxy } from "./proxy.ts";
+import { removeSocketDirAlias } from "./paths.ts";
 
 // Tears a sandbox down: agent teardown (best effort), VM or agent process,
 // shared mounts, its directory and its document. Every step tolerates what an
@@ -18,6 +19,7 @@ export async function destroySandbox(ctx: Context, id: string, opts: { force: bo
     // Never recurse into a bind mount: that would delete the host's files.
     unshareAll(ctx.store.sandboxDir(id));
     rmSync(ctx.store.sandboxDir(id), { recursive: true, force: true });
+    removeSocketDirAlias(ctx, id);
     ctx.store.delete(id);
   } finally {
     lock.release();

@@ -4,9 +4,10 @@ import { driverFor, type DriverName, type VmState } from "../hypervisor/index.ts
 import type { SandboxDoc } from "../persist/index.ts";
 import { serveProxy } from "../protocol/proxy.ts";
 import type { Context } from "./context.ts";
+import { socketDir } from "./paths.ts";
 
 // Not agent.sock: with a VM driver that name is the VMM's end of the channel.
-export const proxySocket = (ctx: Context, sandboxId: string) => join(ctx.store.sandboxDir(sandboxId), "proxy.sock");
+export const proxySocket = (ctx: Context, sandboxId: string) => join(socketDir(ctx, sandboxId), "proxy.sock");
 
 // `husk proxy`: serves <sandbox dir>/agent.sock until SIGTERM.
 export async function runProxy(ctx: Context, sandboxId: string): Promise<void> {

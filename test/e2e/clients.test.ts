@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { builtBinary } from "../helpers/husk.ts";
 import { busyboxOciTar, busyboxRootfsTar } from "../helpers/images.ts";
 import { installHostConfig } from "../helpers/host-config.ts";
 import { processesUsing, until } from "../helpers/cli.ts";
+import { TEST_GUEST_DIR, buildAssets, vmSkipReason } from "../qemu/assets.ts";
 
 // Real clients driving husk unchanged: podman (conmon) and containerd (runc v2
 // shim with --runc-binary). One file, run in order: both read /etc/husk/config.toml.
@@ -92,6 +93,33 @@ describe("podman --runtime husk", () => {
     expect(podman("rm", "-f", "--time", "0", "husk-s2").status).toBe(0);
     await noLeftovers();
   });
+});
+
+describe.skipIf(!!vmSkipReason())("podman --runtime husk with the qemu driver", () => {
+  const env = {
+    CONTAINERS_STORAGE_CONF: join(work, "storage.conf"),
+    CONTAINERS_CONF: join(work, "containers.conf"),
+  };
+  let restoreVmConfig: () => void;
+  beforeAll(() => {
+    const r = buildAssets();
+    if (r.status !== 0) throw new Error(`husk guest build failed: ${r.stderr}`);
+    const version = /guest assets (\S+)/.exec(r.stdout)![1]!;
+    restoreVmConfig = installHostConfig(
+      `hypervisor = "qemu"\nroot = "${huskRoot}"\n[guest]\ndir = "${TEST_GUEST_DIR}"\nversion = "${version}"\n`,
+    );
+  }, 600_000);
+  afterAll(() => restoreVmConfig?.());
+
+  test("run --rm echo hello runs in the guest", async () => {
+    const r = run(["podman", "--runtime", builtBinary(), "run", "--rm", "--network", "none", "localhost/husk-busybox:latest", "sh", "-c", "echo hello; uname -r"], env);
+    expect(r.stderr).toBe("");
+    const [hello, kernel] = r.stdout.trim().split("\n");
+    expect(hello).toBe("hello");
+    expect(kernel).not.toBe(release());
+    expect(r.status).toBe(0);
+    await until(() => processesUsing(huskRoot).length === 0, 20_000, "VM processes to exit");
+  }, 300_000);
 });
 
 describe("containerd (ctr --runc-binary husk)", () => {
