@@ -1,9 +1,8 @@
-import { spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
-import { HuskError, isAlive, processStartTime, selfCommand, terminate } from "../../core/index.ts";
+import { HuskError, isAlive, processStartTime, startDaemon, terminate } from "../../core/index.ts";
 import type { Hypervisor, VmSpec, VmState, VmStatus } from "../types.ts";
 
 // The `local` driver runs no VM: the sandbox's agent is a host process and its
@@ -12,8 +11,6 @@ import type { Hypervisor, VmSpec, VmState, VmStatus } from "../types.ts";
 export interface LocalOptions {
   ociRuntime: string;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function dialUnix(path: string, timeoutMs = 5000): Promise<Duplex> {
   return new Promise((resolve, reject) => {
@@ -33,40 +30,8 @@ export function dialUnix(path: string, timeoutMs = 5000): Promise<Duplex> {
   });
 }
 
-function logTail(path: string): string {
-  try {
-    return readFileSync(path, "utf8").trim().split("\n").slice(-5).join("\n");
-  } catch {
-    return "";
-  }
-}
-
-async function waitForAgent(sock: string, pid: number, logPath: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!isAlive(pid)) throw new HuskError(`agent exited during start-up: ${logTail(logPath) || "no output"}`);
-    try {
-      (await dialUnix(sock, 500)).destroy();
-      return;
-    } catch {
-      await sleep(10);
-    }
-  }
-  throw new HuskError(`agent did not listen on ${sock} within ${timeoutMs} ms: ${logTail(logPath)}`);
-}
-
-function spawnAgent(spec: VmSpec, opts: LocalOptions, sock: string, logPath: string): number {
-  const log = openSync(logPath, "a");
-  const [cmd, ...args] = selfCommand();
-  const child = spawn(
-    cmd!,
-    [...args, "agent", "--listen", `unix:${sock}`, "--runtime", opts.ociRuntime, "--state-dir", join(spec.vmDir, "agent")],
-    { detached: true, stdio: ["ignore", log, log], env: process.env },
-  );
-  closeSync(log);
-  child.unref();
-  if (!child.pid) throw new HuskError(`cannot start agent ${cmd}`);
-  return child.pid;
+function agentArgs(spec: VmSpec, opts: LocalOptions, sock: string): string[] {
+  return ["agent", "--listen", `unix:${sock}`, "--runtime", opts.ociRuntime, "--state-dir", join(spec.vmDir, "agent")];
 }
 
 export function localDriver(opts: LocalOptions): Hypervisor {
@@ -75,21 +40,14 @@ export function localDriver(opts: LocalOptions): Hypervisor {
     async start(spec: VmSpec): Promise<VmState> {
       const sock = join(spec.vmDir, "agent.sock");
       const logPath = join(spec.vmDir, "agent.log");
-      const pid = spawnAgent(spec, opts, sock, logPath);
-      const state: VmState = {
+      const pid = await startDaemon({ args: agentArgs(spec, opts, sock), logPath, socket: sock, what: "agent" });
+      return {
         driver: "local",
         vmDir: spec.vmDir,
         pid,
         agent: { kind: "unix", path: sock },
         pidStartTime: processStartTime(pid),
       };
-      try {
-        await waitForAgent(sock, pid, logPath, 10_000);
-      } catch (e) {
-        await this.stop(state);
-        throw e;
-      }
-      return state;
     },
     dialAgent: (state, timeoutMs) => dialUnix(state.agent.path, timeoutMs),
     async pause() {
