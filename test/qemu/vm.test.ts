@@ -148,7 +148,8 @@ describe.skipIf(!!skip)("qemu driver (TCG)", () => {
     const d = qemuDriver(settings, { accel: "tcg" });
     const s = await d.start({ ...spec, sandboxId: "vm5", vmDir: join(work, "vm5") });
     try {
-      const client = await connectAgent(() => d.dialAgent(s, 5000), { sandboxId: "vm5", timeoutMs: 90_000 });
+      // dialAgent waits for the guest agent to open its port: give it the boot.
+      const client = await connectAgent(() => d.dialAgent(s, 90_000), { sandboxId: "vm5", timeoutMs: 90_000 });
       try {
         expect(client.negotiated.agentVersion).toBe(pkg.version);
         expect(client.negotiated.capabilities).toContain("containers");
