@@ -23,4 +23,6 @@ export const commonCommands: Record<string, Loader> = {
   spec: lazy(() => import("./spec.ts")),
   features: lazy(() => import("./features.ts")),
   update: lazy(() => import("./update.ts")),
+  checkpoint: lazy(() => import("./checkpoint.ts")),
+  restore: lazy(() => import("./restore.ts")),
 };

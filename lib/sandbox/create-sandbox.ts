@@ -44,7 +44,7 @@ export async function createSandbox(ctx: Context, opts: SandboxOptions): Promise
 
 // virtiofsd serves the directory from a mount namespace of its own; rootfs
 // binds made there later reach it only if the directory is a shared mount.
-function makeSharedMount(dir: string): void {
+export function makeSharedMount(dir: string): void {
   for (const args of [["--bind", dir, dir], ["--make-shared", dir]]) {
     const r = spawnSync("mount", args, { encoding: "utf8" });
     if (r.status !== 0) throw new HuskError(`mount ${args.join(" ")}: ${(r.stderr ?? "").trim()}`);

@@ -17,3 +17,5 @@ export { runContainer } from "./run.ts";
 export { runShim } from "./shim.ts";
 export { connect, withAgent } from "./agent.ts";
 export { Sandbox, SandboxContainer, SandboxProcess, type Output } from "./sandbox.ts";
+export { checkpointContainer, type CheckpointOptions } from "./checkpoint.ts";
+export { restoreContainer } from "./restore.ts";

@@ -1,4 +1,5 @@
 import type { Settings } from "../../config/index.ts";
+import { resolveGuestAssets } from "../../guest/index.ts";
 import { HuskError } from "../../core/index.ts";
 import type { Hypervisor, VmSpec, VmState, VmStatus } from "../types.ts";
 import { clhApi, expectState, type ClhApi } from "./api.ts";
@@ -53,8 +54,10 @@ function apiOf(state: VmState): ClhApi {
 export function clhDriver(settings: Settings): Hypervisor {
   return {
     name: "clh",
-    start: (spec) =>
-      launchVm(settings, spec, async ({ bins, paths, state }) => {
+    start: (given) => {
+      // The sandbox layer names no assets: boot the configured (or newest) ones.
+      const spec = given.assets ? given : { ...given, assets: resolveGuestAssets(settings.guestDir, settings.guestVersion) };
+      return launchVm(settings, spec, async ({ bins, paths, state }) => {
         const config = vmConfigFor(spec, paths);
         await startVirtiofsd(bins.virtiofsd, spec.sharedDir, paths, state);
         const { api } = await startVmm(bins.clh, paths, state);
@@ -62,7 +65,8 @@ export function clhDriver(settings: Settings): Hypervisor {
         await expectState(api, "Created", "vm.create");
         await api.put("vm.boot");
         await expectState(api, "Running", "vm.boot");
-      }),
+      });
+    },
     dialAgent: (state, timeoutMs) => dialHybridVsock(state.agent.path, state.agent.port ?? AGENT_PORT, timeoutMs),
     async pause(state) {
       const api = apiOf(state);

@@ -1,0 +1,19 @@
+import { defineCommand } from "citty";
+import { HuskError } from "../../lib/core/index.ts";
+import { checkpointContainer } from "../../lib/sandbox/checkpoint.ts";
+import { context, idArg } from "./context.ts";
+
+export default defineCommand({
+  meta: { name: "checkpoint", description: "Save the sandbox VM holding a container (cloud-hypervisor)" },
+  args: {
+    id: idArg,
+    "image-path": { type: "string", description: "directory for the checkpoint (new or empty)" },
+    "leave-running": { type: "boolean", description: "resume the sandbox after the checkpoint" },
+    "work-path": { type: "string", description: "accepted for compatibility" },
+    "tcp-established": { type: "boolean", description: "accepted for compatibility" },
+  },
+  async run({ args }) {
+    if (!args["image-path"]) throw new HuskError("checkpoint: --image-path <dir> is required");
+    await checkpointContainer(await context(), args.id, { imagePath: args["image-path"], leaveRunning: args["leave-running"] === true });
+  },
+});
