@@ -15,6 +15,7 @@ const subCommands: Record<string, Lazy> = {
   shim: lazy(() => import("./shim.ts")),
   agent: lazy(() => import("./agent.ts")),
   proxy: lazy(() => import("./proxy.ts")),
+  gc: lazy(() => import("./gc.ts")),
   version: lazy(() => import("./version.ts")),
   inspect: lazy(() => import("./inspect.ts")),
   guest: lazy(() => import("./guest.ts")),

@@ -19,3 +19,4 @@ export { connect, withAgent } from "./agent.ts";
 export { Sandbox, SandboxContainer, SandboxProcess, type Output } from "./sandbox.ts";
 export { checkpointContainer, type CheckpointOptions } from "./checkpoint.ts";
 export { restoreContainer } from "./restore.ts";
+export { collectGarbage, garbageReason, type GcEntry } from "./gc.ts";

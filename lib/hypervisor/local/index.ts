@@ -1,4 +1,5 @@
-import { rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
@@ -34,6 +35,18 @@ function agentArgs(spec: VmSpec, opts: LocalOptions, sock: string): string[] {
   return ["agent", "--listen", `unix:${sock}`, "--runtime", opts.ociRuntime, "--state-dir", join(spec.vmDir, "agent")];
 }
 
+// Containers outlive an agent that was killed: remove what its runc state
+// still lists, so nothing keeps running once the sandbox is gone.
+function removeOrphans(runtime: string, runcRoot: string): void {
+  if (!existsSync(runcRoot)) return;
+  const listed = spawnSync(runtime, ["--root", runcRoot, "list", "--format", "json"], { encoding: "utf8" });
+  let ids: string[] = [];
+  try {
+    ids = ((JSON.parse(listed.stdout || "null") as { id: string }[] | null) ?? []).map((c) => c.id);
+  } catch {}
+  for (const id of ids) spawnSync(runtime, ["--root", runcRoot, "delete", "--force", id]);
+}
+
 export function localDriver(opts: LocalOptions): Hypervisor {
   return {
     name: "local",
@@ -62,6 +75,7 @@ export function localDriver(opts: LocalOptions): Hypervisor {
     async stop(state) {
       if (state.pid) await terminate(state.pid, state.pidStartTime, 5000);
       rmSync(state.agent.path, { force: true });
+      removeOrphans(opts.ociRuntime, join(state.vmDir, "agent", "runc"));
     },
   };
 }
