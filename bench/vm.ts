@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadSettings } from "../lib/config/index.ts";
 import { GUEST_READY_MARK, listGuestVersions, resolveGuestAssets, writeCpio } from "../lib/guest/index.ts";
@@ -94,6 +94,50 @@ async function agentReady(spec: VmSpec, guestDir: string, work: string, agentBin
   }
 }
 
+// The user's view: `husk create` + `start` until the container has printed
+// its first line, and what an idle sandbox costs the host in memory.
+async function createToRunning(guestDir: string, version: string, work: string): Promise<{ times: number[]; rss: string }> {
+  const husk = join(import.meta.dirname, "..", "dist", "husk");
+  const { makeBusyboxBundle } = await import("../test/helpers/bundle.ts");
+  const bundle = makeBusyboxBundle(join(work, "cli-bundle"), { args: ["sh", "-c", "echo running; while true; do sleep 1; done"] });
+  const env = { ...process.env, HUSK_CONFIG: "/dev/null", HUSK_HYPERVISOR: "qemu", HUSK_GUEST_DIR: guestDir, HUSK_GUEST_VERSION: version };
+  const root = join(work, "cli-root");
+  const cmd = (...a: string[]) => spawnSync(husk, ["--root", root, ...a], { env, encoding: "utf8" });
+  const times: number[] = [];
+  let rss = "n/a";
+  for (let i = 0; i < RUNS; i++) {
+    const out = join(work, `cli-out-${i}`);
+    writeFileSync(out, "");
+    const t0 = performance.now();
+    const fd = openSync(out, "a");
+    const c = spawnSync(husk, ["--root", root, "create", "--bundle", bundle, `bench${i}`], { env, stdio: ["ignore", fd, fd] });
+    closeSync(fd);
+    if (c.status !== 0) throw new Error(`husk create: ${readFileSync(out, "utf8")}`);
+    cmd("start", `bench${i}`);
+    while (!readFileSync(out, "utf8").includes("running")) await new Promise((r) => setTimeout(r, 5));
+    times.push(performance.now() - t0);
+    if (i === 0) rss = sandboxRss(root);
+    cmd("delete", "--force", `bench${i}`);
+  }
+  return { times, rss };
+}
+
+// Resident memory of every host process that serves the sandboxes under root.
+function sandboxRss(root: string): string {
+  const parts: Record<string, number> = {};
+  for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      if (!cmdline.includes(root)) continue;
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+      const name = /qemu-system/.test(cmdline) ? "qemu" : /virtiofsd/.test(cmdline) ? "virtiofsd" : /\0shim\0/.test(cmdline) ? "shim" : /\0proxy\0/.test(cmdline) ? "proxy" : "other";
+      parts[name] = (parts[name] ?? 0) + kb;
+    } catch {}
+  }
+  const total = Object.values(parts).reduce((a, b) => a + b, 0);
+  return `${(total / 1024).toFixed(0)} MiB (${Object.entries(parts).map(([k, v]) => `${k} ${(v / 1024).toFixed(0)}`).join(", ")})`;
+}
+
 const guestDir = process.env.HUSK_GUEST_DIR ?? "/var/tmp/husk-test-guest";
 const qemu = findExecutable(process.env.HUSK_QEMU ?? "qemu-system-x86_64");
 if (!qemu || listGuestVersions(guestDir).length === 0) {
@@ -126,6 +170,9 @@ if (!qemu || listGuestVersions(guestDir).length === 0) {
     console.log(`vm: agent binary first run over virtio-fs: ${fmt(agentRun)}`);
     const nums = agent.filter((a): a is number => typeof a === "number");
     console.log(`vm: start() to agent handshake: ${nums.length ? fmt(nums) : String(agent[0])}`);
+    const cli = await createToRunning(guestDir, assets.version, work);
+    console.log(`vm: husk create to container process running (CLI, qemu): ${fmt(cli.times)}; ratio to the near-empty boot ${(median(cli.times) / median(empty)).toFixed(2)} (target <= 2.0)`);
+    console.log(`vm: host RSS per idle sandbox: ${cli.rss}`);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
