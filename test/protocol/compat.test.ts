@@ -4,25 +4,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, type DescMessage, type DescService } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStreamConnection } from "../../lib/protocol/client/http2-transport.ts";
 import { createUnixTransport } from "../../lib/protocol/client/unix-transport.ts";
 import { AgentService, HealthRequestSchema, HealthResponseSchema, connectAgent, type AgentImpl } from "../../lib/protocol/index.ts";
 import { REPO } from "../helpers/husk.ts";
 import { fakeAgent } from "./fake-agent.ts";
-import { TRANSPORTS, dialUnix, serve, type Served } from "./harness.ts";
+import { TRANSPORTS, dialUnix, servedPerTest, type Served } from "./harness.ts";
 
 const LIMITS = { readMaxBytes: 16 << 20, writeMaxBytes: 16 << 20 };
-let served: Served[] = [];
-afterEach(async () => {
-  await Promise.all(served.map((s) => s.close()));
-  served = [];
-});
-const start = (...a: Parameters<typeof serve>) => {
-  const s = serve(...a);
-  served.push(s);
-  return s;
-};
+const start = servedPerTest();
 
 async function clientFor<S extends DescService>(service: S, kind: (typeof TRANSPORTS)[number], s: Served) {
   if (kind === "unix") return { rpc: createClient(service, createUnixTransport({ path: s.socket, ...LIMITS })), close: () => {} };

@@ -1,3 +1,4 @@
+import { afterEach } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -59,4 +60,18 @@ export async function rawClient(kind: TransportKind, s: Served) {
     return { rpc: createClient(AgentService, createUnixTransport({ path: s.socket, ...limits })), close: () => {} };
   const conn = createStreamConnection(await dialUnix(s.socket), limits);
   return { rpc: createClient(AgentService, conn.transport), close: conn.close };
+}
+
+// serve() for one test file: every agent started is closed after each test.
+export function servedPerTest(): (...a: Parameters<typeof serve>) => Served {
+  let served: Served[] = [];
+  afterEach(async () => {
+    await Promise.all(served.map((s) => s.close()));
+    served = [];
+  });
+  return (...a) => {
+    const s = serve(...a);
+    served.push(s);
+    return s;
+  };
 }

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import * as v from "valibot";
 import { HuskError } from "../../lib/core/index.ts";
@@ -13,18 +13,9 @@ import {
 } from "../../lib/protocol/index.ts";
 import { createLeanHandler } from "../../lib/protocol/server/connect-fetch.ts";
 import { fakeAgent } from "./fake-agent.ts";
-import { TRANSPORTS, rawClient, serve, type Served } from "./harness.ts";
+import { TRANSPORTS, rawClient, servedPerTest } from "./harness.ts";
 
-let served: Served[] = [];
-afterEach(async () => {
-  await Promise.all(served.map((s) => s.close()));
-  served = [];
-});
-const start = (...a: Parameters<typeof serve>) => {
-  const s = serve(...a);
-  served.push(s);
-  return s;
-};
+const start = servedPerTest();
 
 // What a 0.1.0 agent without the later features would advertise.
 const OLD_CAPS = ["health", "sandbox", "containers", "stdio"];
