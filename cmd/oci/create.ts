@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import { createContainer } from "../../lib/sandbox/create.ts";
-import { context, createArgs } from "./context.ts";
+import { context, createArgs, warnSystemdCgroup } from "./context.ts";
 
 export default defineCommand({
   meta: { name: "create", description: "Create a container (its process waits for start)" },
@@ -9,6 +9,7 @@ export default defineCommand({
     "pidfd-socket": { type: "string", description: "accepted for compatibility" },
   },
   async run({ args }) {
+    warnSystemdCgroup();
     await createContainer(await context(), {
       id: args.id,
       bundle: args.bundle,

@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import { runContainer } from "../../lib/sandbox/run.ts";
-import { context, createArgs } from "./context.ts";
+import { context, createArgs, warnSystemdCgroup } from "./context.ts";
 
 export default defineCommand({
   meta: { name: "run", description: "Create and start a container, and wait for it unless --detach" },
@@ -9,6 +9,7 @@ export default defineCommand({
     detach: { type: "boolean", alias: "d", description: "do not wait for the container to exit" },
   },
   async run({ args }) {
+    warnSystemdCgroup();
     process.exitCode = await runContainer(await context(), {
       id: args.id,
       bundle: args.bundle,

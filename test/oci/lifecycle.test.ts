@@ -128,6 +128,14 @@ describe("errors as runc gives them", () => {
     expect(cli.leftovers()).toEqual([]);
   });
 
+  test("--rootless true is refused; --systemd-cgroup is accepted with a warning", () => {
+    expectError(["--rootless", "true", "state", "x"], /rootless containers are not supported/);
+    const r = cli.run(["--systemd-cgroup", "create", "-b", bundle(["true"]), "sd1"], { stdioFile: cli.out });
+    expect(r.status).toBe(0);
+    expect(cli.output(cli.out)).toContain("--systemd-cgroup is not supported");
+    cli.ok(["delete", "--force", "sd1"]);
+  });
+
   test("delete --force of a missing container succeeds, as with runc", () => {
     expect(cli.run(["delete", "--force", "never-was"]).status).toBe(0);
   });
