@@ -1,4 +1,4 @@
-import { defineCommand, runCommand, showUsage, type CommandDef } from "citty";
+import { defineCommand, runCommand, runMain, showUsage, type CommandDef } from "citty";
 import { HuskError, VERSION, configureLog, errorMessage, log } from "../lib/core/index.ts";
 import { splitGlobals, setGlobals, getSettings, globalOptions } from "./globals.ts";
 import { versionText } from "./version.ts";
@@ -61,6 +61,10 @@ async function run(argv: string[]): Promise<number> {
   }
   if (rest[0] === "--version" || rest[0] === "-v") {
     console.log(versionText());
+    return 0;
+  }
+  if (rest[0]! in subCommands && (rest[1] === "--help" || rest[1] === "-h")) {
+    await runMain(main, { rawArgs: rest }); // prints the command's usage
     return 0;
   }
   if (!(rest[0]! in subCommands) && !rest[0]!.startsWith("-"))

@@ -47,6 +47,15 @@ describe("version", () => {
   });
 });
 
+describe("help", () => {
+  test("a command's --help prints its usage and exits 0", () => {
+    const r = husk(["kill", "--help"]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("USAGE");
+    expect(r.stdout).toContain("--all");
+  });
+});
+
 describe("errors", () => {
   test("unknown command exits non-zero without a stack trace", () => {
     const r = husk(["frobnicate"]);
