@@ -9,6 +9,7 @@ import { isAlive } from "../../lib/core/index.ts";
 import { DOC_FILE, FORMATS } from "../../lib/persist/index.ts";
 import { REPO, baselinePath, bufBreaking, bufBuild, imageAtCommit, loadReleases, releaseBinary, type Release } from "../../compat/index.ts";
 import { Matrix, OPS, type Op } from "./matrix.ts";
+import { QEMU, vmSkipReason } from "../qemu/assets.ts";
 
 // Every listed release against this tree, both ways (docs/compatibility.md):
 // sandboxes an old husk left running are managed by the current one (upgrade),
@@ -20,10 +21,14 @@ const matrix = new Matrix();
 const UPGRADE: Op[] = OPS.filter((op) => op !== "refuse" && op !== "minor");
 const ROLLBACK: Op[] = [...OPS];
 const upRow = (r: Release) => `${r.version} → current`;
+const vmRow = (r: Release) => `${r.version} → current (qemu)`;
+const VM_UPGRADE: Op[] = ["state", "exec", "ps", "agent", "kill", "delete", "clean"];
+const vmSkip = vmSkipReason();
 const downRow = (r: Release) => `current → ${r.version}`;
 for (const r of releases) {
   matrix.row(upRow(r), UPGRADE);
   matrix.row(downRow(r), ROLLBACK);
+  if (!vmSkip) matrix.row(vmRow(r), VM_UPGRADE);
 }
 
 // A steady process set (sh and one sleep) so `ps` has nothing that comes and goes.
@@ -157,6 +162,51 @@ async function scenario(row: string, maker: string, manager: string, older?: Rel
   matrix.assertRow(row, OPS.filter((op) => op !== "protocol"));
 }
 
+// A VM sandbox the old husk booted (its kernel and its agent, from guest
+// assets it built) is managed by the current husk without a restart.
+async function vmScenario(row: string, old: string) {
+  const guestDir = join(work, "guest-old");
+  const built = new Cli().using(old).run(["guest", "build", "--dest", guestDir, "--agent", old]);
+  if (built.status !== 0) throw new Error(`old husk guest build: ${built.stderr}`);
+  const cli = new Cli({ HUSK_HYPERVISOR: "qemu", HUSK_GUEST_DIR: guestDir });
+  const [maker, m] = [cli.using(old), cli.using(builtBinary())];
+  const id = fresh("vm");
+  const out = join(work, `${id}.out`);
+  try {
+    maker.ok(["create", "--bundle", makeBusyboxBundle(join(work, `${id}-bundle`), { args: TRAP_TERM }), id], { stdioFile: out });
+    maker.ok(["start", id]);
+    const before = readDoc(cli.root, id) as Doc & { hypervisor: { assetsVersion?: string } };
+    await until(() => cli.output(out).includes("started"), 60_000, "the VM container's output");
+    await matrix.cell(row, "state", () => expect(m.state(id)).toMatchObject({ id, status: "running" }));
+    await matrix.cell(row, "exec", () => {
+      const r = m.run(["exec", id, "sh", "-c", "echo out; exit 5"]);
+      expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 5, stdout: "out\n" });
+    });
+    await matrix.cell(row, "ps", () => expect((JSON.parse(m.ok(["ps", "--format", "json", id])) as number[]).length).toBe(2));
+    // Same VM, same assets (kernel and agent of the old release), same negotiated set.
+    await matrix.cell(row, "agent", () => {
+      const after = readDoc(cli.root, id) as typeof before;
+      expect(after.hypervisor.pid).toBe(before.hypervisor.pid);
+      expect(after.hypervisor.assetsVersion).toBe(before.hypervisor.assetsVersion);
+      expect(after.agent).toEqual(before.agent);
+      expect(exeOf(after.hypervisor.pid)).toBe(realpathSync(QEMU!));
+    });
+    await matrix.cell(row, "kill", async () => {
+      m.ok(["kill", id, "TERM"]);
+      await until(() => m.state(id).status === "stopped", 30_000, `${id} to stop after TERM`);
+      expect(cli.output(out)).toContain("got TERM");
+    });
+    await matrix.cell(row, "delete", () => m.ok(["delete", id]));
+    await matrix.cell(row, "clean", async () => {
+      await until(() => processesUsing(cli.root).length === 0, 20_000, "QEMU, virtiofsd, proxy and shim to exit");
+      expect(cli.leftovers().filter((n) => n !== "qemu")).toEqual([]);
+    });
+  } finally {
+    await sweep(cli, [builtBinary(), old], [id]);
+  }
+  matrix.assertRow(row, VM_UPGRADE);
+}
+
 // An older husk given a document of a newer major format refuses every
 // operation, says why, and changes nothing: not the file, not the container.
 function refuseNewerMajor(old: string) {
@@ -203,6 +253,10 @@ describe.each(releases.map((r) => [r.version, r] as const))("release %s", (_, re
   test("rollback: it manages what the current husk made, reads a newer minor, refuses a newer major", async () => {
     await scenario(downRow(release), builtBinary(), old, release);
   }, 180_000);
+
+  test.skipIf(!!vmSkip)("upgrade (qemu): the current husk manages a VM sandbox it left running", async () => {
+    await vmScenario(vmRow(release), old);
+  }, 600_000);
 
   test("protocol: the current proto is wire-compatible with its frozen baseline", async () => {
     const check = () => {
