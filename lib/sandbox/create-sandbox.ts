@@ -29,7 +29,7 @@ export async function createSandbox(ctx: Context, opts: SandboxOptions): Promise
   const sharedDir = join(dir, "shared");
   const doc = newSandboxDoc({
     id: opts.id,
-    config: { cpus: opts.cpus ?? 1, memoryMiB: opts.memoryMiB ?? 512, hypervisor: ctx.settings.hypervisor, sharedDir },
+    config: { cpus: opts.cpus ?? 1, memoryMiB: opts.memoryMiB ?? 256, hypervisor: ctx.settings.hypervisor, sharedDir },
     annotations: opts.annotations,
   });
   await ctx.store.create(doc);
