@@ -1,12 +1,13 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { HuskError, VERSION, log } from "../core/index.ts";
-import { serveAgent, type AgentListener } from "../protocol/server/index.ts";
+import { serveAgent, type AgentListener, type AgentServer } from "../protocol/server/index.ts";
+import { acceptConnection, closeFd, listenVsock } from "./engine/libc.ts";
 import { Engine } from "./engine/index.ts";
 import { AGENT_CAPABILITIES, agentService } from "./service.ts";
 
 export interface AgentOptions {
-  listen: string; // unix:<path> | device:<path> | fd:<n> | virtio-serial:<port name>
+  listen: string; // unix:<path> | device:<path> | fd:<n> | virtio-serial:<port name> | vsock:<port>
   runtime: string;
   stateDir: string;
   guest: boolean;
@@ -33,7 +34,7 @@ export function parseListen(spec: string): AgentListener {
   if (kind === "virtio-serial" && value) return { device: virtioPortByName(value) };
   if (kind === "fd" && /^\d+$/.test(value)) return { fd: Number(value) };
   throw new HuskError(
-    `agent --listen ${JSON.stringify(spec)}: use unix:<path>, virtio-serial:<port name>, device:<path> or fd:<n>`,
+    `agent --listen ${JSON.stringify(spec)}: use unix:<path>, virtio-serial:<port name>, vsock:<port>, device:<path> or fd:<n>`,
   );
 }
 
@@ -59,12 +60,31 @@ async function runtimeVersion(runtime: string): Promise<string> {
   }
 }
 
+// vsock: every accepted connection is one byte stream with its own HTTP/2
+// session (the host's proxy normally holds just one).
+function serveVsock(port: number, serve: (listener: AgentListener) => AgentServer): AgentServer {
+  const listenFd = listenVsock(port);
+  const conns = new Set<AgentServer>();
+  const timer = setInterval(() => {
+    for (let fd = acceptConnection(listenFd); fd !== undefined; fd = acceptConnection(listenFd)) conns.add(serve({ fd }));
+  }, 20);
+  return {
+    async close() {
+      clearInterval(timer);
+      closeFd(listenFd);
+      await Promise.all([...conns].map((c) => c.close()));
+    },
+  };
+}
+
 // Serves until SIGTERM or SIGINT, then removes every container it runs.
 export async function runAgent(o: AgentOptions): Promise<void> {
-  const listener = parseListen(o.listen);
+  const vsockPort = /^vsock:(\d+)$/.exec(o.listen)?.[1];
+  const listener = vsockPort ? undefined : parseListen(o.listen);
   const engine = await Engine.open({ stateDir: o.stateDir, runtime: o.runtime, noPivot: o.guest && rootIsRamfs() });
   const impl = agentService({ engine, guest: o.guest, ociRuntime: o.runtime, ociRuntimeVersion: await runtimeVersion(o.runtime) });
-  const server = serveAgent(impl, listener, { agentVersion: VERSION, capabilities: AGENT_CAPABILITIES });
+  const serve = (l: AgentListener) => serveAgent(impl, l, { agentVersion: VERSION, capabilities: AGENT_CAPABILITIES });
+  const server = vsockPort ? serveVsock(Number(vsockPort), serve) : serve(listener!);
   log.info(`agent ${VERSION} serving on ${o.listen}`);
   await new Promise<void>((resolve) => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve());

@@ -7,6 +7,7 @@
 //   husk.mode=probe   print GUEST_PROBE_MARK on the console and power off at once
 //   husk.mode=echo    echo every byte back on the agent port (tests, before an agent exists)
 //   husk.mode=shell   a shell on the agent port (tests and debugging; the host owns the port)
+// and husk.channel=<agent --channel> (default virtio-serial:agent; vsock:1024 under cloud-hypervisor).
 export const GUEST_SHARE_TAG = "husk";
 export const GUEST_SHARE_MOUNT = "/run/husk/shared";
 export const AGENT_PORT_NAME = "agent";
@@ -24,8 +25,12 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mode=agent
+channel=virtio-serial:${AGENT_PORT_NAME}
 for arg in $(cat /proc/cmdline); do
-  case "$arg" in husk.mode=*) mode="\${arg#husk.mode=}" ;; esac
+  case "$arg" in
+    husk.mode=*) mode="\${arg#husk.mode=}" ;;
+    husk.channel=*) channel="\${arg#husk.channel=}" ;;
+  esac
 done
 if [ "$mode" = probe ]; then echo "${GUEST_PROBE_MARK}" >/dev/console; poweroff -f; fi
 mkdir -p /dev/pts /dev/shm /run /tmp /sys/fs/cgroup /var/lib
@@ -59,7 +64,7 @@ case "$mode" in
   # A port read returns EOF while no host end is connected: reopen until one is.
   echo) while :; do cat <>"$port" >&0; usleep 50000; done ;;
   shell) while :; do sh <>"$port" >&0 2>&0; usleep 50000; done ;;
-  *) "$agent" agent --channel virtio-serial:${AGENT_PORT_NAME} </dev/null >/dev/console 2>&1
+  *) "$agent" agent --channel "$channel" </dev/null >/dev/console 2>&1
      echo "husk-init: agent exited with status $?" >/dev/console ;;
 esac
 sync

@@ -159,6 +159,36 @@ export function listenUnix(path: string): number {
   return fd;
 }
 
+const AF_VSOCK = 40;
+const VMADDR_CID_ANY = 0xffffffff;
+
+// A listening AF_VSOCK socket on `port` for any CID: the guest end of a
+// vsock agent channel (cloud-hypervisor's hybrid vsock, QEMU's vhost-vsock).
+export function listenVsock(port: number): number {
+  const fd = check("socket(AF_VSOCK)", c.socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  const addr = Buffer.alloc(16); // struct sockaddr_vm
+  addr.writeUInt16LE(AF_VSOCK, 0);
+  addr.writeUInt32LE(port, 4);
+  addr.writeUInt32LE(VMADDR_CID_ANY, 8);
+  try {
+    check(`bind vsock port ${port}`, c.bind(fd, ptr(addr), addr.length));
+    check("listen", c.listen(fd, 8));
+  } catch (e) {
+    closeFd(fd);
+    throw e;
+  }
+  return fd;
+}
+
+// One pending connection as a blocking fd, or undefined when none is waiting.
+export function acceptConnection(listenFd: number): number | undefined {
+  const conn = c.accept4(listenFd, null, null, SOCK_CLOEXEC);
+  if (conn >= 0) return conn;
+  const e = errno();
+  if (e === EAGAIN) return undefined;
+  throw new SysError("accept4", e);
+}
+
 // Accepts one pending connection and takes the fd it carries. undefined when
 // no client connected yet (EAGAIN) or it sent no fd.
 export function receiveFd(listenFd: number): number | undefined {

@@ -35,7 +35,8 @@ export function vmConfigFor(spec: VmSpec, p: VmPaths) {
   return buildVmConfig({
     kernel: assets.kernel,
     initramfs: assets.initrd,
-    cmdline: assets.cmdline,
+    // The guest agent listens on vsock here (no virtio-serial port).
+    cmdline: `${assets.cmdline} husk.channel=vsock:${AGENT_PORT}`,
     cpus: spec.cpus,
     memoryMiB: spec.memoryMiB,
     fs: [{ tag: FS_TAG, socket: p.virtiofs }],
