@@ -60,13 +60,19 @@ function forward(upstream: Upstream, req: Request): Promise<Response> {
         call.on("response", (h) => {
           const out = new Headers();
           for (const [k, v] of Object.entries(h)) if (!k.startsWith(":") && v !== undefined) out.set(k, String(v));
+          // The caller may go away first (cancel): later events must not
+          // touch the closed stream, or the throw would end the proxy.
+          let done = false;
           const body = new ReadableStream<Uint8Array>({
             start(ctl) {
-              call.on("data", (chunk: Buffer) => ctl.enqueue(new Uint8Array(chunk)));
-              call.on("end", () => ctl.close());
-              call.on("error", (e) => ctl.error(e));
+              call.on("data", (chunk: Buffer) => done || ctl.enqueue(new Uint8Array(chunk)));
+              call.on("end", () => done || ((done = true), ctl.close()));
+              call.on("error", (e) => done || ((done = true), ctl.error(e)));
             },
-            cancel: () => call.close(http2.constants.NGHTTP2_CANCEL),
+            cancel: () => {
+              done = true;
+              call.close(http2.constants.NGHTTP2_CANCEL);
+            },
           });
           resolve(new Response(body, { status: Number(h[":status"] ?? 502), headers: out }));
         });

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { processStartTime, startDaemon, terminate } from "../core/index.ts";
+import { errorMessage, log, processStartTime, startDaemon, terminate } from "../core/index.ts";
 import { driverFor, type DriverName, type VmState } from "../hypervisor/index.ts";
 import type { SandboxDoc } from "../persist/index.ts";
 import { serveProxy } from "../protocol/proxy.ts";
@@ -14,6 +14,8 @@ export async function runProxy(ctx: Context, sandboxId: string): Promise<void> {
   const doc = ctx.store.load(sandboxId);
   const vm = doc.hypervisor as VmState;
   const driver = await driverFor(vm.driver as DriverName, ctx.settings);
+  // One bad call must not leave the sandbox unmanageable: log it and go on.
+  process.on("uncaughtException", (e) => log.error(`proxy: ${errorMessage(e)}`));
   const server = serveProxy(proxySocket(ctx, sandboxId), () => driver.dialAgent(vm, 30_000));
   await new Promise<void>((resolve) => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve());

@@ -2,7 +2,9 @@ import { beforeAll, describe, expect, test } from "vitest";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { release, tmpdir } from "node:os";
 import { join } from "node:path";
+import { spawn } from "node:child_process";
 import { Cli, processesUsing, until } from "../helpers/cli.ts";
+import { builtBinary } from "../helpers/husk.ts";
 import { makeBusyboxBundle } from "../helpers/bundle.ts";
 import { TEST_GUEST_DIR, buildAssets, pruneOldVersions, vmSkipReason } from "./assets.ts";
 
@@ -53,6 +55,10 @@ describe.skipIf(!!skip)("containers in QEMU micro-VMs through the CLI (TCG)", ()
 
     cli.ok(["create", "--bundle", bundle(["sh", "-c", "while true; do sleep 0.2; done"]), "vm-exec"], { stdioFile: cli.out });
     cli.ok(["start", "vm-exec"]);
+    // A client that dies mid-stream (the proxy sees the call cancelled) leaves the sandbox usable.
+    const streaming = spawn(builtBinary(), ["--root", cli.root, "exec", "vm-exec", "sh", "-c", "while true; do echo tick; sleep 0.1; done"], { env: { ...process.env, ...cli.env, HUSK_CONFIG: "/dev/null" }, stdio: ["ignore", "pipe", "ignore"] });
+    await new Promise<void>((resolve) => streaming.stdout!.once("data", () => resolve()));
+    streaming.kill("SIGKILL");
     const ex = cli.run(["exec", "vm-exec", "sh", "-c", "uname -r; exit 5"]);
     expect(ex.stdout.trim()).toBe(lines[0]);
     expect(ex.status).toBe(5);
