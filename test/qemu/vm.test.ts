@@ -60,7 +60,8 @@ describe.skipIf(!!skip)("qemu driver (TCG)", () => {
     spec = { sandboxId: "vm1", vmDir: join(work, "vm1"), sharedDir: join(work, "shared"), cpus: 1, memoryMiB: 256 };
     await import("node:fs").then((fs) => fs.mkdirSync(spec.sharedDir, { recursive: true }));
     state = await driver.start(spec);
-    shell = new GuestShell(await driver.dialAgent(state, 5000));
+    // dialAgent waits for the guest to open its port: that is the whole boot.
+    shell = new GuestShell(await driver.dialAgent(state, 120_000));
   }, 300_000);
 
   afterAll(async () => {
@@ -76,7 +77,7 @@ describe.skipIf(!!skip)("qemu driver (TCG)", () => {
     const start = readFileSync(join(spec.vmDir, "console.log"), "utf8");
     expect(start).toContain("husk-init: ready mode=shell");
     expect(state!.assetsVersion).toBe(settings.guestVersion); // a running sandbox keeps the assets it booted
-  });
+  }, 180_000);
 
   test("the virtio-fs share is visible both ways, with the agent binary in it", async () => {
     const token = `host-${Date.now()}`;
