@@ -58,7 +58,7 @@ async function shellReady(spec: VmSpec, guestDir: string, work: string): Promise
   const d = qemuDriver(settings, { guestMode: "shell", accel });
   const t0 = performance.now();
   const st = await d.start(spec);
-  const s = await d.dialAgent(st, 5000);
+  const s = await d.dialAgent(st, 60_000);
   let out = "";
   s.on("data", (b: Buffer) => (out += b));
   const waitFor = async (m: string) => {
@@ -83,7 +83,7 @@ async function agentReady(spec: VmSpec, guestDir: string, work: string, agentBin
   const t0 = performance.now();
   const st = await d.start(spec);
   try {
-    const client = await connectAgent(() => d.dialAgent(st, 5000), { sandboxId: spec.sandboxId, timeoutMs: 60_000 });
+    const client = await connectAgent(() => d.dialAgent(st, 60_000), { sandboxId: spec.sandboxId, timeoutMs: 60_000 });
     const t = performance.now() - t0;
     client.close();
     return t;

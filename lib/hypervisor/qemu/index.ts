@@ -131,16 +131,24 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
       return state;
     },
 
-    // One byte stream: QEMU's chardev accepts one connection at a time, and
-    // drops what is written before the guest's agent opens its port.
+    // One byte stream: QEMU's chardev accepts one connection at a time. The
+    // host end connects first, so the guest's port never sees a hang-up while
+    // it opens (what is sent waits in the socket), then we wait for the guest
+    // to open its port: a VM whose agent never comes up fails by name.
     async dialAgent(state, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
-      while (!(await qmpPortOpen(state.apiSocket!, AGENT_CHARDEV, 2000).catch(() => false))) {
-        if (Date.now() > deadline) throw new HuskError(`the agent in sandbox VM ${state.vmDir} did not open its port within ${timeoutMs} ms`);
-        if (!isAlive(state.pid, state.pidStartTime)) throw new HuskError(`the VM in ${state.vmDir} has stopped (see console.log there)`);
-        await Bun.sleep(50);
+      const sock = (await dialUnix(state.agent.path, timeoutMs)) as Duplex;
+      try {
+        while (!(await qmpPortOpen(state.apiSocket!, AGENT_CHARDEV, 2000).catch(() => false))) {
+          if (Date.now() > deadline) throw new HuskError(`the agent in sandbox VM ${state.vmDir} did not open its port within ${timeoutMs} ms`);
+          if (!isAlive(state.pid, state.pidStartTime)) throw new HuskError(`the VM in ${state.vmDir} has stopped (see console.log there)`);
+          await Bun.sleep(50);
+        }
+      } catch (e) {
+        sock.destroy();
+        throw e;
       }
-      return (await dialUnix(state.agent.path, Math.max(1000, deadline - Date.now()))) as Duplex;
+      return sock;
     },
 
     async pause(state) {
