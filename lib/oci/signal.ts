@@ -3,9 +3,9 @@ import { HuskError } from "../core/index.ts";
 
 const SIGNALS = constants.signals as Record<string, number>;
 
-// "KILL", "SIGKILL", "kill" and "9" all name SIGKILL, as runc accepts them.
-export function parseSignal(input: string): number {
-  const s = input.trim();
+// "KILL", "SIGKILL", "kill", "9" and 9 all name SIGKILL, as runc accepts them.
+export function parseSignal(input: string | number): number {
+  const s = String(input).trim();
   if (/^\d+$/.test(s)) {
     const n = Number(s);
     if (n >= 1 && n <= 64) return n;
@@ -14,7 +14,7 @@ export function parseSignal(input: string): number {
     const n = SIGNALS[name];
     if (n !== undefined) return n;
   }
-  throw new HuskError(`invalid signal ${JSON.stringify(input)}: use a name such as TERM or a number 1-64`);
+  throw new HuskError(`unknown signal ${JSON.stringify(input)}: use a name such as TERM or a number 1-64`);
 }
 
 export function signalName(n: number): string {

@@ -5,7 +5,7 @@ import { HuskError, validateId } from "../core/index.ts";
 import { driverFor, resolveDriverName, type VmSpec } from "../hypervisor/index.ts";
 import { newSandboxDoc, type SandboxDoc } from "../persist/index.ts";
 import { connectAgent } from "../protocol/client/index.ts";
-import { startProxy } from "./proxy.ts";
+import { attachProxy } from "./proxy.ts";
 import { socketDir } from "./paths.ts";
 import type { Context } from "./context.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
@@ -63,17 +63,10 @@ async function bootSandbox(
   const driver = await driverFor(driverName, ctx.settings);
   const vm = await driver.start(spec);
   // Recorded at once, so a failure from here on is cleaned up with the VM.
-  let d = await ctx.store.update(doc.id, (x) => {
+  const d = await ctx.store.update(doc.id, (x) => {
     x.hypervisor = vm as SandboxDoc["hypervisor"];
   });
-  let channel = vm.agent;
-  if (vm.agent.kind !== "unix") {
-    const proxy = await startProxy(ctx, d);
-    channel = { kind: "unix", path: proxy.path };
-    d = await ctx.store.update(doc.id, (x) => {
-      x.hypervisor!.extra = { ...x.hypervisor!.extra, proxyPid: proxy.pid, proxyStartTime: proxy.startTime };
-    });
-  }
+  const channel = vm.agent.kind === "unix" ? vm.agent : await attachProxy(ctx, d);
   return ctx.store.update(doc.id, async (x) => {
     const agent = await connectAgent({ unix: channel.path }, { sandboxId: x.id });
     try {

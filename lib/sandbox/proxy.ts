@@ -23,14 +23,17 @@ export async function runProxy(ctx: Context, sandboxId: string): Promise<void> {
   await server.close();
 }
 
-// Starts the proxy for a VM whose agent channel is a single byte stream;
-// returns the unix channel every husk process then uses.
-export async function startProxy(ctx: Context, doc: SandboxDoc): Promise<{ pid: number; startTime?: number; path: string }> {
+// Starts the proxy for a VM whose agent channel is a single byte stream and
+// records it with the VM; returns the unix channel every husk process then uses.
+export async function attachProxy(ctx: Context, doc: SandboxDoc): Promise<{ kind: "unix"; path: string }> {
   const path = proxySocket(ctx, doc.id);
   const args = ["--root", ctx.settings.root, "--persist", ctx.settings.persist, "proxy", "--sandbox", doc.id];
   const logPath = join(ctx.store.sandboxDir(doc.id), "proxy.log");
   const pid = await startDaemon({ args, logPath, socket: path, what: "agent proxy" });
-  return { pid, startTime: processStartTime(pid), path };
+  await ctx.store.update(doc.id, (x) => {
+    x.hypervisor!.extra = { ...x.hypervisor!.extra, proxyPid: pid, proxyStartTime: processStartTime(pid) };
+  });
+  return { kind: "unix", path };
 }
 
 export async function stopProxy(doc: SandboxDoc): Promise<void> {

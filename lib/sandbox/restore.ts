@@ -9,7 +9,7 @@ import type { Context } from "./context.ts";
 import { makeSharedMount } from "./create-sandbox.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
 import { socketDir } from "./paths.ts";
-import { startProxy } from "./proxy.ts";
+import { attachProxy } from "./proxy.ts";
 import { guestView } from "./rootfs.ts";
 
 function readSavedSandbox(ctx: Context, imagePath: string): SandboxDoc {
@@ -59,13 +59,12 @@ export async function restoreContainer(ctx: Context, id: string, opts: { imagePa
 }
 
 async function record(ctx: Context, id: string, vm: VmState, assetsVersion?: string): Promise<void> {
-  let d = await ctx.store.update(id, (x) => {
+  const d = await ctx.store.update(id, (x) => {
     x.hypervisor = { ...vm, assetsVersion: vm.assetsVersion ?? assetsVersion } as SandboxDoc["hypervisor"];
   });
-  const proxy = await startProxy(ctx, d);
+  const channel = await attachProxy(ctx, d);
   await ctx.store.update(id, (x) => {
-    x.hypervisor!.extra = { ...x.hypervisor!.extra, proxyPid: proxy.pid, proxyStartTime: proxy.startTime };
-    if (x.agent) x.agent.channel = { kind: "unix", path: proxy.path };
+    if (x.agent) x.agent.channel = channel;
     x.state = "running";
     for (const c of x.containers) if (c.state === "paused") c.state = "running";
   });

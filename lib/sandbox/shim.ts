@@ -1,3 +1,4 @@
+import { constants } from "node:os";
 import { errorMessage, log } from "../core/index.ts";
 import { PersistError } from "../persist/index.ts";
 import type { AgentClient } from "../protocol/client/index.ts";
@@ -7,13 +8,12 @@ import type { ShimTarget } from "./shim-spawn.ts";
 import { relayTerminal, pumpInput, pumpOutput, waitExit } from "./stdio.ts";
 
 const FORWARDED: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
-const SIGNUM: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15 };
 
 function forwardSignals(agent: AgentClient, t: ShimTarget): void {
   for (const sig of FORWARDED)
     process.on(sig, () => {
       agent.rpc
-        .signalProcess({ containerId: t.containerId, execId: t.execId ?? "", signal: SIGNUM[sig]! })
+        .signalProcess({ containerId: t.containerId, execId: t.execId ?? "", signal: constants.signals[sig] })
         .catch((e) => log.warn(`shim: forwarding ${sig}: ${errorMessage(e)}`));
     });
 }

@@ -1,10 +1,9 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
-import { constants as osConstants } from "node:os";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import * as v from "valibot";
 import { DEFAULTS } from "../../config/index.ts";
 import { HuskError, describeIssues, errorMessage, log, validateId } from "../../core/index.ts";
-import { loadBundle, type MountSpec, type ProcessSpec, type Spec } from "../../oci/index.ts";
+import { loadBundle, parseSignal, type MountSpec, type ProcessSpec, type Spec } from "../../oci/index.ts";
 import { cgroupStats } from "./cgroup.ts";
 import { ConsoleSocket } from "./console.ts";
 import { Proc } from "./process.ts";
@@ -71,19 +70,6 @@ function parse<S extends v.GenericSchema>(schema: S, input: unknown, what: strin
   const r = v.safeParse(schema, input);
   if (!r.success) throw new HuskError(`invalid ${what}: ${describeIssues(r.issues)}`);
   return r.output;
-}
-
-// "TERM", "SIGTERM", "sigterm" or 15.
-export function signalNumber(signal: number | string): number {
-  if (typeof signal === "number") {
-    if (Number.isInteger(signal) && signal > 0 && signal < 65) return signal;
-    throw new HuskError(`invalid signal ${signal}`);
-  }
-  if (/^\d+$/.test(signal)) return signalNumber(Number(signal));
-  const name = signal.toUpperCase().startsWith("SIG") ? signal.toUpperCase() : `SIG${signal.toUpperCase()}`;
-  const n = (osConstants.signals as Record<string, number>)[name];
-  if (n === undefined) throw new HuskError(`unknown signal ${JSON.stringify(signal)}`);
-  return n;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -376,7 +362,7 @@ export class Engine {
 
   async signal(id: string, signal: number | string, opts: SignalOptions = {}): Promise<void> {
     const c = this.get(id);
-    const sig = signalNumber(signal);
+    const sig = parseSignal(signal);
     if (opts.execId) {
       const p = this.proc(id, opts.execId);
       if (!p.running) throw new HuskError(`exec ${opts.execId} in container ${id} has exited`);
