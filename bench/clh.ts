@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadSettings } from "../lib/config/index.ts";
 import { checkpoint, clhApi, clhDriver, restore } from "../lib/hypervisor/clh/index.ts";
-import type { VmSpec, VmState } from "../lib/hypervisor/index.ts";
+import type { VmSpec } from "../lib/hypervisor/index.ts";
+import type { ClhVmRecord as VmState } from "../lib/persist/index.ts";
 import { writeDoubleLauncher } from "../test/helpers/clh-double.ts";
 import { writeVirtiofsdLauncher } from "../test/clh/virtiofsd-standin.ts";
 

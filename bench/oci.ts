@@ -1,6 +1,7 @@
 // husk's CLI side by side with runc in one run: `state` on a running container
-// (Bun's start-up is the floor) and `podman run --rm <image> true` with either
-// runtime. Prints medians and ratios; targets: state <= 2.0x, podman <= 1.5x.
+// (Bun's start-up is the floor), `create` + `start` of a busybox bundle up to
+// running, and `podman run --rm <image> true` with either runtime. Prints
+// medians and ratios; targets: state <= 2.0x, podman <= 1.5x.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -45,6 +46,43 @@ function benchState(): void {
   }
 }
 
+// create→running: `create --bundle B id` then `start id`, the clock stopped when
+// `start` returns. husk and runc alternate per sample; both containers are
+// deleted after each sample, outside the timed part. husk create leaves a
+// detached shim behind: time() runs it with stdio "ignore", so no pipe is held.
+function benchCreate(): void {
+  const bundle = makeBusyboxBundle(join(work, "bundle-create"), { args: ["sleep", "300"] });
+  const huskRoot = join(work, "husk-root-create");
+  const runcRoot = join(work, "runc-root-create");
+  const env = { HUSK_CONFIG: "/dev/null", HUSK_HYPERVISOR: "local" };
+  const husk = (...a: string[]) => [HUSK, "--root", huskRoot, ...a];
+  const runc = (...a: string[]) => ["runc", "--root", runcRoot, ...a];
+  const n = 10;
+  const hs: number[] = [];
+  const rs: number[] = [];
+  for (let i = 0; i <= n; i++) { // i = 0 warms caches and is not kept
+    const hid = `create-h-${i}`;
+    const rid = `create-r-${i}`;
+    try {
+      let t0 = performance.now();
+      time(husk("create", "--bundle", bundle, hid), env);
+      time(husk("start", hid), env);
+      const h = performance.now() - t0;
+      t0 = performance.now();
+      time(runc("create", "--bundle", bundle, rid));
+      time(runc("start", rid));
+      const r = performance.now() - t0;
+      if (i > 0) { hs.push(h); rs.push(r); }
+    } finally {
+      spawnSync(HUSK, ["--root", huskRoot, "delete", "--force", hid], { stdio: "ignore", env: { ...process.env, ...env } });
+      spawnSync("runc", ["--root", runcRoot, "delete", "--force", rid], { stdio: "ignore" });
+    }
+  }
+  const h = median(hs);
+  const r = median(rs);
+  console.log(`create→running, local (median of ${n}): husk ${h.toFixed(0)} ms, runc ${r.toFixed(0)} ms, ratio ${(h / r).toFixed(2)}`);
+}
+
 function benchPodman(): void {
   const env = { CONTAINERS_STORAGE_CONF: join(work, "storage.conf"), CONTAINERS_CONF: join(work, "containers.conf") };
   writeFileSync(env.CONTAINERS_STORAGE_CONF, `[storage]\ndriver = "vfs"\nrunroot = "${work}/pm-run"\ngraphroot = "${work}/pm-graph"\n`);
@@ -63,4 +101,5 @@ function benchPodman(): void {
 }
 
 benchState();
+benchCreate();
 benchPodman();

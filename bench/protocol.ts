@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { OutputStream, connectAgent, serveAgent, type AgentClient, type AgentTarget } from "../lib/protocol/index.ts";
+import { OutputStream, connectAgent, type AgentClient, type AgentTarget } from "../lib/protocol/index.ts";
+import { serveAgent } from "../lib/protocol/server/index.ts";
 
 const UNARY_CALLS = 5000;
 const CONCURRENCY = 8;

@@ -1,7 +1,6 @@
 import { defineCommand } from "citty";
 import { HuskError, errorMessage } from "../lib/core/index.ts";
-import { findExecutable, resolveDriverName } from "../lib/hypervisor/index.ts";
-import { qemuReport } from "../lib/hypervisor/qemu/index.ts";
+import { findExecutable, qemuCheck, resolveDriverName } from "../lib/hypervisor/index.ts";
 import { getSettings } from "./globals.ts";
 
 export default defineCommand({
@@ -12,7 +11,7 @@ export default defineCommand({
   },
   async run({ args }) {
     const settings = getSettings();
-    const qemu = await qemuReport(settings, args.probe);
+    const qemu = await qemuCheck(settings, args.probe);
     let auto: string;
     try {
       auto = resolveDriverName({ ...settings, hypervisor: "auto" });
@@ -32,7 +31,7 @@ export default defineCommand({
   },
 });
 
-function print(r: { hypervisor: string; auto: string; cloudHypervisor: string | null; ociRuntime: string | null; qemu: Awaited<ReturnType<typeof qemuReport>> }): void {
+function print(r: { hypervisor: string; auto: string; cloudHypervisor: string | null; ociRuntime: string | null; qemu: Awaited<ReturnType<typeof qemuCheck>> }): void {
   const q = r.qemu;
   const lines = [
     `hypervisor setting: ${r.hypervisor} (auto picks: ${r.auto})`,

@@ -29,20 +29,13 @@ const main = defineCommand({
 
 function reportError(e: unknown): number {
   const debug = globalOptions().debug === true;
+  // The agent's errors too: the protocol client hands them over as HuskErrors.
   if (e instanceof HuskError) {
     console.error(`husk: ${e.message}`);
     log.error(e.message);
     return e.exitCode;
   }
   const msg = errorMessage(e);
-  // An agent's answer: its message is meant for the user as it is.
-  // (Matched by name: importing Connect here would slow every command's start.)
-  const raw = (e as { name?: string; rawMessage?: string })?.name === "ConnectError" ? (e as { rawMessage: string }).rawMessage : undefined;
-  if (raw !== undefined) {
-    console.error(`husk: ${raw}`);
-    log.error(raw);
-    return 1;
-  }
   if ((e as { name?: string })?.name === "CLIError") {
     console.error(`husk: ${msg} (see husk --help)`);
     return 1;

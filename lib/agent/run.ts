@@ -2,7 +2,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { HuskError, VERSION, log } from "../core/index.ts";
 import { serveAgent, type AgentListener, type AgentServer } from "../protocol/server/index.ts";
-import { acceptConnection, closeFd, listenVsock } from "./engine/libc.ts";
+import { acceptConnection, closeFd, listenVsock } from "../sys/index.ts";
 import { Engine } from "./engine/index.ts";
 import { AGENT_CAPABILITIES, agentService } from "./service.ts";
 

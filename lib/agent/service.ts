@@ -1,10 +1,9 @@
 import { mkdirSync, readFileSync } from "node:fs";
-import { Code, ConnectError } from "@connectrpc/connect";
-import { HuskError, errorMessage } from "../core/index.ts";
+import { ErrorCode, HuskError, errorMessage } from "../core/index.ts";
 import { parseSpec } from "../oci/index.ts";
-import { HealthResponse_Status, OutputStream, type Rootfs as RootfsMsg } from "../protocol/index.ts";
+import { HealthResponse_Status, OutputStream, statusToMsg, type Rootfs as RootfsMsg } from "../protocol/index.ts";
 import type { AgentImpl } from "../protocol/server/index.ts";
-import type { Engine, Rootfs } from "./engine/index.ts";
+import type { Engine, ExitStatus, Rootfs } from "./engine/index.ts";
 import { guestDetails } from "./guest.ts";
 import { mergeOutput } from "./output.ts";
 
@@ -20,29 +19,14 @@ export interface ServiceOptions {
 // Every capability this agent backs with an implementation.
 export const AGENT_CAPABILITIES = [
   "health", "sandbox", "containers", "stdio", "tty", "exec", "exec-tty",
-  "signal-all", "resize", "ps", "pause", "stats", "overlay-rootfs",
+  "signal-all", "resize", "ps", "pause", "stats", "overlay-rootfs", "container-state",
 ] as const;
 
-// HuskErrors become protocol errors with a fitting code; the message is kept.
-function rpcError(e: unknown): ConnectError {
-  if (e instanceof ConnectError) return e;
-  const msg = errorMessage(e);
-  if (!(e instanceof HuskError)) return new ConnectError(msg, Code.Internal);
-  if (/does not exist|unknown/.test(msg)) return new ConnectError(msg, Code.NotFound);
-  if (/^invalid|must /.test(msg)) return new ConnectError(msg, Code.InvalidArgument);
-  if (/already exists/.test(msg)) return new ConnectError(msg, Code.AlreadyExists);
-  return new ConnectError(msg, Code.FailedPrecondition);
-}
+// Methods throw HuskErrors; serveAgent sends each with the Connect code of its
+// ErrorCode (toConnectError), so nothing here picks codes.
 
-function guard<A extends unknown[], R>(fn: (...a: A) => Promise<R> | R): (...a: A) => Promise<R> {
-  return async (...a) => {
-    try {
-      return await fn(...a);
-    } catch (e) {
-      throw rpcError(e);
-    }
-  };
-}
+const noConsoleSocket = () =>
+  new HuskError("this agent cannot hand a terminal to a host console socket", { code: ErrorCode.Unimplemented });
 
 function engineRootfs(r: RootfsMsg | undefined, id: string): Rootfs {
   switch (r?.source.case) {
@@ -52,7 +36,7 @@ function engineRootfs(r: RootfsMsg | undefined, id: string): Rootfs {
     case "overlay":
       return { kind: "overlay", lower: r.source.value.lowerDirs };
     default:
-      throw new HuskError(`invalid rootfs for container ${id}: none given`);
+      throw new HuskError(`invalid rootfs for container ${id}: none given`, { code: ErrorCode.InvalidArgument });
   }
 }
 
@@ -61,7 +45,7 @@ function parseSpecJson(json: string, id: string) {
   try {
     raw = JSON.parse(json);
   } catch (e) {
-    throw new HuskError(`invalid OCI spec for container ${id}: ${errorMessage(e)}`);
+    throw new HuskError(`invalid OCI spec for container ${id}: ${errorMessage(e)}`, { code: ErrorCode.InvalidArgument });
   }
   return parseSpec(raw, `OCI spec for container ${id}`);
 }
@@ -72,7 +56,9 @@ async function mountAll(mounts: { source: string; target: string; fstype: string
     const opts = m.options.length ? ["-o", m.options.join(",")] : [];
     const p = Bun.spawn(["mount", "-t", m.fstype, ...opts, m.source, m.target], { stderr: "pipe" });
     if ((await p.exited) !== 0)
-      throw new HuskError(`mount ${m.source} on ${m.target}: ${(await new Response(p.stderr).text()).trim()}`);
+      throw new HuskError(`mount ${m.source} on ${m.target}: ${(await new Response(p.stderr).text()).trim()}`, {
+        code: ErrorCode.Internal,
+      });
   }
 }
 
@@ -81,80 +67,90 @@ export function agentService(o: ServiceOptions): AgentImpl {
   const started = Date.now();
   const execRef = (r: { containerId: string; execId: string }) => [r.containerId, r.execId || undefined] as const;
   return {
-    health: guard(() => ({ status: HealthResponse_Status.SERVING, uptimeSeconds: (Date.now() - started) / 1000 })),
-    setupSandbox: guard(async (r) => {
+    health: () => ({ status: HealthResponse_Status.SERVING, uptimeSeconds: (Date.now() - started) / 1000 }),
+    setupSandbox: async (r) => {
       if (o.guest) {
         await mountAll(r.mounts);
         if (r.hostname) await Bun.spawn(["hostname", r.hostname]).exited;
       } else if (r.mounts.length) {
-        throw new HuskError("an agent on the host (local driver) does not mount shared filesystems");
+        throw new HuskError("an agent on the host (local driver) does not mount shared filesystems", {
+          code: ErrorCode.Unimplemented,
+        });
       }
       return { guest: guestDetails(o.ociRuntime, o.ociRuntimeVersion) };
-    }),
-    teardownSandbox: guard(async () => {
+    },
+    teardownSandbox: async () => {
       await engine.close();
       return {};
-    }),
-    getGuestDetails: guard(() => ({ guest: guestDetails(o.ociRuntime, o.ociRuntimeVersion) })),
-    createContainer: guard(async (r) => {
-      if (r.consoleSocket) throw new HuskError("this agent cannot hand a terminal to a host console socket");
+    },
+    getGuestDetails: () => ({ guest: guestDetails(o.ociRuntime, o.ociRuntimeVersion) }),
+    createContainer: async (r) => {
+      if (r.consoleSocket) throw noConsoleSocket();
       const spec = parseSpecJson(r.ociSpecJson, r.containerId);
       const state = await engine.create(r.containerId, { spec, rootfs: engineRootfs(r.rootfs, r.containerId), terminal: r.terminal });
       return { pid: state.pid };
-    }),
-    startContainer: guard(async (r) => (await engine.start(r.containerId), {})),
-    removeContainer: guard(async (r) => (await engine.delete(r.containerId, { force: r.force }), {})),
-    pauseContainer: guard(async (r) => (await engine.pause(r.containerId), {})),
-    resumeContainer: guard(async (r) => (await engine.resume(r.containerId), {})),
-    listProcesses: guard(async (r) => ({
+    },
+    startContainer: async (r) => (await engine.start(r.containerId), {}),
+    removeContainer: async (r) => (await engine.delete(r.containerId, { force: r.force }), {}),
+    pauseContainer: async (r) => (await engine.pause(r.containerId), {}),
+    resumeContainer: async (r) => (await engine.resume(r.containerId), {}),
+    listProcesses: async (r) => ({
       processes: (await engine.ps(r.containerId)).map((pid) => processInfo(pid)),
-    })),
-    statsContainer: guard(async (r) => {
+    }),
+    getContainerState: (r) => {
+      const s = engine.state(r.containerId);
+      return {
+        status: statusToMsg(s.status),
+        pid: s.pid,
+        exitStatus: s.exit ? exitStatus(s.exit) : 0,
+        signal: s.exit?.signal ?? 0,
+        execIds: s.execs,
+      };
+    },
+    statsContainer: async (r) => {
       const s = await engine.stats(r.containerId);
       return {
         cpu: { usageNanos: BigInt(s.cpuUsageNs) },
         memory: { usageBytes: BigInt(s.memoryBytes) },
         pidsCurrent: BigInt(s.pids),
       };
-    }),
-    execProcess: guard(async (r) => {
-      if (r.consoleSocket) throw new HuskError("this agent cannot hand a terminal to a host console socket");
+    },
+    execProcess: async (r) => {
+      if (r.consoleSocket) throw noConsoleSocket();
       const user = r.user ? { uid: r.user.uid, gid: r.user.gid, additionalGids: r.user.additionalGids } : undefined;
       await engine.exec(r.containerId, {
         execId: r.execId || undefined, args: r.args, env: r.env.length ? r.env : undefined,
         cwd: r.cwd || undefined, user, terminal: r.tty,
       });
       return { pid: 0 };
-    }),
-    signalProcess: guard(async (r) => {
+    },
+    signalProcess: async (r) => {
       const [id, execId] = execRef(r);
       await engine.signal(id, r.signal, { execId, all: r.all });
       return {};
-    }),
-    waitProcess: guard(async (r) => {
+    },
+    waitProcess: async (r) => {
       const exit = await engine.wait(...execRef(r));
-      return { exitStatus: exit.signal ? 128 + exit.signal : exit.exitCode, signal: exit.signal ?? 0 };
-    }),
-    writeStdin: guard(async (r) => ({ written: BigInt(await engine.writeStdin(...execRef(r), r.data)) })),
-    closeStdin: guard(async (r) => (await engine.closeStdin(...execRef(r)), {})),
+      return { exitStatus: exitStatus(exit), signal: exit.signal ?? 0 };
+    },
+    writeStdin: async (r) => ({ written: BigInt(await engine.writeStdin(...execRef(r), r.data)) }),
+    closeStdin: async (r) => (await engine.closeStdin(...execRef(r)), {}),
     streamOutput: async function* (r, context) {
       const [id, execId] = execRef(r);
       const wanted = r.streams.length ? r.streams : [OutputStream.STDOUT, OutputStream.STDERR];
-      let sources;
-      try {
-        sources = wanted.map((s) => [s, engine.output(id, execId, s === OutputStream.STDERR ? "stderr" : "stdout")] as [OutputStream, ReturnType<Engine["output"]>]);
-      } catch (e) {
-        throw rpcError(e);
-      }
+      const sources = wanted.map((s) => [s, engine.output(id, execId, s === OutputStream.STDERR ? "stderr" : "stdout")] as [OutputStream, ReturnType<Engine["output"]>]);
       yield* mergeOutput(sources, context.signal);
     },
-    resizeTerminal: guard((r) => {
+    resizeTerminal: (r) => {
       const [id, execId] = execRef(r);
       engine.resize(id, execId, { height: r.rows, width: r.cols });
       return {};
-    }),
+    },
   };
 }
+
+// As shells report it: the exit code, or 128 + the signal that ended it.
+const exitStatus = (exit: ExitStatus) => (exit.signal ? 128 + exit.signal : exit.exitCode);
 
 function processInfo(pid: number) {
   try {

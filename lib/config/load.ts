@@ -84,11 +84,35 @@ function fromEnv(env: Record<string, string | undefined>): SettingsOverrides {
 const defined = (o: SettingsOverrides) =>
   Object.fromEntries(Object.entries(o).filter(([, val]) => val !== undefined));
 
-// Precedence: defaults < config file < environment < flags.
+// A helper process husk starts (shim, proxy) runs with exactly the settings
+// of the command that started it, passed whole in this variable: the config
+// file may have changed since, and callers' flags are not on its command line.
+export const CHILD_SETTINGS_ENV = "HUSK_SETTINGS";
+
+export function childEnv(settings: Settings): Record<string, string | undefined> {
+  return { ...process.env, [CHILD_SETTINGS_ENV]: JSON.stringify(settings) };
+}
+
+function inherited(json: string): Settings {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch (e) {
+    throw new HuskError(`${CHILD_SETTINGS_ENV} is not valid JSON: ${errorMessage(e)}`);
+  }
+  const parsed = v.safeParse(SettingsSchema, raw);
+  if (!parsed.success) throw new HuskError(`${CHILD_SETTINGS_ENV}: ${describeIssues(parsed.issues)}`);
+  return parsed.output;
+}
+
+// Precedence: defaults < config file < environment < flags; a child's
+// inherited settings replace the first three.
 export function loadSettings(
   flags: SettingsOverrides = {},
   env: Record<string, string | undefined> = process.env,
 ): Settings {
+  const given = env[CHILD_SETTINGS_ENV];
+  if (given) return { ...inherited(given), ...(defined(flags) as Partial<Settings>) };
   const explicitPath = flags.configPath ?? env.HUSK_CONFIG;
   const configPath = explicitPath ?? DEFAULT_CONFIG_PATH;
   const file = fromFile(readConfigFile(configPath, explicitPath !== undefined));

@@ -7,13 +7,13 @@ import {
   sendFd,
   setControllingTty,
   setWindowSize,
-} from "../agent/engine/libc.ts";
+} from "../sys/index.ts";
 import { HuskError, errorMessage } from "./errors.ts";
 
 // Host-side terminals. The container's own pty lives with the agent (in the
 // guest for a VM); the host gets a pty of its own whose master goes to the
 // caller's --console-socket and whose slave the shim relays to the agent.
-// The FFI lives in one place (libc.ts); this is the runtime's view of it.
+// The FFI lives in one place (lib/sys); this is the runtime's view of it.
 
 export { closeFd, getWindowSize, makeRaw, restoreTermios, setControllingTty, setWindowSize };
 

@@ -8,6 +8,7 @@ export {
   assetsFromManifest,
   ManifestSchema,
   MANIFEST_NAME,
+  type GuestAssets,
   type Manifest,
 } from "./manifest.ts";
 export {

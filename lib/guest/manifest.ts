@@ -2,7 +2,6 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 import { HuskError, describeIssues, validateId } from "../core/index.ts";
-import type { GuestAssets } from "../hypervisor/types.ts";
 
 // One directory per asset version, side by side under the guest dir, each with
 // a manifest.json. A sandbox records the version it booted, so upgrading husk
@@ -68,6 +67,15 @@ export function listGuestVersions(guestDir: string): Manifest[] {
     }
   }
   return out.sort((a, b) => b.builtAt.localeCompare(a.builtAt) || b.version.localeCompare(a.version));
+}
+
+// What a driver boots: one asset version's kernel, initrd and command line.
+export interface GuestAssets {
+  version: string; // asset version directory name, recorded so a sandbox keeps booting the same one
+  dir: string;
+  kernel: string;
+  initrd: string;
+  cmdline: string;
 }
 
 export function assetsFromManifest(guestDir: string, m: Manifest): GuestAssets {

@@ -1,62 +1,70 @@
 import type { Duplex } from "node:stream";
-import * as v from "valibot";
+import type * as v from "valibot";
+import type { GuestAssets } from "../guest/index.ts";
+import type { ProcessRef, SnapshotRecord, VmRecord } from "../persist/index.ts";
 
-// The shape every driver (local, qemu, clh) shares. Everything above the VMM
-// (agent protocol, rootfs, persist) is driver-independent and talks to the
-// agent through the byte stream that dialAgent returns.
+// The shape every driver (local, qemu, clh) shares, as kata's runtime-rs gives
+// every hypervisor one trait. Everything above the VMM (agent protocol,
+// rootfs, persist) is driver-independent: lib/sandbox reads a driver's
+// features and calls these methods, and never names a driver.
 
 export const DRIVERS = ["local", "qemu", "clh"] as const;
 export type DriverName = (typeof DRIVERS)[number];
 
-// How the runtime reaches the agent. All but `unix` carry one byte stream, so
-// calls are multiplexed over it (HTTP/2).
-export const AgentChannelSchema = v.object({
-  kind: v.picklist(["unix", "virtio-serial", "hybrid-vsock", "vsock"]),
-  path: v.string(), // unix socket on the host (agent socket, QEMU chardev, CH vsock socket)
-  port: v.optional(v.number()), // vsock port for hybrid-vsock / vsock
-});
-export type AgentChannel = v.InferOutput<typeof AgentChannelSchema>;
+export type { GuestAssets };
 
-export interface GuestAssets {
-  version: string; // asset version directory name, recorded so a sandbox keeps booting the same one
-  dir: string;
-  kernel: string;
-  initrd: string;
-  cmdline: string;
+// How the runtime reaches the agent. All but `unix` carry one byte stream,
+// which only one host process can hold: the sandbox's proxy.
+export interface AgentChannel {
+  kind: "unix" | "virtio-serial" | "hybrid-vsock" | "vsock";
+  path: string; // unix socket on the host (agent socket, QEMU chardev, CH vsock socket)
+  port?: number; // vsock port for hybrid-vsock / vsock
+}
+
+// What a driver can do, known without loading its code.
+export interface DriverFeatures {
+  isolation: "vm" | "none"; // none: containers are runc containers on the host
+  sharedFs: boolean; // rootfs and bind sources reach the guest through a shared directory
+  pause: boolean; // the whole VM can be paused
+  checkpoint: boolean; // checkpoint and restore of the sandbox
+  hotplug: boolean; // devices added to a running VM
+  networkDevices: boolean; // virtio-net devices
+  resize: boolean; // vCPUs and memory changed while running
 }
 
 export interface VmSpec {
   sandboxId: string;
   vmDir: string; // private per-sandbox directory for sockets, logs and snapshots
-  sharedDir: string; // served to the guest over virtio-fs (tag "husk")
+  sharedDir: string; // served to the guest over virtio-fs
   cpus: number;
   memoryMiB: number;
-  assets?: GuestAssets; // absent for the local driver
-}
-
-// What a driver needs to find its VM again after the runtime process exits;
-// stored in the persist document's hypervisor section.
-export interface VmState {
-  driver: DriverName;
-  vmDir: string;
-  pid?: number; // VMM (or, for local, the agent) process
-  pidStartTime?: number; // tells a recycled pid from ours (lib/core processStartTime)
-  virtiofsdPid?: number;
-  apiSocket?: string; // QMP or cloud-hypervisor API socket
-  agent: AgentChannel;
-  assetsVersion?: string;
-  extra?: Record<string, unknown>; // driver-specific (e.g. VMM version, vsock cid)
+  assets?: GuestAssets; // absent: the driver picks the configured (or newest) ones
 }
 
 export type VmStatus = "running" | "paused" | "stopped";
 
-export interface Hypervisor {
+export interface CheckpointOptions {
+  leaveRunning?: boolean; // resume the VM after the snapshot (default: it stays paused)
+}
+
+// R: the driver's own record in the persist document (its frozen schema).
+export interface Hypervisor<R extends VmRecord = VmRecord> {
   readonly name: DriverName;
-  start(spec: VmSpec): Promise<VmState>;
-  dialAgent(state: VmState, timeoutMs?: number): Promise<Duplex>;
-  pause(state: VmState): Promise<void>;
-  resume(state: VmState): Promise<void>;
-  status(state: VmState): Promise<VmStatus>;
+  readonly features: DriverFeatures;
+  readonly schema: v.GenericSchema<unknown, R>;
+  // Everything started is recorded in R; a failure stops what it started.
+  start(spec: VmSpec): Promise<R>;
+  channel(vm: R): AgentChannel;
+  dialAgent(vm: R, timeoutMs?: number): Promise<Duplex>;
+  // The VM's main process: the VMM (for local, the agent). Whether it still
+  // runs is `running(mainProcess(vm))`, which reads /proc only.
+  mainProcess(vm: R): ProcessRef | undefined;
+  status(vm: R): Promise<VmStatus>;
+  pause(vm: R): Promise<void>;
+  resume(vm: R): Promise<void>;
   // Idempotent: a VM or process that is already gone is not an error.
-  stop(state: VmState): Promise<void>;
+  stop(vm: R): Promise<void>;
+  checkpoint?(vm: R, dest: string, opts?: CheckpointOptions): Promise<SnapshotRecord>;
+  // Into a new VM directory; the shared directory is already rebuilt.
+  restore?(snapshot: SnapshotRecord, spec: VmSpec): Promise<R>;
 }

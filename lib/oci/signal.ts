@@ -1,5 +1,5 @@
 import { constants } from "node:os";
-import { HuskError } from "../core/index.ts";
+import { ErrorCode, HuskError } from "../core/index.ts";
 
 const SIGNALS = constants.signals as Record<string, number>;
 
@@ -14,7 +14,9 @@ export function parseSignal(input: string | number): number {
     const n = SIGNALS[name];
     if (n !== undefined) return n;
   }
-  throw new HuskError(`unknown signal ${JSON.stringify(input)}: use a name such as TERM or a number 1-64`);
+  throw new HuskError(`unknown signal ${JSON.stringify(input)}: use a name such as TERM or a number 1-64`, {
+    code: ErrorCode.InvalidArgument,
+  });
 }
 
 export function signalName(n: number): string {

@@ -1,6 +1,5 @@
 import { OCI_SPEC_VERSION } from "../core/index.ts";
-
-export type ContainerStatus = "creating" | "created" | "running" | "paused" | "stopped";
+import type { ContainerStatus } from "./status.ts";
 
 // `husk state` output: runtime-spec state plus the fields runc adds
 // (rootfs, created, owner), which containerd and podman read.

@@ -62,7 +62,7 @@ export function encodeDoc<Doc extends Record<string, unknown>>(doc: Doc, chain: 
   // formatVersion, id and state lead (what salvage() looks for in a torn
   // file); every other key keeps its place.
   const stamp = { formatVersion: chain.current, createdBy: doc.createdBy ?? RELEASE, writtenBy: RELEASE };
-  const out = Object.assign({ formatVersion: chain.current, id: doc.id, state: doc.state }, doc, stamp);
+  const out = Object.assign({ formatVersion: chain.current, id: doc.id, state: doc.state }, chain.prepareWrite(doc), stamp);
   // Compact: a third smaller and quicker to fsync; `husk inspect` pretty-prints.
   return JSON.stringify(out) + "\n";
 }

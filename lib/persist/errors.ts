@@ -1,4 +1,4 @@
-import { HuskError } from "../core/index.ts";
+import { ErrorCode, HuskError } from "../core/index.ts";
 
 export type PersistFailure =
   | "not-found"
@@ -12,6 +12,20 @@ export type PersistFailure =
   | "lock-timeout"
   | "io";
 
+// The runtime-wide kind of each failure.
+const REASON_CODE: Record<PersistFailure, ErrorCode> = {
+  "not-found": ErrorCode.NotFound,
+  exists: ErrorCode.AlreadyExists,
+  "newer-format": ErrorCode.Unimplemented, // this husk cannot read it; a newer one can
+  "older-format": ErrorCode.Unimplemented, // this husk no longer reads it; an older one can
+  corrupt: ErrorCode.DataLoss,
+  invalid: ErrorCode.DataLoss,
+  "unsafe-path": ErrorCode.PermissionDenied,
+  "too-large": ErrorCode.ResourceExhausted,
+  "lock-timeout": ErrorCode.DeadlineExceeded,
+  io: ErrorCode.Unavailable,
+};
+
 // A HuskError that callers can tell apart by `reason` (e.g. create checks
 // not-found) while the CLI just prints the message.
 export class PersistError extends HuskError {
@@ -21,7 +35,7 @@ export class PersistError extends HuskError {
     readonly sandboxId?: string,
     readonly path?: string,
   ) {
-    super(message);
+    super(message, { code: REASON_CODE[reason] });
     this.name = "PersistError";
   }
 }

@@ -1,7 +1,9 @@
 import * as v from "valibot";
 import { describeIssues } from "../core/index.ts";
 import { PersistError, type Origin } from "./errors.ts";
+import { typedFromLegacy, withLegacy } from "./legacy.ts";
 import { SandboxV1 } from "./v1.ts";
+import { SandboxV1_1 } from "./v1_1.ts";
 
 // One entry per format version, oldest first. `up` turns a document of the
 // previous entry (already validated) into this one; it must be pure: no I/O,
@@ -25,7 +27,12 @@ function parseVersion(s: string): Version | undefined {
 export class FormatChain<Doc extends Record<string, unknown>> {
   private readonly parsed: Version[];
 
-  constructor(readonly steps: readonly FormatStep[]) {
+  constructor(
+    readonly steps: readonly FormatStep[],
+    // Applied to every document before it is written: sections an older
+    // reader of the same major still needs, derived from the current ones.
+    readonly prepareWrite: (doc: Doc) => Doc = (d) => d,
+  ) {
     if (steps.length === 0) throw new Error("a format chain needs at least one version");
     this.parsed = [];
     for (const [i, s] of steps.entries()) {
@@ -120,6 +127,12 @@ const invalid = (origin: Origin, detail: string) =>
   new PersistError("invalid", `${origin.where} (sandbox ${origin.sandboxId}): ${detail}`, origin.sandboxId, origin.path);
 
 // The chain this release reads; its last entry is what it writes.
-export const FORMATS = new FormatChain<SandboxDoc>([{ version: "1.0", schema: SandboxV1 }]);
+export const FORMATS = new FormatChain<SandboxDoc>(
+  [
+    { version: "1.0", schema: SandboxV1 },
+    { version: "1.1", schema: SandboxV1_1, up: typedFromLegacy as FormatStep["up"] },
+  ],
+  withLegacy as (d: SandboxDoc) => SandboxDoc,
+);
 
-export type SandboxDoc = v.InferOutput<typeof SandboxV1>;
+export type SandboxDoc = v.InferOutput<typeof SandboxV1_1>;

@@ -1,32 +1,17 @@
-import { dlopen, FFIType, read } from "bun:ffi";
 import { closeSync, fstatSync, openSync, readFileSync, statSync, writeSync, ftruncateSync, constants } from "node:fs";
 import { isAlive } from "../core/index.ts";
+import { SysError, tryLockExclusive, unlock } from "../sys/index.ts";
 import { PersistError } from "./errors.ts";
 
 // flock(2) through libc: the kernel drops the lock when the holder dies, even by
 // SIGKILL, so a crashed husk never leaves a sandbox locked.
-const LOCK_EX = 2;
-const LOCK_NB = 4;
-const LOCK_UN = 8;
-const EINTR = 4;
-const EWOULDBLOCK = 11;
-
-let libc: ReturnType<typeof openLibc> | undefined;
-function openLibc() {
-  return dlopen("libc.so.6", {
-    flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-    __errno_location: { args: [], returns: FFIType.ptr },
-  }).symbols;
-}
-
 // Non-blocking attempt: true when taken, false when another holder has it.
 function tryFlock(fd: number, path: string): boolean {
-  libc ??= openLibc();
-  for (;;) {
-    if (libc.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
-    const errno = read.i32(libc.__errno_location()!, 0);
-    if (errno === EWOULDBLOCK) return false;
-    if (errno !== EINTR) throw new PersistError("io", `cannot lock ${path}: flock failed with errno ${errno}`);
+  try {
+    return tryLockExclusive(fd);
+  } catch (e) {
+    if (!(e instanceof SysError)) throw e;
+    throw new PersistError("io", `cannot lock ${path}: flock failed with errno ${e.errno}`);
   }
 }
 
@@ -108,7 +93,7 @@ function makeLock(fd: number, path: string): SandboxLock {
   const release = () => {
     if (!open) return;
     open = false;
-    libc!.flock(fd, LOCK_UN);
+    unlock(fd);
     closeSync(fd); // closing drops the lock too; unlocking first is just explicit
   };
   return { path, release, [Symbol.dispose]: release };

@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { HuskError, isAlive, validateId } from "../core/index.ts";
 import { LOCK_FILE, STORE_KINDS, type Backend, type StoreKind } from "./backend.ts";
@@ -6,6 +6,7 @@ import { decodeText, encodeDoc } from "./codec.ts";
 import { PersistError } from "./errors.ts";
 import { FORMATS, type FormatChain, type SandboxDoc } from "./formats.ts";
 import { FsBackend, sweepTempFiles } from "./fs.ts";
+import { ContainerIndex } from "./index-dir.ts";
 import { acquireLock, type LockOptions, type SandboxLock } from "./lock.ts";
 import { SqliteBackend } from "./sqlite.ts";
 
@@ -20,10 +21,14 @@ export interface Found<Doc extends AnyDoc> {
 // The persist API every caller uses, whichever store is behind it. Reads need
 // no lock (writes are atomic replaces); read-modify-write goes through update().
 export class PersistStore<Doc extends AnyDoc = SandboxDoc> {
+  private readonly index: ContainerIndex;
+
   constructor(
     private readonly backend: Backend,
     readonly formats: FormatChain<Doc>,
-  ) {}
+  ) {
+    this.index = new ContainerIndex(backend.root);
+  }
 
   get kind(): StoreKind {
     return this.backend.kind;
@@ -79,10 +84,18 @@ export class PersistStore<Doc extends AnyDoc = SandboxDoc> {
     });
   }
 
-  // Removes the document (and lock file). Call it holding the lock.
-  delete(id: string): void {
+  // Removes the document (and lock file) and the index entries of its
+  // containers (given, when the caller already removed the document's
+  // directory). Call it holding the lock.
+  delete(id: string, containerIds?: readonly string[]): void {
     validateId(id, "sandbox");
+    let ids = containerIds ?? [];
+    try {
+      ids = containerIds ?? this.tryLoad(id)?.containers.map((c) => c.id) ?? [];
+    } catch {} // unreadable: its index entries are dropped as stale when met
     this.backend.remove(id);
+    for (const c of ids) this.index.remove(c, id);
+    this.index.removeIfEmpty();
   }
 
   async lock(id: string, opts?: LockOptions): Promise<SandboxLock> {
@@ -103,9 +116,11 @@ export class PersistStore<Doc extends AnyDoc = SandboxDoc> {
         this.backend.remove(id); // only the lock file we just made, and its directory if empty
         throw notFound(id, this.root);
       }
+      const before = doc.containers.map((c) => c.id);
       const next = (await fn(doc)) ?? doc;
       if (next.id !== id) throw new PersistError("invalid", `update of sandbox ${id} returned sandbox ${next.id}`, id);
       this.save(next);
+      this.reindex(id, before, next.containers.map((c) => c.id));
       return next;
     } finally {
       lock.release();
@@ -118,38 +133,96 @@ export class PersistStore<Doc extends AnyDoc = SandboxDoc> {
     try {
       if (this.backend.read(doc.id))
         throw new PersistError("exists", `sandbox ${doc.id} already exists in ${this.root}`, doc.id);
+      const taken = doc.containers.find((c) => !this.claimContainer(c.id, doc.id));
+      if (taken) {
+        this.backend.remove(doc.id); // only the lock file we just made, and its directory if empty
+        throw new PersistError("exists", `container with id ${taken.id} already exists`, doc.id);
+      }
       this.save(doc);
+      this.reindex(doc.id, [], doc.containers.map((c) => c.id));
     } finally {
       lock.release();
     }
   }
 
-  // The sandbox that holds a container. A sandbox named like the container
-  // (its first container) is tried first; otherwise every document is read.
-  // A document this release cannot read is skipped, unless its text names the
-  // container: then its error is the answer (one unreadable sandbox must not
-  // block work on all the others, nor hide a container that is in it).
+  private reindex(sandboxId: string, before: string[], after: string[]): void {
+    for (const c of after) if (!before.includes(c)) this.index.add(c, sandboxId);
+    for (const c of before) if (!after.includes(c)) this.index.remove(c, sandboxId);
+  }
+
+  // The sandbox that holds a container: the index's answer once the
+  // document confirms it, else a sandbox named like the container (its first
+  // container), else every document (containers an index-less release added;
+  // found ones are indexed). A document this release cannot read is skipped,
+  // unless its text names the container: then its error is the answer (one
+  // unreadable sandbox must not block work on all the others, nor hide a
+  // container that is in it).
   findContainer(containerId: string): Found<Doc> | undefined {
     validateId(containerId, "container");
-    const inSandbox = (id: string) => {
-      let doc: Doc | undefined;
-      try {
-        doc = this.tryLoad(id);
-      } catch (e) {
-        if (this.mentions(id, containerId)) throw e;
-        return undefined;
-      }
-      const container = doc?.containers.find((c) => c.id === containerId);
-      return doc && container ? { sandbox: doc, container } : undefined;
-    };
-    const fast = inSandbox(containerId);
-    if (fast) return fast;
+    const hit = this.findFast(containerId);
+    if (hit !== undefined) return hit;
     for (const id of this.list()) {
       if (id === containerId) continue;
-      const hit = inSandbox(id);
-      if (hit) return hit;
+      const found = this.inSandbox(id, containerId);
+      if (found) return this.index.add(containerId, id), found;
     }
     return undefined;
+  }
+
+  // Takes a container id for a sandbox in the index; false when another
+  // sandbox already holds a container of that id (checked in O(1)).
+  claimContainer(containerId: string, sandboxId: string): boolean {
+    validateId(containerId, "container");
+    this.ensureIndex();
+    if (containerId !== sandboxId && this.inSandbox(containerId, containerId)) return false;
+    if (this.index.add(containerId, sandboxId)) return true;
+    const holder = this.index.lookup(containerId);
+    if (holder === sandboxId) return true;
+    if (holder !== undefined && this.inSandbox(holder, containerId)) return false;
+    if (holder !== undefined) this.index.remove(containerId, holder);
+    return this.index.add(containerId, sandboxId);
+  }
+
+  // Whether a container id is taken, without reading every document.
+  hasContainer(containerId: string): boolean {
+    validateId(containerId, "container");
+    return this.findFast(containerId) !== undefined;
+  }
+
+  // O(1): the index (verified) and the same-name sandbox.
+  private findFast(containerId: string): Found<Doc> | undefined {
+    this.ensureIndex();
+    const indexed = this.index.lookup(containerId);
+    if (indexed !== undefined) {
+      const found = this.inSandbox(indexed, containerId);
+      if (found) return found;
+      this.index.remove(containerId, indexed);
+    }
+    return this.inSandbox(containerId, containerId);
+  }
+
+  private inSandbox(sandboxId: string, containerId: string): Found<Doc> | undefined {
+    let doc: Doc | undefined;
+    try {
+      doc = this.tryLoad(validateId(sandboxId, "sandbox"));
+    } catch (e) {
+      if (this.mentions(sandboxId, containerId)) throw e;
+      return undefined;
+    }
+    const container = doc?.containers.find((c) => c.id === containerId);
+    return doc && container ? { sandbox: doc, container } : undefined;
+  }
+
+  // A root an index-less release made is indexed once, from every document.
+  private ensureIndex(): void {
+    if (this.index.exists() || !existsSync(this.root)) return;
+    const pairs: [string, string][] = [];
+    for (const id of this.list()) {
+      try {
+        for (const c of this.tryLoad(id)?.containers ?? []) pairs.push([c.id, id]);
+      } catch {}
+    }
+    this.index.build(pairs);
   }
 
   private mentions(sandboxId: string, containerId: string): boolean {

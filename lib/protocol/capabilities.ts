@@ -20,6 +20,7 @@ export const CAPABILITIES = [
   "stats",
   "overlay-rootfs", // Rootfs.overlay
   "console-socket", // terminal master handed to a host socket (agent on the host)
+  "container-state", // GetContainerState: status, pid and exit of one container
 ] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
@@ -39,6 +40,7 @@ export const RPC_CAPABILITY: Record<AgentMethodName, Capability | null> = {
   resumeContainer: "pause",
   listProcesses: "ps",
   statsContainer: "stats",
+  getContainerState: "container-state",
   execProcess: "exec",
   signalProcess: "containers",
   waitProcess: "containers",

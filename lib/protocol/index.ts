@@ -1,5 +1,7 @@
-// The agent protocol: generated service and messages, capability table,
-// server scaffolding (serveAgent) and negotiated client (connectAgent).
+// The agent protocol as callers see it: generated service and messages,
+// capability table, error mapping and the negotiated client (connectAgent).
+// The agent's side (serveAgent) is lib/protocol/server/index.ts, so callers
+// never load server code.
 export * from "./gen/husk/agent/v1/agent_pb.ts";
 export * from "./gen/husk/agent/v1/container_pb.ts";
 export * from "./gen/husk/agent/v1/handshake_pb.ts";
@@ -21,14 +23,9 @@ export {
   missingCapability,
   type NegotiatedAgent,
 } from "./negotiate.ts";
-export {
-  DEFAULT_READ_MAX_BYTES,
-  serveAgent,
-  type AgentImpl,
-  type AgentListener,
-  type AgentServer,
-  type ServeOptions,
-} from "./server/index.ts";
+export { DEFAULT_READ_MAX_BYTES } from "./limits.ts";
+export { CONNECT_CODE, fromConnectError, toConnectError } from "./errors.ts";
+export { statusFromMsg, statusToMsg } from "./status.ts";
 export {
   connectAgent,
   type AgentClient,

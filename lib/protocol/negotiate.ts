@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { HuskError } from "../core/index.ts";
+import { ErrorCode, HuskError } from "../core/index.ts";
 import { PROTOCOL_VERSION, requiredCapabilities, type AgentMethodName } from "./capabilities.ts";
 import type { HandshakeResponse } from "./gen/husk/agent/v1/handshake_pb.ts";
 
@@ -19,6 +19,7 @@ export function acceptHandshake(res: HandshakeResponse, sandboxId: string): Nego
     throw new HuskError(
       `agent ${res.agentVersion || "(unknown version)"} in sandbox ${sandboxId} speaks agent protocol ${res.protocolVersion}, ` +
         `this husk speaks ${PROTOCOL_VERSION}; recreate the sandbox with this husk's agent`,
+      { code: ErrorCode.Unimplemented },
     );
   return { agentVersion: res.agentVersion, protocolVersion: res.protocolVersion, capabilities: [...new Set(res.capabilities)] };
 }
@@ -34,5 +35,6 @@ export function missingCapability(
 export function capabilityError(agent: NegotiatedAgent, sandboxId: string, cap: string): HuskError {
   return new HuskError(
     `agent ${agent.agentVersion} in sandbox ${sandboxId} lacks capability '${cap}'; recreate the sandbox to use it`,
+    { code: ErrorCode.Unimplemented },
   );
 }

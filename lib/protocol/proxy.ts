@@ -2,6 +2,7 @@ import http2 from "node:http2";
 import { rmSync } from "node:fs";
 import type { Duplex } from "node:stream";
 import { errorMessage, log } from "../core/index.ts";
+import { DEFAULT_READ_MAX_BYTES } from "./limits.ts";
 
 // A VM's agent channel (virtio-serial, hybrid vsock) is ONE byte stream that
 // only one host process can hold. The proxy holds it (HTTP/2 to the agent) and
@@ -82,7 +83,7 @@ function forward(upstream: Upstream, req: Request): Promise<Response> {
   );
 }
 
-export function serveProxy(path: string, dial: () => Promise<Duplex>, readMaxBytes = 16 * 1024 * 1024): ProxyServer {
+export function serveProxy(path: string, dial: () => Promise<Duplex>, readMaxBytes = DEFAULT_READ_MAX_BYTES): ProxyServer {
   rmSync(path, { force: true });
   const upstream = new Upstream(dial);
   const server = Bun.serve({

@@ -1,31 +1,42 @@
-import { driverFor, type DriverName, type VmState } from "../hypervisor/index.ts";
-import { HuskError } from "../core/index.ts";
-import { connectAgent, type AgentClient } from "../protocol/client/index.ts";
-import type { SandboxDoc } from "../persist/index.ts";
+import { ErrorCode, HuskError } from "../core/index.ts";
+import { driverOf, type Hypervisor } from "../hypervisor/index.ts";
+import type { SandboxDoc, VmRecord } from "../persist/index.ts";
+import { connectAgent, type AgentClient } from "../protocol/index.ts";
 import type { Context } from "./context.ts";
 
-export const vmStateOf = (doc: SandboxDoc): VmState => {
-  if (!doc.hypervisor) throw new HuskError(`sandbox ${doc.id} has no running VM or agent (state ${doc.state})`);
-  return doc.hypervisor as VmState;
-};
+export function vmOf(doc: SandboxDoc): VmRecord {
+  if (!doc.vm)
+    throw new HuskError(`sandbox ${doc.id} has no running VM or agent (state ${doc.state})`, { code: ErrorCode.FailedPrecondition });
+  return doc.vm;
+}
+
+export const driverOfDoc = (ctx: Context, doc: SandboxDoc): Promise<Hypervisor> =>
+  driverOf(vmOf(doc), ctx.settings, doc.id);
+
+export interface ConnectOptions {
+  timeoutMs?: number; // every call's deadline (default: none)
+}
 
 // Talks to the sandbox's agent under the capabilities negotiated when the
 // sandbox was created: an upgraded runtime keeps to what the old agent offers.
-export async function connect(ctx: Context, doc: SandboxDoc): Promise<AgentClient> {
-  const vm = vmStateOf(doc);
-  // The channel recorded at the handshake: the agent's own socket (local) or
-  // the sandbox's proxy in front of a VM's single agent stream.
-  const channel = doc.agent?.channel ?? vm.agent;
+export async function connect(ctx: Context, doc: SandboxDoc, opts: ConnectOptions = {}): Promise<AgentClient> {
   const negotiated = doc.agent
     ? { agentVersion: doc.agent.version, protocolVersion: Number(doc.agent.protocolVersion), capabilities: doc.agent.capabilities }
     : undefined;
-  if (channel.kind === "unix") return connectAgent({ unix: channel.path }, { sandboxId: doc.id, negotiated });
-  const driver = await driverFor(vm.driver as DriverName, ctx.settings);
-  return connectAgent(() => driver.dialAgent(vm), { sandboxId: doc.id, negotiated });
+  const base = { sandboxId: doc.id, negotiated, timeoutMs: opts.timeoutMs };
+  // The channel recorded at the handshake: the agent's own socket (local) or
+  // the sandbox's proxy in front of a VM's single agent stream.
+  const recorded = doc.agent?.channel;
+  if (recorded?.kind === "unix") return connectAgent({ unix: recorded.path }, base);
+  const driver = await driverOfDoc(ctx, doc);
+  const vm = vmOf(doc);
+  const channel = driver.channel(vm);
+  if (channel.kind === "unix") return connectAgent({ unix: channel.path }, base);
+  return connectAgent(() => driver.dialAgent(vm), base);
 }
 
-export async function withAgent<T>(ctx: Context, doc: SandboxDoc, fn: (a: AgentClient) => Promise<T>): Promise<T> {
-  const agent = await connect(ctx, doc);
+export async function withAgent<T>(ctx: Context, doc: SandboxDoc, fn: (a: AgentClient) => Promise<T>, opts?: ConnectOptions): Promise<T> {
+  const agent = await connect(ctx, doc, opts);
   try {
     return await fn(agent);
   } finally {

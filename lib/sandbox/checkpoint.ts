@@ -1,8 +1,9 @@
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { HuskError } from "../core/index.ts";
+import { ErrorCode, HuskError } from "../core/index.ts";
+import { driversWith, featuresOf } from "../hypervisor/index.ts";
 import type { SandboxDoc } from "../persist/index.ts";
-import { vmStateOf } from "./agent.ts";
+import { driverOfDoc, vmOf } from "./agent.ts";
 import type { Context } from "./context.ts";
 import { findContainer } from "./find.ts";
 
@@ -16,9 +17,12 @@ export interface CheckpointOptions {
 }
 
 export function requireSnapshots(doc: SandboxDoc, what: string): void {
-  const driver = doc.hypervisor?.driver ?? "none";
-  if (driver !== "clh")
-    throw new HuskError(`${what}: sandbox ${doc.id} runs on the ${driver} driver, which cannot ${what} yet; cloud-hypervisor (--hypervisor clh) can`);
+  const driver = doc.vm?.driver;
+  if (driver && featuresOf(driver).checkpoint) return;
+  const can = driversWith("checkpoint").map((d) => `the ${d} driver can (--hypervisor ${d})`).join(", ");
+  throw new HuskError(`${what}: sandbox ${doc.id} runs on the ${driver ?? "(no)"} driver, which cannot ${what} yet; ${can}`, {
+    code: ErrorCode.Unimplemented,
+  });
 }
 
 // `husk checkpoint`: saves the whole sandbox VM holding the container (every
@@ -26,11 +30,11 @@ export function requireSnapshots(doc: SandboxDoc, what: string): void {
 export async function checkpointContainer(ctx: Context, id: string, opts: CheckpointOptions): Promise<void> {
   const { sandbox } = findContainer(ctx, id);
   requireSnapshots(sandbox, "checkpoint");
-  const { checkpoint } = await import("../hypervisor/clh/index.ts");
+  const driver = await driverOfDoc(ctx, sandbox);
   const dest = resolve(opts.imagePath);
   await ctx.store.update(sandbox.id, async (doc) => {
-    const snap = await checkpoint(vmStateOf(doc), dest, { leaveRunning: opts.leaveRunning });
-    doc.hypervisor!.extra = { ...doc.hypervisor!.extra, lastSnapshot: snap };
+    const snap = await driver.checkpoint!(vmOf(doc), dest, { leaveRunning: opts.leaveRunning });
+    doc.snapshots = [...(doc.snapshots ?? []), snap];
     if (!opts.leaveRunning) {
       doc.state = "paused";
       for (const c of doc.containers) if (c.state === "running") c.state = "paused";

@@ -2,13 +2,13 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { HuskError, validateId } from "../core/index.ts";
-import { driverFor, resolveDriverName, type VmSpec } from "../hypervisor/index.ts";
-import { newSandboxDoc, type SandboxDoc } from "../persist/index.ts";
-import { connectAgent } from "../protocol/client/index.ts";
-import { attachProxy } from "./proxy.ts";
-import { socketDir } from "./paths.ts";
+import { driverFor, featuresOf, resolveDriverName, type Hypervisor, type VmSpec } from "../hypervisor/index.ts";
+import { newSandboxDoc, type ContainerDoc, type ProxyRecord, type SandboxDoc } from "../persist/index.ts";
+import { connectAgent } from "../protocol/index.ts";
 import type { Context } from "./context.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
+import { socketDir } from "./paths.ts";
+import { startProxy, stopProxy } from "./proxy.ts";
 
 export interface SandboxOptions {
   id: string;
@@ -18,24 +18,88 @@ export interface SandboxOptions {
   memoryMiB?: number;
 }
 
-// Starts the VM (or, for `local`, the agent process), handshakes with the agent
-// and records everything in the sandbox's persist document. The document is
-// saved as "creating" before anything starts, so a crash leaves a trace that
-// `husk gc` or `delete --force` can clean up.
-export async function createSandbox(ctx: Context, opts: SandboxOptions): Promise<SandboxDoc> {
+// A sandbox whose VM (or local agent) runs and whose agent answered, not yet
+// recorded as running: the caller adds what it made and saves once.
+export interface BootedSandbox {
+  doc: SandboxDoc; // as saved: state "creating", with its VM
+  ready: Pick<SandboxDoc, "agent" | "proxy">; // what the final save records
+}
+
+// The document is saved as "creating" before anything starts and again once
+// the VM runs, so a crash leaves a trace `husk gc` or `delete --force` can
+// clean up; `first` is the container the sandbox is made for.
+export async function bootSandbox(ctx: Context, opts: SandboxOptions, first?: ContainerDoc): Promise<BootedSandbox> {
   validateId(opts.id, "sandbox");
   const driverName = resolveDriverName(ctx.settings);
-  const dir = ctx.store.sandboxDir(opts.id);
-  const sharedDir = join(dir, "shared");
+  const sharedDir = join(ctx.store.sandboxDir(opts.id), "shared");
   const doc = newSandboxDoc({
     id: opts.id,
     config: { cpus: opts.cpus ?? 1, memoryMiB: opts.memoryMiB ?? 256, hypervisor: ctx.settings.hypervisor, sharedDir },
     annotations: opts.annotations,
+    containers: first ? [first] : [],
   });
   await ctx.store.create(doc);
+  let proxy: ProxyRecord | undefined;
   try {
-    const vmDir = socketDir(ctx, opts.id);
-    return await bootSandbox(ctx, doc, driverName, { sandboxId: opts.id, vmDir, sharedDir, cpus: doc.config.cpus!, memoryMiB: doc.config.memoryMiB! }, opts.hostname);
+    const driver = await driverFor(driverName, ctx.settings);
+    const spec = { sandboxId: opts.id, vmDir: socketDir(ctx, opts.id), sharedDir, cpus: doc.config.cpus!, memoryMiB: doc.config.memoryMiB! };
+    const saved = await startVm(ctx, driver, spec);
+    const channel = driver.channel(saved.vm!);
+    proxy = channel.kind === "unix" ? undefined : await startProxy(ctx, opts.id);
+    const agent = await handshake(saved, proxy?.socket ?? channel.path, opts.hostname);
+    return { doc: saved, ready: { agent, proxy } };
+  } catch (e) {
+    await stopProxy({ ...doc, proxy }).catch(() => {});
+    await destroySandbox(ctx, opts.id, { force: true }).catch(() => {});
+    throw e;
+  }
+}
+
+// The VM is recorded the moment it runs: from then on a failure or a crash
+// is cleaned up with it.
+async function startVm(ctx: Context, driver: Hypervisor, spec: VmSpec): Promise<SandboxDoc> {
+  mkdirSync(spec.sharedDir, { recursive: true, mode: 0o700 });
+  if (driver.features.sharedFs) makeSharedMount(spec.sharedDir);
+  const vm = await driver.start(spec);
+  try {
+    return await ctx.store.update(spec.sandboxId, (x) => {
+      x.vm = vm;
+    });
+  } catch (e) {
+    await driver.stop(vm).catch(() => {});
+    throw e;
+  }
+}
+
+async function handshake(doc: SandboxDoc, socket: string, hostname?: string): Promise<SandboxDoc["agent"]> {
+  const agent = await connectAgent({ unix: socket }, { sandboxId: doc.id });
+  try {
+    if (agent.has("sandbox")) await agent.rpc.setupSandbox({ sandboxId: doc.id, hostname: hostname ?? "" });
+    const n = agent.negotiated;
+    return {
+      channel: { kind: "unix", path: socket },
+      version: n.agentVersion,
+      protocolVersion: String(n.protocolVersion),
+      capabilities: n.capabilities,
+      connectedAt: new Date().toISOString(),
+    };
+  } finally {
+    agent.close();
+  }
+}
+
+// Records a booted sandbox as running.
+export function markRunning(doc: SandboxDoc, ready: BootedSandbox["ready"]): void {
+  doc.agent = ready.agent;
+  if (ready.proxy) doc.proxy = ready.proxy;
+  doc.state = "running";
+}
+
+// The Sandbox API's create: a sandbox without containers.
+export async function createSandbox(ctx: Context, opts: SandboxOptions): Promise<SandboxDoc> {
+  const booted = await bootSandbox(ctx, opts);
+  try {
+    return await ctx.store.update(opts.id, (d) => markRunning(d, booted.ready));
   } catch (e) {
     await destroySandbox(ctx, opts.id, { force: true }).catch(() => {});
     throw e;
@@ -49,39 +113,4 @@ export function makeSharedMount(dir: string): void {
     const r = spawnSync("mount", args, { encoding: "utf8" });
     if (r.status !== 0) throw new HuskError(`mount ${args.join(" ")}: ${(r.stderr ?? "").trim()}`);
   }
-}
-
-async function bootSandbox(
-  ctx: Context,
-  doc: SandboxDoc,
-  driverName: Parameters<typeof driverFor>[0],
-  spec: VmSpec,
-  hostname?: string,
-): Promise<SandboxDoc> {
-  mkdirSync(spec.sharedDir, { recursive: true, mode: 0o700 });
-  if (driverName !== "local") makeSharedMount(spec.sharedDir);
-  const driver = await driverFor(driverName, ctx.settings);
-  const vm = await driver.start(spec);
-  // Recorded at once, so a failure from here on is cleaned up with the VM.
-  const d = await ctx.store.update(doc.id, (x) => {
-    x.hypervisor = vm as SandboxDoc["hypervisor"];
-  });
-  const channel = vm.agent.kind === "unix" ? vm.agent : await attachProxy(ctx, d);
-  return ctx.store.update(doc.id, async (x) => {
-    const agent = await connectAgent({ unix: channel.path }, { sandboxId: x.id });
-    try {
-      const n = agent.negotiated;
-      x.agent = {
-        channel,
-        version: n.agentVersion,
-        protocolVersion: String(n.protocolVersion),
-        capabilities: n.capabilities,
-        connectedAt: new Date().toISOString(),
-      };
-      if (agent.has("sandbox")) await agent.rpc.setupSandbox({ sandboxId: x.id, hostname: hostname ?? "" });
-    } finally {
-      agent.close();
-    }
-    x.state = "running";
-  });
 }

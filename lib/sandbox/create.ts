@@ -1,13 +1,13 @@
-import { writeFileSync, renameSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { HuskError, processStartTime, validateId } from "../core/index.ts";
-import { closeFd, handOverTerminal } from "../core/pty.ts";
+import { ErrorCode, HuskError, closeFd, errorMessage, handOverTerminal, log, processStartTime, validateId } from "../core/index.ts";
 import { loadBundle, type Bundle } from "../oci/index.ts";
-import { PersistError } from "../persist/index.ts";
+import { PersistError, type ContainerDoc, type SandboxDoc } from "../persist/index.ts";
 import { withAgent } from "./agent.ts";
 import type { Context } from "./context.ts";
-import { createSandbox } from "./create-sandbox.ts";
+import { bootSandbox, markRunning } from "./create-sandbox.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
+import { containerIn } from "./find.ts";
 import { guestView } from "./rootfs.ts";
 import { spawnShim, type ShimTarget } from "./shim-spawn.ts";
 
@@ -30,38 +30,110 @@ export function sandboxToJoin(bundle: Bundle): string | undefined {
 }
 
 function checkOptions(opts: CreateOptions, bundle: Bundle): void {
-  if (opts.preserveFds) throw new HuskError("--preserve-fds is not supported: a VM cannot inherit host fds");
-  if (bundle.spec.process?.terminal && !opts.consoleSocket)
-    throw new HuskError("process.terminal is true but no --console-socket was given");
-  if (!bundle.spec.process?.terminal && opts.consoleSocket)
-    throw new HuskError("--console-socket given but process.terminal is false");
+  const invalid = (msg: string) => new HuskError(msg, { code: ErrorCode.InvalidArgument });
+  if (opts.preserveFds) throw new HuskError("--preserve-fds is not supported: a VM cannot inherit host fds", { code: ErrorCode.Unimplemented });
+  if (bundle.spec.process?.terminal && !opts.consoleSocket) throw invalid("process.terminal is true but no --console-socket was given");
+  if (!bundle.spec.process?.terminal && opts.consoleSocket) throw invalid("--console-socket given but process.terminal is false");
+}
+
+const exists = (id: string) => new HuskError(`container with id ${id} already exists`, { code: ErrorCode.AlreadyExists });
+
+// The container's record while it is made: state "creating", so that it is
+// found (and its id taken) before the agent makes it.
+function creatingEntry(id: string, bundle: Bundle): ContainerDoc {
+  return {
+    id,
+    bundle: bundle.path,
+    rootfs: bundle.rootfs,
+    state: "creating",
+    createdAt: new Date().toISOString(),
+    process: bundle.spec.process,
+    mounts: bundle.spec.mounts,
+    annotations: bundle.spec.annotations,
+  };
 }
 
 // `husk create`: the container exists, its process waits for start, and a
-// shim stands for it on the host (its pid goes to --pid-file).
+// shim stands for it on the host (its pid goes to --pid-file). The sandbox
+// document is saved when the container is entered as "creating" and when it
+// is created; agent calls happen outside the lock.
 export async function createContainer(ctx: Context, opts: CreateOptions): Promise<number> {
   validateId(opts.id);
   const bundle = loadBundle(opts.bundle);
   checkOptions(opts, bundle);
-  if (ctx.store.findContainer(opts.id)) throw new HuskError(`container with id ${opts.id} already exists`);
-  const join = sandboxToJoin(bundle);
-  if (join && !ctx.store.tryLoad(join)) throw new HuskError(`sandbox ${join} named by ${CRI_SANDBOX} does not exist`);
-  const sandboxId = join ?? opts.id;
-  if (!join) await createSandbox(ctx, { id: sandboxId, hostname: bundle.spec.hostname, annotations: bundle.spec.annotations });
-  try {
-    await addContainer(ctx, sandboxId, opts, bundle);
-    const pid = startShim(ctx, { sandboxId, containerId: opts.id }, opts.consoleSocket);
-    await ctx.store.update(sandboxId, (d) => {
-      const c = d.containers.find((x) => x.id === opts.id)!;
-      c.pid = pid;
-      c.pidStartTime = processStartTime(pid);
+  if (ctx.store.hasContainer(opts.id)) throw exists(opts.id);
+  const joined = sandboxToJoin(bundle);
+  const pid = joined ? await joinSandbox(ctx, joined, opts, bundle) : await newSandbox(ctx, opts, bundle);
+  if (opts.pidFile) writePidFile(opts.pidFile, pid);
+  return pid;
+}
+
+async function newSandbox(ctx: Context, opts: CreateOptions, bundle: Bundle): Promise<number> {
+  const entry = creatingEntry(opts.id, bundle);
+  const { doc, ready } = await bootSandbox(ctx, { id: opts.id, hostname: bundle.spec.hostname, annotations: bundle.spec.annotations }, entry)
+    .catch((e) => {
+      throw e instanceof PersistError && e.reason === "exists" ? exists(opts.id) : e;
     });
-    if (opts.pidFile) writePidFile(opts.pidFile, pid);
-    return pid;
+  try {
+    const shim = await makeInAgent(ctx, { ...doc, ...ready }, opts, bundle);
+    await ctx.store.update(doc.id, (d) => {
+      markRunning(d, ready);
+      recordCreated(containerIn(d, opts.id), shim);
+    });
+    return shim;
   } catch (e) {
-    if (!join) await destroySandbox(ctx, sandboxId, { force: true }).catch(() => {});
-    else await dropContainer(ctx, sandboxId, opts.id);
+    await destroySandbox(ctx, doc.id, { force: true }).catch(() => {});
     throw e;
+  }
+}
+
+async function joinSandbox(ctx: Context, sandboxId: string, opts: CreateOptions, bundle: Bundle): Promise<number> {
+  const doc = await ctx.store
+    .update(sandboxId, (d) => {
+      if (d.state !== "running")
+        throw new HuskError(`sandbox ${sandboxId} named by ${CRI_SANDBOX} is ${d.state}, not running`, { code: ErrorCode.FailedPrecondition });
+      if (d.containers.some((c) => c.id === opts.id) || !ctx.store.claimContainer(opts.id, sandboxId)) throw exists(opts.id);
+      d.containers.push(creatingEntry(opts.id, bundle));
+    })
+    .catch((e) => {
+      if (e instanceof PersistError && e.reason === "not-found")
+        throw new HuskError(`sandbox ${sandboxId} named by ${CRI_SANDBOX} does not exist`, { code: ErrorCode.NotFound });
+      throw e;
+    });
+  try {
+    const shim = await makeInAgent(ctx, doc, opts, bundle);
+    await ctx.store.update(sandboxId, (d) => recordCreated(containerIn(d, opts.id), shim));
+    return shim;
+  } catch (e) {
+    await dropContainer(ctx, sandboxId, opts.id);
+    throw e;
+  }
+}
+
+// Asks the agent to create the container, then starts its shim.
+async function makeInAgent(ctx: Context, doc: SandboxDoc, opts: CreateOptions, bundle: Bundle): Promise<number> {
+  await createInAgent(ctx, doc, opts.id, bundle);
+  return startShim(ctx, { sandboxId: doc.id, containerId: opts.id }, opts.consoleSocket);
+}
+
+export async function createInAgent(ctx: Context, doc: SandboxDoc, id: string, bundle: Bundle): Promise<void> {
+  const view = guestView(doc, id, bundle);
+  await withAgent(ctx, doc, (a) =>
+    a.rpc.createContainer({
+      containerId: id,
+      ociSpecJson: JSON.stringify(view.spec),
+      rootfs: view.rootfs,
+      terminal: bundle.spec.process?.terminal === true,
+      openStdin: true,
+    }),
+  );
+}
+
+function recordCreated(c: ContainerDoc, shim?: number): void {
+  c.state = "created";
+  if (shim) {
+    c.pid = shim;
+    c.pidStartTime = processStartTime(shim);
   }
 }
 
@@ -77,37 +149,20 @@ export function startShim(ctx: Context, t: ShimTarget, consoleSocket: string | u
   }
 }
 
-// Asks the sandbox's agent to create the container and records it.
-export async function addContainer(
-  ctx: Context,
-  sandboxId: string,
-  opts: Pick<CreateOptions, "id">,
-  bundle: Bundle,
-): Promise<void> {
-  validateId(opts.id);
-  await ctx.store.update(sandboxId, async (doc) => {
-    if (doc.containers.some((c) => c.id === opts.id)) throw new HuskError(`container with id ${opts.id} already exists`);
-    const view = guestView(doc, opts.id, bundle);
-    await withAgent(ctx, doc, (a) =>
-      a.rpc.createContainer({
-        containerId: opts.id,
-        ociSpecJson: JSON.stringify(view.spec),
-        rootfs: view.rootfs,
-        terminal: bundle.spec.process?.terminal === true,
-        openStdin: true,
-      }),
-    );
-    doc.containers.push({
-      id: opts.id,
-      bundle: bundle.path,
-      rootfs: bundle.rootfs,
-      state: "created",
-      createdAt: new Date().toISOString(),
-      process: bundle.spec.process,
-      mounts: bundle.spec.mounts,
-      annotations: bundle.spec.annotations,
-    });
+// The Sandbox API's way in: a container in an existing sandbox, no shim.
+export async function addContainer(ctx: Context, sandboxId: string, id: string, bundle: Bundle): Promise<void> {
+  validateId(id);
+  const doc = await ctx.store.update(sandboxId, (d) => {
+    if (d.containers.some((c) => c.id === id) || !ctx.store.claimContainer(id, sandboxId)) throw exists(id);
+    d.containers.push(creatingEntry(id, bundle));
   });
+  try {
+    await createInAgent(ctx, doc, id, bundle);
+    await ctx.store.update(sandboxId, (d) => recordCreated(containerIn(d, id)));
+  } catch (e) {
+    await dropContainer(ctx, sandboxId, id);
+    throw e;
+  }
 }
 
 async function dropContainer(ctx: Context, sandboxId: string, id: string): Promise<void> {
@@ -118,6 +173,7 @@ async function dropContainer(ctx: Context, sandboxId: string, id: string): Promi
     })
     .catch((e) => {
       if (!(e instanceof PersistError)) throw e;
+      log.warn(`create ${id}: cleaning up: ${errorMessage(e)}`);
     });
 }
 

@@ -1,10 +1,14 @@
-import { HuskError, errorMessage, log, terminate } from "../core/index.ts";
+import { ErrorCode, HuskError, errorMessage, log, terminate } from "../core/index.ts";
+import { checkOperation } from "../oci/index.ts";
 import { PersistError } from "../persist/index.ts";
+import type { AgentClient } from "../protocol/index.ts";
 import { withAgent } from "./agent.ts";
 import type { Context } from "./context.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
 import { containerIn, liveStatus } from "./find.ts";
 import { unshareContainer } from "./rootfs.ts";
+
+const REMOVE_TIMEOUT_MS = 30_000; // the agent kills and reaps within 10 s
 
 // `husk delete`: removes the container from its sandbox; the last container
 // out takes the sandbox (VM, agent, directory) with it. --force also kills a
@@ -18,7 +22,7 @@ export async function deleteContainer(ctx: Context, id: string, force: boolean):
     log.warn(`delete --force ${id}: ${errorMessage(e)}`);
   }
   if (!found) {
-    if (!force) throw new HuskError(`container ${id} does not exist`);
+    if (!force) throw new HuskError(`container ${id} does not exist`, { code: ErrorCode.NotFound });
     // A sandbox named after the container but without it: a create that crashed.
     if (ctx.store.list().includes(id)) await destroySandbox(ctx, id, { force: true });
     return;
@@ -28,10 +32,9 @@ export async function deleteContainer(ctx: Context, id: string, force: boolean):
   let shim: { pid: number; start?: number } | undefined;
   await ctx.store.update(sandboxId, async (doc) => {
     const c = containerIn(doc, id);
-    const status = liveStatus(c);
-    if (status !== "stopped" && status !== "created" && !force)
-      throw new HuskError(`cannot delete container ${id} that is not stopped: ${status}`);
-    await withAgent(ctx, doc, (a) => a.rpc.removeContainer({ containerId: id, force: true })).catch((e) => {
+    checkOperation(id, await liveStatus(ctx, doc, c), "delete", { force });
+    const remove = (a: AgentClient) => a.rpc.removeContainer({ containerId: id, force: true });
+    await withAgent(ctx, doc, remove, { timeoutMs: REMOVE_TIMEOUT_MS }).catch((e) => {
       if (!force) throw e;
       log.warn(`delete --force ${id}: agent: ${errorMessage(e)}`);
     });

@@ -1,12 +1,13 @@
 import { rmSync } from "node:fs";
 import { errorMessage, log } from "../core/index.ts";
-import { driverFor, type DriverName, type VmState } from "../hypervisor/index.ts";
 import type { SandboxDoc } from "../persist/index.ts";
-import { withAgent } from "./agent.ts";
+import { driverOfDoc, withAgent } from "./agent.ts";
 import type { Context } from "./context.ts";
 import { unshareAll } from "./rootfs.ts";
 import { stopProxy } from "./proxy.ts";
 import { removeSocketDirAlias } from "./paths.ts";
+
+const TEARDOWN_TIMEOUT_MS = 10_000;
 
 // Tears a sandbox down: agent teardown (best effort), VM or agent process,
 // shared mounts, its directory and its document. Every step tolerates what an
@@ -20,22 +21,18 @@ export async function destroySandbox(ctx: Context, id: string, opts: { force: bo
     unshareAll(ctx.store.sandboxDir(id));
     rmSync(ctx.store.sandboxDir(id), { recursive: true, force: true });
     removeSocketDirAlias(ctx, id);
-    ctx.store.delete(id);
+    ctx.store.delete(id, doc?.containers.map((c) => c.id));
   } finally {
     lock.release();
   }
 }
 
 async function stopEverything(ctx: Context, doc: SandboxDoc, force: boolean): Promise<void> {
-  if (doc.hypervisor && doc.agent) {
+  if (doc.vm && doc.agent) {
     await withAgent(ctx, doc, async (a) => {
-      if (a.has("sandbox")) await a.rpc.teardownSandbox({ sandboxId: doc.id, force }, { timeoutMs: 10_000 });
-    }).catch((e) => log.warn(`sandbox ${doc.id}: agent teardown skipped: ${errorMessage(e)}`));
+      if (a.has("sandbox")) await a.rpc.teardownSandbox({ sandboxId: doc.id, force });
+    }, { timeoutMs: TEARDOWN_TIMEOUT_MS }).catch((e) => log.warn(`sandbox ${doc.id}: agent teardown skipped: ${errorMessage(e)}`));
   }
-  if (doc.hypervisor) {
-    const vm = doc.hypervisor as VmState;
-    const driver = await driverFor(vm.driver as DriverName, ctx.settings);
-    await driver.stop(vm);
-  }
+  if (doc.vm) await (await driverOfDoc(ctx, doc)).stop(doc.vm);
   await stopProxy(doc);
 }

@@ -8,6 +8,7 @@ import { connect } from "./agent.ts";
 import type { Context } from "./context.ts";
 import { startShim, writePidFile } from "./create.ts";
 import { findContainer, liveStatus } from "./find.ts";
+import { checkOperation } from "../oci/index.ts";
 import type { ShimTarget } from "./shim-spawn.ts";
 import type { AgentClient } from "../protocol/client/index.ts";
 import { attachTerminal, pumpInput, pumpOutput, waitExit } from "./stdio.ts";
@@ -84,8 +85,7 @@ async function detachedShim(ctx: Context, agent: AgentClient, t: ShimTarget, con
 // that and its pid goes to --pid-file (what conmon waits for).
 export async function execInContainer(ctx: Context, id: string, opts: ExecOptions): Promise<number> {
   const { sandbox, container } = findContainer(ctx, id);
-  const status = liveStatus(container);
-  if (status !== "running") throw new HuskError(`cannot exec in a container that is ${status}: ${id}`);
+  checkOperation(id, await liveStatus(ctx, sandbox, container), "exec");
   const proc = execProcessSpec(opts, container.process as Partial<ProcessSpec> | undefined);
   const tty = proc.terminal === true;
   checkTerminal(tty, opts);

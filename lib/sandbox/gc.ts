@@ -1,4 +1,5 @@
-import { isAlive } from "../core/index.ts";
+import { errorMessage } from "../core/index.ts";
+import { driverFor, featuresOf, running } from "../hypervisor/index.ts";
 import type { SandboxDoc } from "../persist/index.ts";
 import type { Context } from "./context.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
@@ -13,17 +14,20 @@ export interface GcEntry {
   error?: string;
 }
 
-// Why a sandbox is garbage, or undefined when it is alive.
-export function garbageReason(doc: SandboxDoc, now = Date.now()): string | undefined {
-  const vm = doc.hypervisor;
-  const vmAlive = vm?.pid !== undefined && isAlive(vm.pid, vm.pidStartTime);
+// Why a sandbox is garbage, or undefined when it is alive. The VM record's
+// own driver says whether its process runs (pid and start time).
+export async function garbageReason(ctx: Context, doc: SandboxDoc, now = Date.now()): Promise<string | undefined> {
+  const vm = doc.vm;
+  const main = vm && (await driverFor(vm.driver, ctx.settings)).mainProcess(vm);
+  const vmAlive = running(main);
   if (doc.state === "creating") {
     if (!vm) return now - Date.parse(doc.createdAt) > CREATE_GRACE_MS ? "create never started its VM" : undefined;
     if (!vmAlive) return "create crashed: its VM or agent is gone";
     return now - Date.parse(doc.createdAt) > CREATE_GRACE_MS ? "create did not finish" : undefined;
   }
   if (!vm) return "no VM or agent recorded";
-  if (!vmAlive) return `its ${vm.driver === "local" ? "agent" : "VM"} (pid ${vm.pid}) is gone`;
+  const what = featuresOf(vm.driver).isolation === "vm" ? "VM" : "agent";
+  if (!vmAlive) return `its ${what} (pid ${main?.pid ?? "unknown"}) is gone`;
   return undefined;
 }
 
@@ -39,7 +43,7 @@ export async function collectGarbage(ctx: Context, opts: { dryRun?: boolean } = 
       out.push({ sandbox: id, reason: "unreadable: left alone (see husk inspect)", removed: false });
       continue;
     }
-    const reason = doc && garbageReason(doc);
+    const reason = doc && (await garbageReason(ctx, doc));
     if (!reason) continue;
     if (opts.dryRun) {
       out.push({ sandbox: id, reason, removed: false });
@@ -49,7 +53,7 @@ export async function collectGarbage(ctx: Context, opts: { dryRun?: boolean } = 
       await destroySandbox(ctx, id, { force: true });
       out.push({ sandbox: id, reason, removed: true });
     } catch (e) {
-      out.push({ sandbox: id, reason, removed: false, error: String((e as Error).message ?? e) });
+      out.push({ sandbox: id, reason, removed: false, error: errorMessage(e) });
     }
   }
   return out;

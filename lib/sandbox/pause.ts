@@ -1,4 +1,4 @@
-import { HuskError } from "../core/index.ts";
+import { checkOperation } from "../oci/index.ts";
 import { withAgent } from "./agent.ts";
 import type { Context } from "./context.ts";
 import { containerIn, findContainer, liveStatus } from "./find.ts";
@@ -7,9 +7,7 @@ async function setPaused(ctx: Context, id: string, pause: boolean): Promise<void
   const { sandbox } = findContainer(ctx, id);
   await ctx.store.update(sandbox.id, async (doc) => {
     const c = containerIn(doc, id);
-    const status = liveStatus(c);
-    const from = pause ? "running" : "paused";
-    if (status !== from) throw new HuskError(`container ${id} is ${status}, not ${from}`);
+    checkOperation(id, await liveStatus(ctx, doc, c), pause ? "pause" : "resume");
     await withAgent(ctx, doc, async (a) => {
       if (pause) await a.rpc.pauseContainer({ containerId: id });
       else await a.rpc.resumeContainer({ containerId: id });

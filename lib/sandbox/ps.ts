@@ -1,4 +1,4 @@
-import { HuskError } from "../core/index.ts";
+import { checkOperation } from "../oci/index.ts";
 import { withAgent } from "./agent.ts";
 import type { Context } from "./context.ts";
 import { findContainer, liveStatus } from "./find.ts";
@@ -11,8 +11,7 @@ export interface ProcessEntry {
 
 export async function listProcesses(ctx: Context, id: string): Promise<ProcessEntry[]> {
   const { sandbox, container } = findContainer(ctx, id);
-  const status = liveStatus(container);
-  if (status === "stopped") throw new HuskError(`container ${id} is not running`);
+  checkOperation(id, await liveStatus(ctx, sandbox, container), "ps");
   const r = await withAgent(ctx, sandbox, (a) => a.rpc.listProcesses({ containerId: id }));
   return r.processes.map((p) => ({ pid: p.pid, ppid: p.ppid, args: p.args }));
 }

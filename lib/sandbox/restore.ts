@@ -1,15 +1,15 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { HuskError, errorMessage } from "../core/index.ts";
-import type { VmState } from "../hypervisor/index.ts";
+import { ErrorCode, HuskError, errorMessage } from "../core/index.ts";
+import { driverFor } from "../hypervisor/index.ts";
 import { loadBundle } from "../oci/index.ts";
-import type { SandboxDoc } from "../persist/index.ts";
+import type { SandboxDoc, SnapshotRecord, VmRecord } from "../persist/index.ts";
 import { SANDBOX_IMAGE_FILE, requireSnapshots } from "./checkpoint.ts";
 import type { Context } from "./context.ts";
 import { makeSharedMount } from "./create-sandbox.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
 import { socketDir } from "./paths.ts";
-import { attachProxy } from "./proxy.ts";
+import { startProxy } from "./proxy.ts";
 import { guestView } from "./rootfs.ts";
 
 function readSavedSandbox(ctx: Context, imagePath: string): SandboxDoc {
@@ -18,14 +18,27 @@ function readSavedSandbox(ctx: Context, imagePath: string): SandboxDoc {
   try {
     raw = readFileSync(file, "utf8");
   } catch (e) {
-    throw new HuskError(`restore: ${imagePath} is not a husk checkpoint: ${errorMessage(e)}`);
+    throw new HuskError(`restore: ${imagePath} is not a husk checkpoint: ${errorMessage(e)}`, { code: ErrorCode.NotFound });
   }
   try {
     return ctx.store.formats.decode(JSON.parse(raw), { sandboxId: "(checkpoint)", where: file });
   } catch (e) {
-    throw e instanceof HuskError ? e : new HuskError(`restore: ${file}: ${errorMessage(e)}`);
+    throw e instanceof HuskError ? e : new HuskError(`restore: ${file}: ${errorMessage(e)}`, { code: ErrorCode.InvalidArgument });
   }
 }
+
+// The snapshot this checkpoint directory holds, as the saved document records it.
+function snapshotIn(saved: SandboxDoc, imagePath: string): SnapshotRecord {
+  const snap = saved.snapshots?.findLast((s) => resolve(s.path) === imagePath);
+  if (!snap) throw new HuskError(`restore: the checkpoint in ${imagePath} records no snapshot of its VM`, { code: ErrorCode.NotFound });
+  return snap;
+}
+
+// The restored VM runs the memory image of the old one: the same guest assets.
+const sameAssets = (vm: VmRecord, old: VmRecord | undefined): VmRecord =>
+  old && "assetsVersion" in old && old.assetsVersion && !("assetsVersion" in vm && vm.assetsVersion)
+    ? ({ ...vm, assetsVersion: old.assetsVersion } as VmRecord)
+    : vm;
 
 // `husk restore`: brings a checkpointed sandbox back in a new VM directory:
 // the shared directory is rebuilt from the containers' bundles, the VMM
@@ -35,12 +48,12 @@ function readSavedSandbox(ctx: Context, imagePath: string): SandboxDoc {
 export async function restoreContainer(ctx: Context, id: string, opts: { imagePath: string }): Promise<void> {
   const imagePath = resolve(opts.imagePath);
   const saved = readSavedSandbox(ctx, imagePath);
-  if (!saved.containers.some((c) => c.id === id)) throw new HuskError(`restore: container ${id} is not in the checkpoint at ${imagePath}`);
+  if (!saved.containers.some((c) => c.id === id)) throw new HuskError(`restore: container ${id} is not in the checkpoint at ${imagePath}`, { code: ErrorCode.NotFound });
   requireSnapshots(saved, "restore");
-  if (ctx.store.tryLoad(saved.id)) throw new HuskError(`restore: sandbox ${saved.id} exists; delete it before restoring it`);
-  const { readSnapshot, restore } = await import("../hypervisor/clh/index.ts");
-  const snap = readSnapshot(imagePath);
-  const { hypervisor: old, ...rest } = saved;
+  const snap = snapshotIn(saved, imagePath);
+  if (ctx.store.tryLoad(saved.id)) throw new HuskError(`restore: sandbox ${saved.id} exists; delete it before restoring it`, { code: ErrorCode.AlreadyExists });
+  const driver = await driverFor(saved.vm!.driver, ctx.settings);
+  const { vm: old, hypervisor: _legacy, proxy: _proxy, ...rest } = saved;
   const sharedDir = join(ctx.store.sandboxDir(saved.id), "shared");
   const doc: SandboxDoc = { ...rest, state: "creating", config: { ...saved.config, sharedDir } };
   doc.containers = saved.containers.map(({ pid: _p, pidStartTime: _s, ...c }) => c);
@@ -48,24 +61,21 @@ export async function restoreContainer(ctx: Context, id: string, opts: { imagePa
   try {
     mkdirSync(sharedDir, { recursive: true, mode: 0o700 });
     makeSharedMount(sharedDir);
-    for (const c of doc.containers) guestView(doc, c.id, loadBundle(c.bundle));
-    const vmDir = socketDir(ctx, doc.id);
-    const vm = await restore(ctx.settings, snap, { sandboxId: doc.id, vmDir, sharedDir, cpus: doc.config.cpus ?? 1, memoryMiB: doc.config.memoryMiB ?? 512 });
-    await record(ctx, doc.id, vm, old?.assetsVersion);
+    for (const c of doc.containers) guestView(doc, c.id, loadBundle(c.bundle), driver.features.sharedFs);
+    const spec = { sandboxId: doc.id, vmDir: socketDir(ctx, doc.id), sharedDir, cpus: doc.config.cpus ?? 1, memoryMiB: doc.config.memoryMiB ?? 512 };
+    const vm = await driver.restore!(snap, spec);
+    await ctx.store.update(doc.id, (x) => {
+      x.vm = sameAssets(vm, old);
+    });
+    const proxy = await startProxy(ctx, doc.id);
+    await ctx.store.update(doc.id, (x) => {
+      x.proxy = proxy;
+      if (x.agent) x.agent.channel = { kind: "unix", path: proxy.socket };
+      x.state = "running";
+      for (const c of x.containers) if (c.state === "paused") c.state = "running";
+    });
   } catch (e) {
     await destroySandbox(ctx, doc.id, { force: true }).catch(() => {});
     throw e;
   }
-}
-
-async function record(ctx: Context, id: string, vm: VmState, assetsVersion?: string): Promise<void> {
-  const d = await ctx.store.update(id, (x) => {
-    x.hypervisor = { ...vm, assetsVersion: vm.assetsVersion ?? assetsVersion } as SandboxDoc["hypervisor"];
-  });
-  const channel = await attachProxy(ctx, d);
-  await ctx.store.update(id, (x) => {
-    if (x.agent) x.agent.channel = channel;
-    x.state = "running";
-    for (const c of x.containers) if (c.state === "paused") c.state = "running";
-  });
 }

@@ -5,6 +5,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { HuskError } from "../core/index.ts";
 import { GUEST_SHARE_MOUNT } from "../guest/index.ts";
 import type { Bundle, Spec } from "../oci/index.ts";
+import { featuresOf } from "../hypervisor/index.ts";
 import type { SandboxDoc } from "../persist/index.ts";
 import type { RootfsSchema } from "../protocol/index.ts";
 
@@ -35,14 +36,19 @@ function bindReadOnly(src: string, dest: string, writable = false): void {
 const isBind = (m: NonNullable<Spec["mounts"]>[number]) =>
   m.type === "bind" || (m.options ?? []).some((o) => o === "bind" || o === "rbind");
 
-// How the agent reaches a container's files. With `local` the agent runs on
-// the host and uses the bundle as it is. In a VM the rootfs is bound read-only
+// How the agent reaches a container's files. Without a shared directory (the
+// local driver) the agent runs on the host and uses the bundle as it is. In a VM the rootfs is bound read-only
 // into the virtio-fs share and becomes the lower layer of an overlay whose
 // upper is a guest tmpfs, so the container's writes never reach the host;
 // host paths of bind mounts (podman's /etc/hosts, ...) are shared the same way.
-export function guestView(doc: SandboxDoc, containerId: string, bundle: Bundle): GuestView {
+export function guestView(
+  doc: SandboxDoc,
+  containerId: string,
+  bundle: Bundle,
+  sharedFs = !!doc.vm && featuresOf(doc.vm.driver).sharedFs,
+): GuestView {
   const readonly = bundle.spec.root?.readonly === true;
-  if (doc.hypervisor?.driver === "local" || !doc.config.sharedDir)
+  if (!sharedFs || !doc.config.sharedDir)
     return { rootfs: { source: { case: "path", value: bundle.rootfs }, readonly }, spec: bundle.spec };
   const name = shareName(containerId);
   const hostDir = join(doc.config.sharedDir, name);

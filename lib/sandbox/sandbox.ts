@@ -104,7 +104,7 @@ export class Sandbox {
   }
 
   async createContainer(id: string, bundleDir: string): Promise<SandboxContainer> {
-    await addContainer(this.ctx, this.id, { id }, loadBundle(bundleDir));
+    await addContainer(this.ctx, this.id, id, loadBundle(bundleDir));
     return new SandboxContainer(this, this.agent, id);
   }
 

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { childEnv } from "../config/index.ts";
 import { HuskError, selfCommand } from "../core/index.ts";
 import type { Context } from "./context.ts";
 
@@ -16,14 +17,13 @@ export function spawnShim(ctx: Context, t: ShimTarget, terminal?: number): numbe
   const [cmd, ...pre] = selfCommand();
   const args = [
     ...pre,
-    "--root", ctx.settings.root,
-    "--persist", ctx.settings.persist,
     "shim", "--sandbox", t.sandboxId, "--container", t.containerId,
     ...(t.execId ? ["--exec", t.execId] : []),
     ...(terminal !== undefined ? ["--tty"] : []),
   ];
   const stdio = terminal !== undefined ? [terminal, terminal, terminal] : "inherit";
-  const child = spawn(cmd!, args, { detached: true, stdio });
+  // The shim runs with this command's settings exactly (flags included).
+  const child = spawn(cmd!, args, { detached: true, stdio, env: childEnv(ctx.settings) });
   child.unref();
   if (!child.pid) throw new HuskError(`cannot start the shim for container ${t.containerId}`);
   return child.pid;

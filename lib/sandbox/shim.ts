@@ -1,6 +1,6 @@
 import { constants } from "node:os";
-import { errorMessage, log } from "../core/index.ts";
-import { PersistError } from "../persist/index.ts";
+import { HuskError, errorMessage, log } from "../core/index.ts";
+import { PersistError, type SandboxDoc } from "../persist/index.ts";
 import type { AgentClient } from "../protocol/client/index.ts";
 import { connect } from "./agent.ts";
 import type { Context } from "./context.ts";
@@ -23,7 +23,9 @@ function forwardSignals(agent: AgentClient, t: ShimTarget): void {
 // With tty, stdio is a terminal whose window size follows the caller's (and
 // SIGHUP, the caller closing the master, reaches the container as a hangup).
 export async function runShim(ctx: Context, t: ShimTarget, opts: { tty?: boolean } = {}): Promise<number> {
-  const agent = await connect(ctx, ctx.store.load(t.sandboxId));
+  const doc = await createdSandbox(ctx, t);
+  if (!doc) return 255; // the create that started us failed and cleaned up
+  const agent = await connect(ctx, doc);
   forwardSignals(agent, t);
   if (opts.tty) relayTerminal(agent, t);
   const output = pumpOutput(agent, t).catch((e) => log.warn(`shim: output: ${errorMessage(e)}`));
@@ -33,6 +35,22 @@ export async function runShim(ctx: Context, t: ShimTarget, opts: { tty?: boolean
   if (!t.execId) await recordExit(ctx, t, code);
   agent.close();
   return code;
+}
+
+const CREATE_WAIT_MS = 120_000;
+
+// `husk create` starts the shim before it records the container as created
+// (and, for a new sandbox, how to reach its agent): wait for that record.
+async function createdSandbox(ctx: Context, t: ShimTarget): Promise<SandboxDoc | undefined> {
+  const deadline = Date.now() + CREATE_WAIT_MS;
+  for (;;) {
+    const doc = ctx.store.tryLoad(t.sandboxId);
+    const c = doc?.containers.find((x) => x.id === t.containerId);
+    if (!doc || !c) return undefined;
+    if (c.state !== "creating") return doc;
+    if (Date.now() > deadline) throw new HuskError(`container ${t.containerId} is still being created after ${CREATE_WAIT_MS} ms`);
+    await Bun.sleep(20);
+  }
 }
 
 async function recordExit(ctx: Context, t: ShimTarget, code: number): Promise<void> {

@@ -1,16 +1,16 @@
-import { HuskError } from "../core/index.ts";
+import { checkOperation, nextStatus } from "../oci/index.ts";
 import { withAgent } from "./agent.ts";
 import type { Context } from "./context.ts";
 import { containerIn, findContainer, liveStatus } from "./find.ts";
 
 export async function startContainer(ctx: Context, id: string): Promise<void> {
-  const { sandbox } = findContainer(ctx, id);
-  await ctx.store.update(sandbox.id, async (doc) => {
+  const { sandbox, container } = findContainer(ctx, id);
+  checkOperation(id, await liveStatus(ctx, sandbox, container), "start");
+  // Outside the lock: the agent refuses a second start itself.
+  await withAgent(ctx, sandbox, (a) => a.rpc.startContainer({ containerId: id }));
+  await ctx.store.update(sandbox.id, (doc) => {
     const c = containerIn(doc, id);
-    const status = liveStatus(c);
-    if (status !== "created") throw new HuskError(`cannot start a container that is ${status}: ${id}`);
-    await withAgent(ctx, doc, (a) => a.rpc.startContainer({ containerId: id }));
-    c.state = "running";
+    c.state = nextStatus(c.state, "running"); // it may have exited already
     c.startedAt = new Date().toISOString();
   });
 }

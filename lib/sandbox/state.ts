@@ -1,12 +1,12 @@
 import { stateJson, type StateJson } from "../oci/index.ts";
-import type { ContainerDoc } from "../persist/index.ts";
+import type { ContainerDoc, SandboxDoc } from "../persist/index.ts";
 import type { Context } from "./context.ts";
 import { findContainer, liveStatus } from "./find.ts";
 
-const toState = (c: ContainerDoc): StateJson =>
+const toState = async (ctx: Context, doc: SandboxDoc, c: ContainerDoc): Promise<StateJson> =>
   stateJson({
     id: c.id,
-    status: liveStatus(c),
+    status: await liveStatus(ctx, doc, c),
     pid: c.pid ?? 0,
     bundle: c.bundle,
     rootfs: c.rootfs,
@@ -14,9 +14,11 @@ const toState = (c: ContainerDoc): StateJson =>
     annotations: c.annotations,
   });
 
-// Reads persist only: `state` is called often and must stay cheap.
+// Reads persist (and asks the agent only when a shim has gone): `state` is
+// called often and must stay cheap.
 export async function containerState(ctx: Context, id: string): Promise<StateJson> {
-  return toState(findContainer(ctx, id).container);
+  const { sandbox, container } = findContainer(ctx, id);
+  return toState(ctx, sandbox, container);
 }
 
 export async function listContainers(ctx: Context): Promise<StateJson[]> {
@@ -29,7 +31,7 @@ export async function listContainers(ctx: Context): Promise<StateJson[]> {
         return undefined; // `husk inspect <id>` explains an unreadable sandbox
       }
     })();
-    for (const c of doc?.containers ?? []) out.push(toState(c));
+    for (const c of doc?.containers ?? []) out.push(await toState(ctx, doc!, c));
   }
   return out;
 }

@@ -1,7 +1,6 @@
 import { writeSync } from "node:fs";
-import { errorMessage, log } from "../core/index.ts";
+import { errorMessage, getWindowSize, log, makeRaw, restoreTermios, setControllingTty } from "../core/index.ts";
 import { isatty } from "node:tty";
-import { getWindowSize, makeRaw, restoreTermios, setControllingTty } from "../core/pty.ts";
 import { OutputStream } from "../protocol/index.ts";
 import type { AgentClient } from "../protocol/client/index.ts";
 

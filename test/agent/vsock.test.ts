@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { acceptConnection, closeFd, listenVsock } from "../../lib/agent/engine/libc.ts";
+import { acceptConnection, closeFd, listenVsock } from "../../lib/sys/index.ts";
 
 // The guest end of a vsock agent channel. This host has AF_VSOCK but no
 // transport to connect through (no vhost-vsock, no loopback), so what can be

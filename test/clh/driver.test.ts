@@ -14,7 +14,8 @@ import {
   vmPaths,
   type ClhSnapshot,
 } from "../../lib/hypervisor/clh/index.ts";
-import type { VmSpec, VmState } from "../../lib/hypervisor/index.ts";
+import type { VmSpec } from "../../lib/hypervisor/index.ts";
+import type { ClhVmRecord as VmState } from "../../lib/persist/index.ts";
 import { readRecord, writeDoubleLauncher, type DoubleOptions, type RecordedRequest } from "../helpers/clh-double.ts";
 import { loadChSpec } from "./spec.ts";
 import { writeVirtiofsdLauncher } from "./virtiofsd-standin.ts";
@@ -96,10 +97,11 @@ describe("clh driver against the test double", () => {
   test("create, boot, pause, snapshot, restore into a new directory, resume, shut down", async () => {
     const { driver, settings, vmSpec, requests, dir } = rig();
     const a = track(await driver.start(vmSpec("sb-a")));
-    const pa = vmPaths(a.vmDir);
-    expect(a).toMatchObject({ driver: "clh", apiSocket: pa.api, agent: { kind: "hybrid-vsock", path: pa.vsock, port: 1024 } });
-    expect(a.extra?.vmmVersion).toBe("v53.0");
-    expect(isAlive(a.pid) && isAlive(a.virtiofsdPid)).toBe(true);
+    const pa = vmPaths(a.dir);
+    expect(a).toMatchObject({ driver: "clh", apiSocket: pa.api, vsockSocket: pa.vsock, agentPort: 1024 });
+    expect(driver.channel(a)).toEqual({ kind: "hybrid-vsock", path: pa.vsock, port: 1024 });
+    expect(a.vmmVersion).toBe("v53.0");
+    expect(isAlive(a.vmm?.pid, a.vmm?.startTime) && isAlive(a.virtiofsd?.process.pid)).toBe(true);
     expect(await driver.status(a)).toBe("running");
     expect(requests().map((r) => `${r.method} ${r.endpoint}`).filter((r) => r.startsWith("PUT"))).toEqual([
       "PUT vm.create",
@@ -110,24 +112,26 @@ describe("clh driver against the test double", () => {
     await driver.pause(a);
     expect(await driver.status(a)).toBe("paused");
     const snap = await checkpoint(a, join(dir, "snap"));
-    expect(snap).toMatchObject({ path: join(dir, "snap"), vmmVersion: "v53.0", sourceVmDir: a.vmDir });
+    expect(snap).toMatchObject({ path: join(dir, "snap"), vmmVersion: "v53.0", sourceVmDir: a.dir });
     expect(Date.parse(snap.createdAt)).toBeGreaterThan(Date.now() - 60_000);
-    expect(readSnapshot(snap.path)).toEqual(snap);
+    const { driver: recordedBy, ...described } = snap;
+    expect(recordedBy).toBe("clh");
+    expect(readSnapshot(snap.path)).toEqual(described);
     expect(await driver.status(a)).toBe("paused");
     await driver.stop(a);
-    expect(isAlive(a.pid) || isAlive(a.virtiofsdPid)).toBe(false);
+    expect(isAlive(a.vmm?.pid) || isAlive(a.virtiofsd?.process.pid)).toBe(false);
 
     const b = track(await restore(settings, snap, vmSpec("sb-b")));
-    const pb = vmPaths(b.vmDir);
+    const pb = vmPaths(b.dir);
     expect(await driver.status(b)).toBe("running");
     // The restored VMM runs with the new directory's sockets and files.
-    const info = await clhApi(b.apiSocket!).info();
+    const info = await clhApi(b.apiSocket).info();
     expect(info?.config).toMatchObject({
       vsock: { socket: pb.vsock },
       fs: [{ tag: "husk", socket: pb.virtiofs }],
       serial: { mode: "File", file: pb.serial },
     });
-    expect(JSON.stringify(info?.config)).not.toContain(a.vmDir);
+    expect(JSON.stringify(info?.config)).not.toContain(a.dir);
     // ...while the snapshot itself is untouched and can be restored again.
     expect(readFileSync(join(snap.path, "config.json"), "utf8")).toContain(pa.vsock);
     expect(await echo(await driver.dialAgent(b, 2000), "after restore")).toBe("after restore");
@@ -135,7 +139,7 @@ describe("clh driver against the test double", () => {
     const restoreCall = requests().find((r) => r.endpoint === "vm.restore");
     expect(restoreCall).toMatchObject({ status: 204, body: { source_url: `file://${pb.restore}` } });
     await driver.stop(b);
-    expect(isAlive(b.pid) || isAlive(b.virtiofsdPid)).toBe(false);
+    expect(isAlive(b.vmm?.pid) || isAlive(b.virtiofsd?.process.pid)).toBe(false);
     expect(existsSync(pb.api) || existsSync(pb.vsock)).toBe(false);
     await driver.stop(b); // again: already gone is fine
     expect(await driver.status(b)).toBe("stopped");
@@ -160,8 +164,8 @@ describe("clh driver against the test double", () => {
     expect(await driver.status(c)).toBe("running");
     const bodies = requests().filter((r) => r.endpoint === "vm.restore").map((r) => r.body);
     expect(bodies).toEqual([
-      { source_url: `file://${vmPaths(b.vmDir).restore}`, memory_restore_mode: "OnDemand", prefault: false },
-      { source_url: `file://${vmPaths(c.vmDir).restore}` },
+      { source_url: `file://${vmPaths(b.dir).restore}`, memory_restore_mode: "OnDemand", prefault: false },
+      { source_url: `file://${vmPaths(c.dir).restore}` },
     ]);
     expectSpecBodies(requests());
     await driver.stop(b);
@@ -257,7 +261,7 @@ describe("clh driver against the test double", () => {
     expect(await driver.status(a)).toBe("running");
     await driver.stop(a);
     await expect(checkpoint(a, join(dir, "later"))).rejects.toThrow(/is not running/);
-    const fake: ClhSnapshot = { path: join(dir, "used"), createdAt: "", vmmVersion: "v53.0", sourceVmDir: a.vmDir };
+    const fake: ClhSnapshot = { path: join(dir, "used"), createdAt: "", vmmVersion: "v53.0", sourceVmDir: a.dir };
     await expect(restore(settings, fake, vmSpec("c-b"))).rejects.toThrow(/holds no cloud-hypervisor snapshot \(config.json missing\)/);
     expect(() => readSnapshot(join(dir, "used"))).toThrow(/is not a husk snapshot/);
   });

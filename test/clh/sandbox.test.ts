@@ -39,7 +39,7 @@ describe("checkpoint and restore of a clh sandbox", () => {
     mkdirSync(sharedDir, { recursive: true });
     const vm = await clhDriver(settings).start({ sandboxId: "cs1", vmDir: ctx.store.sandboxDir("cs1"), sharedDir, cpus: 1, memoryMiB: 128, assets });
     await ctx.store.update("cs1", (d) => {
-      d.hypervisor = vm as SandboxDoc["hypervisor"];
+      d.vm = vm;
       d.agent = { channel: { kind: "unix", path: join(work, "none.sock") }, version: "0.1.0", protocolVersion: "1", capabilities: ["containers", "exec"] };
       d.containers.push({ id: "c1", bundle, rootfs: join(bundle, "rootfs"), state: "running", createdAt: new Date().toISOString() });
       d.state = "running";
@@ -50,12 +50,14 @@ describe("checkpoint and restore of a clh sandbox", () => {
     const paused = ctx.store.load("cs1");
     expect(paused.state).toBe("paused");
     expect(paused.containers[0]!.state).toBe("paused");
+    expect(paused.snapshots?.map((x) => [x.driver, x.path])).toEqual([["clh", image]]);
+    // What 0.1.0 reads of the same snapshot (persist format 1.0).
     expect((paused.hypervisor!.extra as { lastSnapshot?: { path: string } }).lastSnapshot?.path).toBe(image);
     expect(existsSync(join(image, "husk-sandbox.json"))).toBe(true);
     expect(existsSync(join(image, "husk-snapshot.json"))).toBe(true);
 
     await destroySandbox(ctx, "cs1", { force: true });
-    expect(isAlive(vm.pid)).toBe(false);
+    expect(isAlive(vm.vmm?.pid)).toBe(false);
     expect(ctx.store.tryLoad("cs1")).toBeUndefined();
 
     await restoreContainer(ctx, "c1", { imagePath: image });
@@ -63,8 +65,10 @@ describe("checkpoint and restore of a clh sandbox", () => {
     expect(back.state).toBe("running");
     expect(back.containers.map((c) => [c.id, c.state])).toEqual([["c1", "running"]]);
     expect(back.agent?.capabilities).toEqual(["containers", "exec"]); // the same agent carries on
-    expect(back.hypervisor!.pid).not.toBe(vm.pid);
-    expect(isAlive(back.hypervisor!.pid)).toBe(true);
+    const backVm = back.vm as typeof vm;
+    expect(backVm.vmm?.pid).not.toBe(vm.vmm?.pid);
+    expect(isAlive(backVm.vmm?.pid, backVm.vmm?.startTime)).toBe(true);
+    expect(back.hypervisor?.pid).toBe(backVm.vmm?.pid); // and what 0.1.0 reads
     expect(mountsUnder(sharedDir).length).toBeGreaterThan(1); // the shared dir and the rootfs bind
 
     await expect(restoreContainer(ctx, "c1", { imagePath: image })).rejects.toThrow(/sandbox cs1 exists; delete it before restoring/);
@@ -78,9 +82,9 @@ describe("checkpoint and restore of a clh sandbox", () => {
     const ctx = await openContext(loadSettings({ root, hypervisor: "local" }, { HUSK_CONFIG: "/dev/null" }));
     await ctx.store.create(newSandboxDoc({
       id: "l1",
-      hypervisor: { driver: "local", vmDir: root, agent: { kind: "unix", path: "/x" } },
+      vm: { driver: "local", dir: root, socket: "/x" },
       containers: [{ id: "l1", bundle: "/b", rootfs: "/b/rootfs", state: "running", createdAt: new Date().toISOString() }],
     }));
-    await expect(checkpointContainer(ctx, "l1", { imagePath: join(root, "img") })).rejects.toThrow(/local driver, which cannot checkpoint yet; cloud-hypervisor/);
+    await expect(checkpointContainer(ctx, "l1", { imagePath: join(root, "img") })).rejects.toThrow(/local driver, which cannot checkpoint yet; the clh driver can/);
   });
 });

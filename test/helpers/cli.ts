@@ -1,8 +1,9 @@
 import { spawnSync } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { builtBinary } from "./husk.ts";
+import { INDEX_DIR } from "../../lib/persist/index.ts";
 
 // Drives the built binary the way conmon or containerd would: its own --root,
 // the local driver, no config file, and create's stdio in files (the shim
@@ -46,12 +47,19 @@ export class Cli {
   }
 
   // Files left under --root (none once every container is deleted).
+  // What is left under the root. The container index (+containers) is a
+  // cache whose stale entries are dropped when met: see indexEntries().
   leftovers(): string[] {
     try {
-      return readdirSync(this.root);
+      return readdirSync(this.root).filter((n) => n !== INDEX_DIR);
     } catch {
       return [];
     }
+  }
+
+  indexEntries(): string[] {
+    const dir = join(this.root, INDEX_DIR);
+    return existsSync(dir) ? readdirSync(dir) : [];
   }
 
   output(file: string): string {

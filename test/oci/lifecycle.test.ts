@@ -54,6 +54,7 @@ describe("bare CLI lifecycle (local driver)", () => {
     cli.ok(["delete", "life"]);
     expect(cli.run(["state", "life"]).status).not.toBe(0);
     expect(cli.leftovers()).toEqual([]);
+    expect(cli.indexEntries()).toEqual([]); // the container index forgets deleted containers
     await until(() => processesUsing(cli.root).length === 0, 10_000, "shim and agent to exit");
   });
 
@@ -68,6 +69,7 @@ describe("bare CLI lifecycle (local driver)", () => {
     expect(listed.map((s: { id: string; status: string }) => [s.id, s.status])).toEqual([["l1", "created"]]);
     cli.ok(["delete", "--force", "l1"]);
     expect(cli.leftovers()).toEqual([]);
+    expect(cli.indexEntries()).toEqual([]); // the container index forgets deleted containers
   });
 });
 
@@ -103,6 +105,7 @@ describe("errors as runc gives them", () => {
     // NUL cannot travel in argv; the library refuses it the same way.
     expect(() => validateId("a\u0000b")).toThrow(/invalid container id/);
     expect(cli.leftovers()).toEqual([]);
+    expect(cli.indexEntries()).toEqual([]); // the container index forgets deleted containers
   });
 
   test("duplicate id, start of a running container, delete of a running one", async () => {
@@ -110,10 +113,11 @@ describe("errors as runc gives them", () => {
     cli.ok(["create", "-b", b, "dup"], { stdioFile: cli.out });
     expectError(["create", "-b", b, "dup"], /container with id dup already exists/);
     cli.ok(["start", "dup"]);
-    expectError(["start", "dup"], /cannot start a container that is running: dup/);
-    expectError(["delete", "dup"], /cannot delete container dup that is not stopped: running/);
+    expectError(["start", "dup"], /container dup is running: only a created container can be started/);
+    expectError(["delete", "dup"], /container dup is running: stop it first or delete with force/);
     cli.ok(["delete", "--force", "dup"]);
     expect(cli.leftovers()).toEqual([]);
+    expect(cli.indexEntries()).toEqual([]); // the container index forgets deleted containers
   });
 
   test("bad bundle path and invalid config.json name the problem", () => {
@@ -126,6 +130,7 @@ describe("errors as runc gives them", () => {
     writeFileSync(join(b, "config.json"), "{ broken");
     expectError(["create", "-b", b, "bb3"], /config\.json is not valid JSON/);
     expect(cli.leftovers()).toEqual([]);
+    expect(cli.indexEntries()).toEqual([]); // the container index forgets deleted containers
   });
 
   test("--rootless true is refused; --systemd-cgroup is accepted with a warning", () => {

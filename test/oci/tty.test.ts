@@ -11,7 +11,7 @@ import {
   receiveFd,
   setWindowSize,
   tryReap,
-} from "../../lib/agent/engine/libc.ts";
+} from "../../lib/sys/index.ts";
 import { makeBusyboxBundle } from "../helpers/bundle.ts";
 import { Cli, processesUsing, until } from "../helpers/cli.ts";
 import { builtBinary } from "../helpers/husk.ts";

@@ -3,13 +3,15 @@ import { mkdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFile
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { husk } from "../helpers/husk.ts";
-import { openStore } from "../../lib/persist/index.ts";
+import { FORMATS, openStore } from "../../lib/persist/index.ts";
 import { tempRoot, versionedDoc, writeRaw } from "./helpers.ts";
 
 // (A 50 MB buffer is too slow for a deep equality check: compare digests.)
 const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
 
-const GOOD = JSON.stringify(versionedDoc("sb", 3), null, 2);
+const GOOD = JSON.stringify(versionedDoc("sb", 3), null, 2); // in the format this release writes
+const CUR = FORMATS.current;
+const CUR_RE = CUR.replace(".", "\\.");
 
 // Each case writes <root>/<id>/persist.json its own way; `expect` is what the
 // error must say besides the file and the sandbox.
@@ -18,25 +20,25 @@ const CASES: { name: string; id: string; write: (path: string, dir: string) => v
     name: "truncated JSON",
     id: "trunc",
     write: (p) => writeFileSync(p, JSON.stringify(versionedDoc("trunc", 1), null, 2).slice(0, 150)),
-    expect: /not valid JSON.*what could be read: id "trunc", format "1\.0", state "running"/,
+    expect: new RegExp(`not valid JSON.*what could be read: id "trunc", format "${CUR_RE}", state "running"`),
   },
   { name: "a JSON array", id: "arr", write: (p) => writeFileSync(p, "[1, 2]"), expect: /is an array, not a JSON object/ },
   {
     name: "a wrong-typed field",
     id: "typed",
     write: (p) => writeFileSync(p, GOOD.replaceAll('"sb', '"typed').replace('"state": "running"', '"state": 7')),
-    expect: /does not match format 1\.0: state: Invalid type/,
+    expect: new RegExp(`does not match format ${CUR_RE}: state: Invalid type`),
   },
   {
     name: "formatVersion 99.0",
     id: "future",
-    write: (p) => writeFileSync(p, GOOD.replaceAll('"sb', '"future').replace('"1.0"', '"99.0"')),
+    write: (p) => writeFileSync(p, GOOD.replaceAll('"sb', '"future').replace(`"${CUR}"`, '"99.0"')),
     expect: /format 99\.0, which is newer than this husk reads \(>=1\.0 <2\.0\); nothing was changed\. Upgrade husk/,
   },
   {
     name: "formatVersion missing",
     id: "nover",
-    write: (p) => writeFileSync(p, GOOD.replaceAll('"sb', '"nover').replace('"formatVersion": "1.0",', "")),
+    write: (p) => writeFileSync(p, GOOD.replaceAll('"sb', '"nover').replace(`"formatVersion": "${CUR}",`, "")),
     expect: /formatVersion is missing/,
   },
   {
@@ -105,7 +107,7 @@ describe("sqlite store on a bad row", () => {
   const rows: [string, string, RegExp][] = [
     ["truncated JSON", GOOD.slice(0, 120), /not valid JSON.*id "sb"/],
     ["a JSON array", "[]", /is an array/],
-    ["formatVersion 99.0", GOOD.replace('"1.0"', '"99.0"'), /format 99\.0, which is newer/],
+    ["formatVersion 99.0", GOOD.replace(`"${CUR}"`, '"99.0"'), /format 99\.0, which is newer/],
   ];
   test.each(rows)("%s: error names the database row and sandbox, row untouched", (_name, text, says) => {
     const root = tempRoot("badrow");

@@ -125,8 +125,8 @@ describe("migration chain", () => {
 });
 
 describe("this release's formats", () => {
-  test("writes 1.0 and reads every 1.x", () => {
-    expect(FORMATS.current).toBe("1.0");
+  test("writes 1.1 and reads every 1.x", () => {
+    expect(FORMATS.current).toBe("1.1");
     expect(FORMATS.readRange).toBe(">=1.0 <2.0");
   });
 
@@ -153,6 +153,6 @@ describe("this release's formats", () => {
     store.save(doc);
     const written = JSON.parse(readFileSync(path, "utf8"));
     // Saved in the format this release writes; everything else as it was.
-    expect(written).toEqual({ ...future, formatVersion: "1.0", state: "running", writtenBy: expect.anything() });
+    expect(written).toEqual({ ...future, formatVersion: FORMATS.current, state: "running", writtenBy: expect.anything() });
   });
 });

@@ -3,6 +3,7 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { HuskError, VERSION } from "../../lib/core/index.ts";
 import { newSandboxDoc, openStore, PersistError } from "../../lib/persist/index.ts";
+import { FORMATS } from "../../lib/persist/index.ts";
 import { container, KINDS, tempRoot, versionedDoc, writeRaw } from "./helpers.ts";
 
 describe.each(KINDS)("%s store", (kind) => {
@@ -16,7 +17,7 @@ describe.each(KINDS)("%s store", (kind) => {
     expect(store.list()).toEqual(["a", "b"]);
     const a = store.load("a");
     expect(a.annotations?.seq).toBe("2");
-    expect(a.formatVersion).toBe("1.0");
+    expect(a.formatVersion).toBe(FORMATS.current);
     expect(a.writtenBy.version).toBe(VERSION);
     expect(statSync(store.sandboxDir("a")).isDirectory()).toBe(true);
     store.delete("a");

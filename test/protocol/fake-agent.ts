@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { OutputStream, type AgentImpl } from "../../lib/protocol/index.ts";
+import { GetContainerStateResponse_Status, OutputStream } from "../../lib/protocol/index.ts";
+import type { AgentImpl } from "../../lib/protocol/server/index.ts";
 
 // A tiny in-memory agent for protocol tests: containers are records, the
 // "process" writes back what it got on stdin and exits when stdin closes.
@@ -82,6 +83,12 @@ export function fakeAgent(): AgentImpl & { containers: Map<string, FakeContainer
     resumeContainer: (req) => {
       get(req.containerId).paused = false;
       return {};
+    },
+    getContainerState: (req) => {
+      const c = get(req.containerId);
+      const S = GetContainerStateResponse_Status;
+      const status = c.exit ? S.STOPPED : c.paused ? S.PAUSED : c.started ? S.RUNNING : S.CREATED;
+      return { status, pid: 4242, exitStatus: c.exit?.exitStatus ?? 0, signal: c.exit?.signal ?? 0 };
     },
     listProcesses: (req) => {
       get(req.containerId);

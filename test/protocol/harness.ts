@@ -6,15 +6,8 @@ import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createStreamConnection } from "../../lib/protocol/client/http2-transport.ts";
 import { createUnixTransport } from "../../lib/protocol/client/unix-transport.ts";
-import {
-  AgentService,
-  CAPABILITIES,
-  serveAgent,
-  type AgentImpl,
-  type AgentServer,
-  type AgentTarget,
-  type ServeOptions,
-} from "../../lib/protocol/index.ts";
+import { AgentService, CAPABILITIES, type AgentTarget } from "../../lib/protocol/index.ts";
+import { serveAgent, type AgentImpl, type AgentServer, type ServeOptions } from "../../lib/protocol/server/index.ts";
 
 // Both ways the runtime reaches an agent: the unix fast path (HTTP/1.1) and
 // one byte stream carrying HTTP/2, as virtio-serial and hybrid vsock do.

@@ -9,8 +9,8 @@ import {
   PROTOCOL_VERSION,
   RPC_CAPABILITY,
   connectAgent,
-  serveAgent,
 } from "../../lib/protocol/index.ts";
+import { serveAgent } from "../../lib/protocol/server/index.ts";
 import { createLeanHandler } from "../../lib/protocol/server/connect-fetch.ts";
 import { fakeAgent } from "./fake-agent.ts";
 import { TRANSPORTS, rawClient, servedPerTest } from "./harness.ts";

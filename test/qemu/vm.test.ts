@@ -7,7 +7,8 @@ import { loadSettings, type Settings } from "../../lib/config/index.ts";
 import { HuskError, isAlive } from "../../lib/core/index.ts";
 import { AGENT_IN_SHARE } from "../../lib/guest/index.ts";
 import { qemuDriver } from "../../lib/hypervisor/qemu/index.ts";
-import type { Hypervisor, VmSpec, VmState } from "../../lib/hypervisor/index.ts";
+import type { Hypervisor, VmSpec } from "../../lib/hypervisor/index.ts";
+import type { QemuVmRecord as VmState } from "../../lib/persist/index.ts";
 import { connectAgent } from "../../lib/protocol/index.ts";
 import pkg from "../../package.json" with { type: "json" };
 import { TEST_GUEST_DIR, buildAssets, pruneOldVersions, vmSkipReason } from "./assets.ts";
@@ -44,7 +45,7 @@ class GuestShell {
 describe.skipIf(!!skip)("qemu driver (TCG)", () => {
   let settings: Settings;
   let work: string;
-  let driver: Hypervisor;
+  let driver: Hypervisor<VmState>;
   let state: VmState | undefined;
   let shell: GuestShell;
   let spec: VmSpec;
@@ -106,12 +107,12 @@ describe.skipIf(!!skip)("qemu driver (TCG)", () => {
   test("stop leaves no QEMU, virtiofsd, socket or agent link behind, and is idempotent", async () => {
     const s = state!;
     shell.close();
-    expect(isAlive(s.pid)).toBe(true);
-    expect(isAlive(s.virtiofsdPid)).toBe(true);
+    expect(isAlive(s.vmm?.pid, s.vmm?.startTime)).toBe(true);
+    expect(isAlive(s.virtiofsd?.process.pid)).toBe(true);
     await driver.stop(s);
-    expect(isAlive(s.pid)).toBe(false);
-    expect(isAlive(s.virtiofsdPid)).toBe(false);
-    for (const f of ["qmp.sock", "agent.sock", "vfs.sock"]) expect(existsSync(join(s.vmDir, f))).toBe(false);
+    expect(isAlive(s.vmm?.pid, s.vmm?.startTime)).toBe(false);
+    expect(isAlive(s.virtiofsd?.process.pid)).toBe(false);
+    for (const f of ["qmp.sock", "agent.sock", "vfs.sock"]) expect(existsSync(join(s.dir, f))).toBe(false);
     expect(existsSync(join(spec.sharedDir, AGENT_IN_SHARE))).toBe(false);
     expect(existsSync(join(spec.sharedDir, "from-guest.txt"))).toBe(true); // the share's own content stays
     await driver.stop(s); // again: nothing left to do, no error
@@ -122,14 +123,14 @@ describe.skipIf(!!skip)("qemu driver (TCG)", () => {
   test("stop cleans up after a QEMU that was killed from outside", async () => {
     const s = await driver.start({ ...spec, sandboxId: "vm2", vmDir: join(work, "vm2") });
     try {
-      process.kill(s.pid!, "SIGKILL");
-      for (let i = 0; i < 100 && isAlive(s.pid); i++) await sleep(20);
+      process.kill(s.vmm!.pid, "SIGKILL");
+      for (let i = 0; i < 100 && isAlive(s.vmm?.pid, s.vmm?.startTime); i++) await sleep(20);
       expect(await driver.status(s)).toBe("stopped");
     } finally {
       await driver.stop(s);
     }
-    expect(isAlive(s.virtiofsdPid)).toBe(false);
-    for (const f of ["qmp.sock", "agent.sock", "vfs.sock"]) expect(existsSync(join(s.vmDir, f))).toBe(false);
+    expect(isAlive(s.virtiofsd?.process.pid)).toBe(false);
+    for (const f of ["qmp.sock", "agent.sock", "vfs.sock"]) expect(existsSync(join(s.dir, f))).toBe(false);
   });
 
   test("a missing shared directory fails with its name and starts nothing", async () => {
@@ -158,10 +159,10 @@ describe.skipIf(!!skip)("qemu driver (TCG)", () => {
       } finally {
         client.close();
       }
-      expect(readFileSync(join(s.vmDir, "console.log"), "utf8")).toContain("husk-init: ready mode=agent port=/dev/vport");
+      expect(readFileSync(join(s.dir, "console.log"), "utf8")).toContain("husk-init: ready mode=agent port=/dev/vport");
     } finally {
       await d.stop(s);
     }
-    expect(isAlive(s.pid)).toBe(false);
+    expect(isAlive(s.vmm?.pid, s.vmm?.startTime)).toBe(false);
   }, 180_000);
 });

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { HuskError, errorMessage } from "../../core/index.ts";
-import { closeFd, listenUnix, receiveFd } from "./libc.ts";
+import { ErrorCode, HuskError, errorMessage } from "../../core/index.ts";
+import { closeFd, listenUnix, receiveFd } from "../../sys/index.ts";
 
 // runc's --console-socket: runc connects, sends the pty master with
 // SCM_RIGHTS and closes before `runc create`/`runc exec -d` exits, so the
@@ -24,14 +24,15 @@ export class ConsoleSocket {
       return new ConsoleSocket(path, listenUnix(path), tempDir);
     } catch (e) {
       if (tempDir) rmSync(tempDir, { recursive: true, force: true });
-      throw new HuskError(`cannot listen on console socket ${path}: ${errorMessage(e)}`);
+      throw new HuskError(`cannot listen on console socket ${path}: ${errorMessage(e)}`, { code: ErrorCode.Internal });
     }
   }
 
   // Call after runc succeeded; the pty master it sent.
   takeMaster(): number {
     const fd = receiveFd(this.fd);
-    if (fd === undefined) throw new HuskError(`the OCI runtime sent no terminal over ${this.path}`);
+    if (fd === undefined)
+      throw new HuskError(`the OCI runtime sent no terminal over ${this.path}`, { code: ErrorCode.Internal });
     return fd;
   }
 

@@ -2,8 +2,17 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync,
 import { basename, isAbsolute, join, resolve } from "node:path";
 import * as v from "valibot";
 import { DEFAULTS } from "../../config/index.ts";
-import { HuskError, describeIssues, errorMessage, log, validateId } from "../../core/index.ts";
-import { loadBundle, parseSignal, type MountSpec, type ProcessSpec, type Spec } from "../../oci/index.ts";
+import { ErrorCode, HuskError, describeIssues, errorCode, errorMessage, log, validateId } from "../../core/index.ts";
+import {
+  checkOperation,
+  loadBundle,
+  nextStatus,
+  parseSignal,
+  type ContainerStatus,
+  type MountSpec,
+  type ProcessSpec,
+  type Spec,
+} from "../../oci/index.ts";
 import { cgroupStats } from "./cgroup.ts";
 import { ConsoleSocket } from "./console.ts";
 import { Proc } from "./process.ts";
@@ -17,7 +26,6 @@ import {
   type ConsoleSize,
   type ContainerState,
   type ContainerStats,
-  type ContainerStatus,
   type CreateOptions,
   type ExecOptions,
   type ExitStatus,
@@ -68,7 +76,7 @@ const MAX_DIR_NAME = 200;
 
 function parse<S extends v.GenericSchema>(schema: S, input: unknown, what: string): v.InferOutput<S> {
   const r = v.safeParse(schema, input);
-  if (!r.success) throw new HuskError(`invalid ${what}: ${describeIssues(r.issues)}`);
+  if (!r.success) throw new HuskError(`invalid ${what}: ${describeIssues(r.issues)}`, { code: ErrorCode.InvalidArgument });
   return r.output;
 }
 
@@ -123,12 +131,14 @@ export class Engine {
   async create(id: string, options: CreateOptions): Promise<ContainerState> {
     validateId(id);
     const opts = parse(CreateOptionsSchema, options, `options for container ${id}`);
-    if (this.containers.has(id) || this.reserved.has(id)) throw new HuskError(`container ${id} already exists`);
+    if (this.containers.has(id) || this.reserved.has(id))
+      throw new HuskError(`container ${id} already exists`, { code: ErrorCode.AlreadyExists });
     this.reserved.add(id);
     const dir = join(this.stateDir, "c", id.length <= MAX_DIR_NAME ? id : new Bun.CryptoHasher("sha256").update(id).digest("hex"));
     let rootfs: PreparedRootfs | undefined;
     try {
-      if (existsSync(dir)) throw new HuskError(`container ${id} already exists (state in ${dir})`);
+      if (existsSync(dir))
+        throw new HuskError(`container ${id} already exists (state in ${dir})`, { code: ErrorCode.AlreadyExists });
       mkdirSync(dir, { mode: 0o700 });
       const prepared = await this.prepare(id, opts, dir);
       const { bundle, spec } = prepared;
@@ -141,7 +151,7 @@ export class Engine {
         ["create", "--bundle", dir, "--pid-file", pidFile, ...(this.noPivot ? ["--no-pivot"] : []), ...extra, id],
         pidFile,
       ).catch((e) => {
-        throw new HuskError(`cannot create container ${id}: ${errorMessage(e)}`);
+        throw new HuskError(`cannot create container ${id}: ${errorMessage(e)}`, { code: errorCode(e), cause: e });
       });
       const c: Container = {
         id,
@@ -158,7 +168,7 @@ export class Engine {
         execSeq: 0,
         lock: Promise.resolve(),
       };
-      void c.init.exited.then(() => (c.status = "stopped"));
+      void c.init.exited.then(() => (c.status = nextStatus(c.status, "stopped")));
       this.containers.set(id, c);
       return this.state(id);
     } catch (e) {
@@ -187,7 +197,10 @@ export class Engine {
       spec = { ...b.spec, mounts: b.spec.mounts?.map((m) => absoluteBindSource(m, b.path)) };
       rootfs = { path: b.rootfs, release: async () => {} };
     } else {
-      if (!opts.spec.process) throw new HuskError(`invalid spec for container ${id}: process: a container needs a process`);
+      if (!opts.spec.process)
+        throw new HuskError(`invalid spec for container ${id}: process: a container needs a process`, {
+          code: ErrorCode.InvalidArgument,
+        });
       bundle = dir;
       spec = opts.spec;
       rootfs = await prepareRootfs(opts.rootfs, dir); // last: nothing below can fail and leave it mounted
@@ -234,7 +247,8 @@ export class Engine {
       }
       const pid = Number(readFileSync(pidFile, "utf8").trim());
       rmSync(pidFile, { force: true });
-      if (!Number.isInteger(pid) || pid <= 0) throw new HuskError(`the OCI runtime wrote no pid for ${what}`);
+      if (!Number.isInteger(pid) || pid <= 0)
+        throw new HuskError(`the OCI runtime wrote no pid for ${what}`, { code: ErrorCode.Internal });
       return { io, pid };
     } catch (e) {
       io?.stdout.discard();
@@ -247,25 +261,25 @@ export class Engine {
 
   start(id: string): Promise<void> {
     return this.locked(id, async (c) => {
-      if (c.status !== "created") throw new HuskError(`container ${id} is ${c.status}, not created: it cannot be started`);
+      checkOperation(id, c.status, "start");
       await this.runc.run(["start", id]);
-      if (c.status === "created") c.status = "running";
+      c.status = nextStatus(c.status, "running"); // stays stopped if the init already exited
     });
   }
 
   pause(id: string): Promise<void> {
     return this.locked(id, async (c) => {
-      if (c.status !== "running") throw new HuskError(`container ${id} is ${c.status}, not running: it cannot be paused`);
+      checkOperation(id, c.status, "pause");
       await this.runc.run(["pause", id]);
-      c.status = "paused";
+      c.status = nextStatus(c.status, "paused");
     });
   }
 
   resume(id: string): Promise<void> {
     return this.locked(id, async (c) => {
-      if (c.status !== "paused") throw new HuskError(`container ${id} is ${c.status}, not paused: it cannot be resumed`);
+      checkOperation(id, c.status, "resume");
       await this.runc.run(["resume", id]);
-      if (c.status === "paused") c.status = "running";
+      c.status = nextStatus(c.status, "running");
     });
   }
 
@@ -273,8 +287,7 @@ export class Engine {
   // processes are killed first. Afterwards nothing of it is left on disk.
   delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
     return this.locked(id, async (c) => {
-      if ((c.status === "running" || c.status === "paused") && !opts.force)
-        throw new HuskError(`container ${id} is ${c.status}: stop it first or delete with force`);
+      checkOperation(id, c.status, "delete", { force: opts.force });
       await this.runc.run(["delete", ...(opts.force ? ["--force"] : []), id]);
       await this.reapAll(c);
       for (const p of [c.init, ...c.execs.values()]) {
@@ -311,12 +324,12 @@ export class Engine {
   async exec(id: string, options: ExecOptions): Promise<string> {
     const c = this.get(id);
     const opts = parse(ExecOptionsSchema, options, `exec options for container ${id}`);
-    if (c.status !== "running") throw new HuskError(`container ${id} is ${c.status}: exec needs a running container`);
+    checkOperation(id, c.status, "exec");
     let execId = opts.execId;
     if (execId === undefined) do execId = `exec-${++c.execSeq}`; while (c.execs.has(execId) || c.pendingExecs.has(execId));
     validateId(execId, "exec");
     if (c.execs.has(execId) || c.pendingExecs.has(execId))
-      throw new HuskError(`exec ${execId} already exists in container ${id}`);
+      throw new HuskError(`exec ${execId} already exists in container ${id}`, { code: ErrorCode.AlreadyExists });
     // Unset fields (env, cwd, user) come from the container's own process.
     const base = c.spec.process!;
     const processSpec: ProcessSpec = {
@@ -342,7 +355,7 @@ export class Engine {
       c.execs.set(execId, new Proc(execId, pid, io, processSpec.terminal === true, this.reaper));
       return execId;
     } catch (e) {
-      throw new HuskError(`cannot ${what}: ${errorMessage(e)}`);
+      throw new HuskError(`cannot ${what}: ${errorMessage(e)}`, { code: errorCode(e), cause: e });
     } finally {
       rmSync(specFile, { force: true });
       c.pendingExecs.delete(execId);
@@ -353,7 +366,8 @@ export class Engine {
   // otherwise stay until the container is deleted.
   removeExec(id: string, execId: string): void {
     const p = this.proc(id, execId);
-    if (!execId || p.running) throw new HuskError(`${describe(id, execId)} is still running: signal it first`);
+    if (!execId || p.running)
+      throw new HuskError(`${describe(id, execId)} is still running: signal it first`, { code: ErrorCode.FailedPrecondition });
     p.io.stdout.discard();
     p.io.stderr.discard();
     p.io.release();
@@ -365,11 +379,12 @@ export class Engine {
     const sig = parseSignal(signal);
     if (opts.execId) {
       const p = this.proc(id, opts.execId);
-      if (!p.running) throw new HuskError(`exec ${opts.execId} in container ${id} has exited`);
+      if (!p.running)
+        throw new HuskError(`exec ${opts.execId} in container ${id} has exited`, { code: ErrorCode.FailedPrecondition });
       this.kill(p.pid, sig); // still our unreaped child, so the pid cannot have been reused
       return;
     }
-    if (c.status === "stopped" && !opts.all) throw new HuskError(`container ${id} is stopped`);
+    checkOperation(id, c.status, "kill", { all: opts.all });
     await this.runc.run(["kill", ...(opts.all ? ["--all"] : []), id, String(sig)]);
   }
 
@@ -377,7 +392,8 @@ export class Engine {
     try {
       process.kill(pid, sig);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw new HuskError(`cannot signal pid ${pid}: ${errorMessage(e)}`);
+      if ((e as NodeJS.ErrnoException).code !== "ESRCH")
+        throw new HuskError(`cannot signal pid ${pid}: ${errorMessage(e)}`, { code: ErrorCode.Internal });
     }
   }
 
@@ -402,11 +418,13 @@ export class Engine {
 
   resize(id: string, execId: string | undefined, size: ConsoleSize): void {
     const p = this.proc(id, execId);
-    if (!p.io.resize) throw new HuskError(`${describe(id, execId)} has no terminal`);
+    if (!p.io.resize) throw new HuskError(`${describe(id, execId)} has no terminal`, { code: ErrorCode.FailedPrecondition });
     try {
       p.io.resize(size);
     } catch (e) {
-      throw new HuskError(`cannot resize the terminal of ${describe(id, execId)}: ${errorMessage(e)}`);
+      throw new HuskError(`cannot resize the terminal of ${describe(id, execId)}: ${errorMessage(e)}`, {
+        code: ErrorCode.Internal,
+      });
     }
   }
 
@@ -433,7 +451,7 @@ export class Engine {
 
   // Host pids of every process in the container.
   async ps(id: string): Promise<number[]> {
-    this.get(id);
+    checkOperation(id, this.get(id).status, "ps");
     const out = await this.runc.run(["ps", "--format", "json", id]);
     const pids = JSON.parse(out || "null") as number[] | null;
     return pids ?? [];
@@ -443,7 +461,7 @@ export class Engine {
   // such command (crun) or cannot answer.
   async stats(id: string): Promise<ContainerStats> {
     const c = this.get(id);
-    if (c.status === "stopped") throw new HuskError(`container ${id} is stopped: it has no statistics`);
+    checkOperation(id, c.status, "stats");
     let failure: unknown;
     try {
       const stats = parseEvents(await this.runc.run(["events", "--stats", id]));
@@ -453,14 +471,16 @@ export class Engine {
     }
     const fromCgroup = cgroupStats(c.init.pid);
     if (fromCgroup) return fromCgroup;
-    throw new HuskError(`no statistics for container ${id}: ${failure ? errorMessage(failure) : "unreadable runtime output"}`);
+    throw new HuskError(`no statistics for container ${id}: ${failure ? errorMessage(failure) : "unreadable runtime output"}`, {
+      code: ErrorCode.Unavailable,
+    });
   }
 
   // ---- helpers ----
 
   private get(id: string): Container {
     const c = this.containers.get(id);
-    if (!c) throw new HuskError(`container ${JSON.stringify(id.slice(0, 64))} does not exist`);
+    if (!c) throw new HuskError(`container ${JSON.stringify(id.slice(0, 64))} does not exist`, { code: ErrorCode.NotFound });
     return c;
   }
 
@@ -468,7 +488,10 @@ export class Engine {
     const c = this.get(id);
     if (!execId) return c.init;
     const p = c.execs.get(execId);
-    if (!p) throw new HuskError(`exec ${JSON.stringify(execId.slice(0, 64))} does not exist in container ${id}`);
+    if (!p)
+      throw new HuskError(`exec ${JSON.stringify(execId.slice(0, 64))} does not exist in container ${id}`, {
+        code: ErrorCode.NotFound,
+      });
     return p;
   }
 

@@ -1,5 +1,5 @@
 import { log } from "../../core/index.ts";
-import { becomeSubreaper, decodeWaitStatus, tryReap } from "./libc.ts";
+import { becomeSubreaper, decodeWaitStatus, tryReap } from "../../sys/index.ts";
 import type { ExitStatus } from "./types.ts";
 
 // Container inits and detached execs are grandchildren: runc exits after

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { HuskError, errorMessage } from "../../core/index.ts";
+import { ErrorCode, HuskError, errorMessage } from "../../core/index.ts";
 import type { Rootfs } from "./types.ts";
 
 // The container's root directory. An overlay is mounted with the `mount`
@@ -18,10 +18,10 @@ async function tool(argv: string[]): Promise<void> {
   try {
     proc = Bun.spawn(argv, { stdin: "ignore", stdout: "ignore", stderr: "pipe", timeout: 30_000 });
   } catch (e) {
-    throw new HuskError(`cannot run ${argv[0]}: ${errorMessage(e)}`);
+    throw new HuskError(`cannot run ${argv[0]}: ${errorMessage(e)}`, { code: ErrorCode.Internal });
   }
   const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
-  if (code !== 0) throw new HuskError(`${argv.join(" ")}: ${stderr.trim() || `exit status ${code}`}`);
+  if (code !== 0) throw new HuskError(`${argv.join(" ")}: ${stderr.trim() || `exit status ${code}`}`, { code: ErrorCode.Internal });
 }
 
 function requireDir(path: string, what: string): void {
@@ -29,9 +29,10 @@ function requireDir(path: string, what: string): void {
   try {
     ok = statSync(path).isDirectory();
   } catch (e) {
-    throw new HuskError(`${what} ${path}: ${errorMessage(e)}`);
+    const missing = (e as NodeJS.ErrnoException).code === "ENOENT";
+    throw new HuskError(`${what} ${path}: ${errorMessage(e)}`, { code: missing ? ErrorCode.NotFound : ErrorCode.Internal });
   }
-  if (!ok) throw new HuskError(`${what} ${path} is not a directory`);
+  if (!ok) throw new HuskError(`${what} ${path} is not a directory`, { code: ErrorCode.InvalidArgument });
 }
 
 // Mount points under dir, deepest first (from our mount namespace's table).
@@ -65,7 +66,10 @@ const FORBIDDEN_IN_LOWER = /[:,\\\n]/;
 
 async function mountOverlay(lower: string[], tmpfsSize: string | undefined, dir: string): Promise<string> {
   for (const l of lower) {
-    if (FORBIDDEN_IN_LOWER.test(l)) throw new HuskError(`overlay lower ${JSON.stringify(l)}: ':', ',' and '\\' are not allowed in the path`);
+    if (FORBIDDEN_IN_LOWER.test(l))
+      throw new HuskError(`overlay lower ${JSON.stringify(l)}: ':', ',' and '\\' are not allowed in the path`, {
+        code: ErrorCode.InvalidArgument,
+      });
     requireDir(l, "overlay lower");
   }
   const scratch = join(dir, "scratch");

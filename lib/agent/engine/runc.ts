@@ -1,6 +1,6 @@
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { HuskError, errorMessage } from "../../core/index.ts";
+import { ErrorCode, HuskError, errorMessage } from "../../core/index.ts";
 
 // The OCI runtime binary (runc; crun speaks the same CLI). Every call uses a
 // private --root so the host's own runc state is never seen or touched, and a
@@ -38,7 +38,7 @@ export class Runc {
         killSignal: "SIGKILL",
       });
     } catch (e) {
-      throw new HuskError(`cannot run OCI runtime ${this.binary}: ${errorMessage(e)}`);
+      throw new HuskError(`cannot run OCI runtime ${this.binary}: ${errorMessage(e)}`, { code: ErrorCode.Unavailable });
     }
     try {
       const [stdout, stderr, code] = await Promise.all([
@@ -48,7 +48,8 @@ export class Runc {
       ]);
       if (code === 0) return stdout;
       const why = lastError(logFile) || stderr.trim() || `exit status ${code}${proc.signalCode ? ` (${proc.signalCode})` : ""}`;
-      // runc already says "runc create failed: ..." for most errors.
+      // runc already says "runc create failed: ..." for most errors. Its
+      // reasons have no kind we could tell apart: Unknown.
       throw new HuskError(why.includes(`${args[0]} failed:`) ? why : `${this.binary} ${args[0]}: ${why}`);
     } finally {
       rmSync(logFile, { force: true });

@@ -1,7 +1,7 @@
 import tty from "node:tty";
 import type { FileSink } from "bun";
-import { HuskError, errorMessage, log } from "../../core/index.ts";
-import { closeFd, dupFd, pipe, setWindowSize } from "./libc.ts";
+import { ErrorCode, HuskError, errorMessage, log } from "../../core/index.ts";
+import { closeFd, dupFd, pipe, setWindowSize } from "../../sys/index.ts";
 import type { ConsoleSize } from "./types.ts";
 
 // A process's output is read as it is produced and kept here until someone
@@ -132,14 +132,15 @@ export class InputSink {
   ) {}
 
   write(data: Uint8Array): Promise<number> {
-    if (this.closed) return Promise.reject(new HuskError(`stdin of ${this.what} is closed`));
+    if (this.closed)
+      return Promise.reject(new HuskError(`stdin of ${this.what} is closed`, { code: ErrorCode.FailedPrecondition }));
     return this.enqueue(async () => {
       this.sink ??= Bun.file(this.fd).writer();
       try {
         await this.sink.write(data);
         await this.sink.flush();
       } catch (e) {
-        throw new HuskError(`cannot write to stdin of ${this.what}: ${errorMessage(e)}`);
+        throw new HuskError(`cannot write to stdin of ${this.what}: ${errorMessage(e)}`, { code: ErrorCode.Unavailable });
       }
       return data.length;
     });

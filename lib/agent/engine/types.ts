@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { SpecSchema } from "../../oci/index.ts";
+import { SpecSchema, type ContainerStatus } from "../../oci/index.ts";
 
 // What callers (the agent service) hand the engine. Checked on entry so that a
 // bad request becomes a HuskError naming the field, never a runc stack trace.
@@ -47,8 +47,6 @@ export const ExecOptionsSchema = v.object({
 });
 export type ExecOptions = v.InferInput<typeof ExecOptionsSchema>;
 
-export type ContainerStatus = "created" | "running" | "paused" | "stopped";
-
 export interface ExitStatus {
   exitCode: number; // 128 + signal when killed, as shells report
   signal?: number;
@@ -57,7 +55,7 @@ export interface ExitStatus {
 
 export interface ContainerState {
   id: string;
-  status: ContainerStatus;
+  status: ContainerStatus; // never "creating": the engine lists a container once runc created it
   pid: number;
   bundle: string;
   rootfs: string;

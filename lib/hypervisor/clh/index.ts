@@ -1,12 +1,15 @@
 import type { Settings } from "../../config/index.ts";
 import { resolveGuestAssets } from "../../guest/index.ts";
 import { HuskError } from "../../core/index.ts";
-import type { Hypervisor, VmSpec, VmState, VmStatus } from "../types.ts";
+import { ClhVmSchema, type ClhVmRecord as ClhVm } from "../../persist/index.ts";
+import { running } from "../process.ts";
+import type { Hypervisor, VmSpec, VmStatus } from "../types.ts";
 import { clhApi, expectState, type ClhApi } from "./api.ts";
 import { buildVmConfig } from "./config.ts";
-import { AGENT_PORT, FS_TAG, launchVm, startVirtiofsd, startVmm, stopVm, vmmAlive, type VmPaths } from "./vmm.ts";
+import { CLH_FEATURES } from "./features.ts";
+import { checkpoint, restore } from "./snapshot.ts";
+import { AGENT_PORT, FS_TAG, launchVm, startClhVirtiofsd, startVmm, stopVm, type VmPaths } from "./vmm.ts";
 import { dialHybridVsock } from "./vsock.ts";
-
 // The cloud-hypervisor driver: one VMM process per sandbox, driven over its
 // REST API socket; the agent is reached through hybrid vsock and the sandbox's
 // shared directory is served by a virtiofsd of its own.
@@ -22,7 +25,6 @@ export {
   ClhSnapshotSchema,
   SNAPSHOT_INFO,
   type ClhSnapshot,
-  type CheckpointOptions,
   type RestoreOptions,
 } from "./snapshot.ts";
 export { vmPaths, AGENT_PORT, FS_TAG } from "./vmm.ts";
@@ -45,47 +47,54 @@ export function vmConfigFor(spec: VmSpec, p: VmPaths) {
   });
 }
 
-function apiOf(state: VmState): ClhApi {
-  if (state.driver !== "clh" || !state.apiSocket)
-    throw new HuskError(`the VM in ${state.vmDir} is not a cloud-hypervisor VM (driver ${state.driver})`);
-  if (!vmmAlive(state)) throw new HuskError(`cloud-hypervisor of the VM in ${state.vmDir} is not running`);
-  return clhApi(state.apiSocket);
+function apiOf(vm: ClhVm): ClhApi {
+  if (!running(vm.vmm)) throw new HuskError(`cloud-hypervisor of the VM in ${vm.dir} is not running`);
+  return clhApi(vm.apiSocket);
 }
 
-export function clhDriver(settings: Settings): Hypervisor {
+export function clhDriver(settings: Settings): Hypervisor<ClhVm> {
+  // The sandbox layer names no assets: boot the configured (or newest) ones.
+  const withAssets = (given: VmSpec): VmSpec =>
+    given.assets ? given : { ...given, assets: resolveGuestAssets(settings.guestDir, settings.guestVersion) };
   return {
     name: "clh",
+    features: CLH_FEATURES,
+    schema: ClhVmSchema,
     start: (given) => {
-      // The sandbox layer names no assets: boot the configured (or newest) ones.
-      const spec = given.assets ? given : { ...given, assets: resolveGuestAssets(settings.guestDir, settings.guestVersion) };
-      return launchVm(settings, spec, async ({ bins, paths, state }) => {
+      const spec = withAssets(given);
+      return launchVm(settings, spec, async ({ bins, paths, vm }) => {
         const config = vmConfigFor(spec, paths);
-        await startVirtiofsd(bins.virtiofsd, spec.sharedDir, paths, state);
-        const { api } = await startVmm(bins.clh, paths, state);
+        await startClhVirtiofsd(bins.virtiofsd, spec.sharedDir, paths, vm);
+        const { api } = await startVmm(bins.clh, paths, vm);
         await api.put("vm.create", config);
         await expectState(api, "Created", "vm.create");
         await api.put("vm.boot");
         await expectState(api, "Running", "vm.boot");
       });
     },
-    dialAgent: (state, timeoutMs) => dialHybridVsock(state.agent.path, state.agent.port ?? AGENT_PORT, timeoutMs),
-    async pause(state) {
-      const api = apiOf(state);
+    channel: (vm) => ({ kind: "hybrid-vsock", path: vm.vsockSocket, port: vm.agentPort }),
+    dialAgent: (vm, timeoutMs) => dialHybridVsock(vm.vsockSocket, vm.agentPort, timeoutMs),
+    mainProcess: (vm) => vm.vmm,
+    async pause(vm) {
+      const api = apiOf(vm);
       await api.put("vm.pause");
       await expectState(api, "Paused", "vm.pause");
     },
-    async resume(state) {
-      const api = apiOf(state);
+    async resume(vm) {
+      const api = apiOf(vm);
       await api.put("vm.resume");
       await expectState(api, "Running", "vm.resume");
     },
-    async status(state): Promise<VmStatus> {
-      if (!vmmAlive(state)) return "stopped";
-      const info = await apiOf(state).info();
+    async status(vm): Promise<VmStatus> {
+      if (!running(vm.vmm)) return "stopped";
+      const info = await apiOf(vm).info();
       if (info?.state === "Running") return "running";
       if (info?.state === "Paused") return "paused";
       return "stopped";
     },
     stop: stopVm,
+    checkpoint: (vm, dest, opts) => checkpoint(vm, dest, opts),
+    // A snapshot carries its own kernel and memory: no guest assets to resolve.
+    restore: (snap, spec) => restore(settings, snap, spec),
   };
 }

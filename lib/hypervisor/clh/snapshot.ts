@@ -3,12 +3,14 @@ import { join, resolve } from "node:path";
 import * as v from "valibot";
 import type { Settings } from "../../config/index.ts";
 import { HuskError, describeIssues, errorMessage } from "../../core/index.ts";
-import type { VmSpec, VmState } from "../types.ts";
+import type { ClhVmRecord as ClhVm, SnapshotRecord } from "../../persist/index.ts";
+import { running } from "../process.ts";
+import type { CheckpointOptions, VmSpec } from "../types.ts";
 import { clhApi, expectState } from "./api.ts";
-import { FS_TAG, launchVm, startVirtiofsd, startVmm, vmmAlive, type VmPaths } from "./vmm.ts";
+import { FS_TAG, launchVm, startClhVirtiofsd, startVmm, type VmPaths } from "./vmm.ts";
 
-// What persist records about a checkpoint; also written beside the snapshot
-// as husk-snapshot.json so a snapshot directory describes itself.
+// Written beside the snapshot as husk-snapshot.json, so a snapshot directory
+// describes itself; persist records the same fields (SnapshotRecord).
 export const ClhSnapshotSchema = v.object({
   path: v.string(), // directory cloud-hypervisor wrote (config.json, state.json, memory)
   createdAt: v.string(), // ISO 8601
@@ -20,40 +22,34 @@ export type ClhSnapshot = v.InferOutput<typeof ClhSnapshotSchema>;
 export const SNAPSHOT_INFO = "husk-snapshot.json";
 const CONFIG = "config.json";
 
-export interface CheckpointOptions {
-  leaveRunning?: boolean; // resume the VM after the snapshot (default: it stays paused)
-}
-
 export interface RestoreOptions {
   memoryRestoreMode?: "Copy" | "OnDemand"; // RestoreConfig.memory_restore_mode
   prefault?: boolean;
 }
 
-export async function checkpoint(state: VmState, destDir: string, opts: CheckpointOptions = {}): Promise<ClhSnapshot> {
-  if (state.driver !== "clh" || !state.apiSocket)
-    throw new HuskError(`checkpoint: the VM in ${state.vmDir} is not a cloud-hypervisor VM`);
-  if (!vmmAlive(state)) throw new HuskError(`checkpoint: cloud-hypervisor of ${state.vmDir} is not running`);
+export async function checkpoint(vm: ClhVm, destDir: string, opts: CheckpointOptions = {}): Promise<SnapshotRecord> {
+  if (!running(vm.vmm)) throw new HuskError(`checkpoint: cloud-hypervisor of ${vm.dir} is not running`);
   const dest = resolve(destDir);
   if (existsSync(dest) && readdirSync(dest).length > 0)
     throw new HuskError(`checkpoint: ${dest} is not empty; choose a new directory`);
-  const api = clhApi(state.apiSocket);
+  const api = clhApi(vm.apiSocket);
   const { version } = await api.ping();
   const vmState = (await api.info())?.state ?? "not created";
   if (vmState === "Running") {
     await api.put("vm.pause");
     await expectState(api, "Paused", "vm.pause");
   } else if (vmState !== "Paused") {
-    throw new HuskError(`checkpoint: the VM in ${state.vmDir} is ${vmState}; only a running or paused VM can be saved`);
+    throw new HuskError(`checkpoint: the VM in ${vm.dir} is ${vmState}; only a running or paused VM can be saved`);
   }
   mkdirSync(dest, { recursive: true, mode: 0o700 });
   await api.put("vm.snapshot", { destination_url: `file://${dest}` });
-  const snap: ClhSnapshot = { path: dest, createdAt: new Date().toISOString(), vmmVersion: version, sourceVmDir: state.vmDir };
+  const snap: ClhSnapshot = { path: dest, createdAt: new Date().toISOString(), vmmVersion: version, sourceVmDir: vm.dir };
   writeFileSync(join(dest, SNAPSHOT_INFO), JSON.stringify(snap, null, 2) + "\n");
   if (opts.leaveRunning) {
     await api.put("vm.resume");
     await expectState(api, "Running", "vm.resume");
   }
-  return snap;
+  return { driver: "clh", ...snap };
 }
 
 // For a snapshot directory named on the command line.
@@ -74,24 +70,24 @@ export function readSnapshot(dir: string): ClhSnapshot {
 // rebuilt (the sandbox layer's job); virtiofsd and the VMM start afresh.
 export async function restore(
   settings: Settings,
-  record: ClhSnapshot,
+  record: Omit<ClhSnapshot, "vmmVersion"> & { vmmVersion?: string }, // checked here: restore needs the version
   spec: VmSpec,
   opts: RestoreOptions = {},
-): Promise<VmState> {
+): Promise<ClhVm> {
   const snap = v.safeParse(ClhSnapshotSchema, record);
   if (!snap.success) throw new HuskError(`restore: invalid snapshot record: ${describeIssues(snap.issues)}`);
   // Links to the snapshot's files must not depend on the caller's directory.
   const snapshot = { ...snap.output, path: resolve(snap.output.path) };
   const configPath = join(snapshot.path, CONFIG);
   if (!existsSync(configPath)) throw new HuskError(`restore: ${snapshot.path} holds no cloud-hypervisor snapshot (${CONFIG} missing)`);
-  return launchVm(settings, spec, async ({ bins, paths, state }) => {
-    const { api, version } = await startVmm(bins.clh, paths, state);
+  return launchVm(settings, spec, async ({ bins, paths, vm }) => {
+    const { api, version } = await startVmm(bins.clh, paths, vm);
     if (version !== snapshot.vmmVersion)
       throw new HuskError(
         `restore: snapshot ${snapshot.path} was taken with cloud-hypervisor ${snapshot.vmmVersion}, ` +
           `but ${bins.clh} is ${version}; snapshots restore only on the same version`,
       );
-    await startVirtiofsd(bins.virtiofsd, spec.sharedDir, paths, state);
+    await startClhVirtiofsd(bins.virtiofsd, spec.sharedDir, paths, vm);
     stageSnapshot(snapshot, paths);
     await api.put("vm.restore", {
       source_url: `file://${paths.restore}`,

@@ -1,11 +1,13 @@
-import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Settings } from "../../config/index.ts";
-import { HuskError, isAlive, terminate, validateId } from "../../core/index.ts";
-import { virtiofsdCommand } from "../qemu/virtiofsd.ts";
-import type { GuestAssets, VmSpec, VmState } from "../types.ts";
+import { HuskError, validateId } from "../../core/index.ts";
+import type { GuestAssets } from "../../guest/index.ts";
+import type { ClhVmRecord as ClhVm } from "../../persist/index.ts";
+import { isDirectory, requireExecutable, spawnDetached, stopProcess, waitUntil } from "../process.ts";
+import type { VmSpec } from "../types.ts";
+import { startVirtiofsd, stopVirtiofsd, virtiofsdCommand } from "../virtiofsd.ts";
 import { clhApi, type ClhApi } from "./api.ts";
-import { requireExecutable, sleep, socketExists, spawnDetached, waitUntil, type Spawned } from "./process.ts";
 
 // Per-VM files, all inside the VM directory. Restore rewrites every path of a
 // snapshot's config that lies under the old directory to this same layout.
@@ -32,8 +34,8 @@ export interface Binaries {
   virtiofsd: string[]; // a command: the bundled one runs through its own ld-linux
 }
 
-// virtiofsd is found as the QEMU driver finds it (settings, then the copy
-// bundled with the guest assets, then the host's), so both drivers agree.
+// virtiofsd is found as for every VM driver (settings, then the copy bundled
+// with the guest assets, then the host's).
 export function resolveBinaries(settings: Settings, assets?: GuestAssets): Binaries {
   return {
     clh: requireExecutable(settings.clhPath, "cloud-hypervisor", "HUSK_CLOUD_HYPERVISOR or [clh] path in the config file"),
@@ -46,7 +48,7 @@ export function resolveBinaries(settings: Settings, assets?: GuestAssets): Binar
 // Checks what start and restore both need before anything is spawned.
 function prepareVmDir(spec: VmSpec): VmPaths {
   validateId(spec.sandboxId, "sandbox");
-  if (!isDir(spec.sharedDir)) throw new HuskError(`shared directory ${spec.sharedDir} of sandbox ${spec.sandboxId} does not exist`);
+  if (!isDirectory(spec.sharedDir)) throw new HuskError(`shared directory ${spec.sharedDir} of sandbox ${spec.sandboxId} does not exist`);
   mkdirSync(spec.vmDir, { recursive: true, mode: 0o700 });
   const p = vmPaths(spec.vmDir);
   // Sockets left by an earlier VM in this directory would make bind fail.
@@ -54,39 +56,24 @@ function prepareVmDir(spec: VmSpec): VmPaths {
   return p;
 }
 
-const isDir = (path: string) => {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-};
-
-function baseState(spec: VmSpec, p: VmPaths): VmState {
+function baseRecord(spec: VmSpec, p: VmPaths): ClhVm {
   return {
     driver: "clh",
-    vmDir: spec.vmDir,
+    dir: spec.vmDir,
     apiSocket: p.api,
-    agent: { kind: "hybrid-vsock", path: p.vsock, port: AGENT_PORT },
+    vsockSocket: p.vsock,
+    agentPort: AGENT_PORT,
     ...(spec.assets ? { assetsVersion: spec.assets.version } : {}),
-    extra: {},
   };
 }
 
-export async function startVirtiofsd(cmd: string[], sharedDir: string, p: VmPaths, state: VmState): Promise<void> {
-  const [bin, ...pre] = cmd as [string, ...string[]];
-  const args = [...pre, `--socket-path=${p.virtiofs}`, `--shared-dir=${sharedDir}`, "--cache=auto", "--announce-submounts"];
-  const proc = spawnDetached(bin, args, p.virtiofsdLog);
-  state.virtiofsdPid = proc.pid;
-  state.extra = { ...state.extra, virtiofsdStartTime: proc.startTime };
-  await waitUntil(socketExists(p.virtiofs), proc, `virtiofsd (${bin})`, p.virtiofsdLog, START_TIMEOUT_MS);
+export async function startClhVirtiofsd(cmd: string[], sharedDir: string, p: VmPaths, vm: ClhVm): Promise<void> {
+  vm.virtiofsd = await startVirtiofsd({ command: cmd, socket: p.virtiofs, sharedDir, logPath: p.virtiofsdLog });
 }
 
 // Starts the VMM with only its API socket and waits until it answers vmm.ping.
-export async function startVmm(bin: string, p: VmPaths, state: VmState): Promise<{ api: ClhApi; version: string }> {
-  const proc = spawnDetached(bin, ["--api-socket", p.api], p.vmmLog);
-  state.pid = proc.pid;
-  state.extra = { ...state.extra, pidStartTime: proc.startTime };
+export async function startVmm(bin: string, p: VmPaths, vm: ClhVm): Promise<{ api: ClhApi; version: string }> {
+  vm.vmm = spawnDetached(bin, ["--api-socket", p.api], p.vmmLog);
   const api = clhApi(p.api);
   let version = "";
   const answers = async () => {
@@ -98,63 +85,40 @@ export async function startVmm(bin: string, p: VmPaths, state: VmState): Promise
       return false;
     }
   };
-  await waitUntil(answers, proc, `cloud-hypervisor (${bin})`, p.vmmLog, START_TIMEOUT_MS);
-  state.extra = { ...state.extra, vmmVersion: version };
+  await waitUntil(answers, vm.vmm, `cloud-hypervisor (${bin})`, p.vmmLog, START_TIMEOUT_MS);
+  vm.vmmVersion = version;
   return { api, version };
 }
 
-const num = (x: unknown): number | undefined => (typeof x === "number" ? x : undefined);
-export const vmmProc = (s: VmState): Spawned | undefined =>
-  s.pid ? { pid: s.pid, startTime: num(s.extra?.pidStartTime) } : undefined;
-const virtiofsdProc = (s: VmState): Spawned | undefined =>
-  s.virtiofsdPid ? { pid: s.virtiofsdPid, startTime: num(s.extra?.virtiofsdStartTime) } : undefined;
-
-export const vmmAlive = (s: VmState): boolean => {
-  const p = vmmProc(s);
-  return !!p && isAlive(p.pid, p.startTime);
-};
-
-async function exited(p: Spawned, ms: number): Promise<boolean> {
-  for (let waited = 0; waited < ms; waited += 20) {
-    if (!isAlive(p.pid, p.startTime)) return true;
-    await sleep(20);
-  }
-  return false;
-}
-
 // Idempotent: asks the VMM to shut the VM and itself down, then makes sure.
-export async function stopVm(state: VmState): Promise<void> {
-  const vmm = vmmProc(state);
-  if (vmm && isAlive(vmm.pid, vmm.startTime) && state.apiSocket) {
-    const api = clhApi(state.apiSocket);
+export async function stopVm(vm: ClhVm): Promise<void> {
+  await stopProcess(vm.vmm, async () => {
+    const api = clhApi(vm.apiSocket);
     // A VM that is not running answers 404/405; the VMM may already be going.
     await api.put("vm.shutdown", undefined, 5000).catch(() => {});
     await api.put("vmm.shutdown", undefined, 5000).catch(() => {});
-    if (!(await exited(vmm, 3000))) await terminate(vmm.pid, vmm.startTime, 3000);
-  }
-  const fsd = virtiofsdProc(state);
-  // virtiofsd exits once the VM is gone; a stray one is ended here.
-  if (fsd && !(await exited(fsd, 500))) await terminate(fsd.pid, fsd.startTime, 3000);
-  const p = vmPaths(state.vmDir);
+  });
+  await stopVirtiofsd(vm.virtiofsd);
+  const p = vmPaths(vm.dir);
   for (const s of [p.api, p.vsock, p.virtiofs]) rmSync(s, { force: true });
 }
 
 export interface NewVm {
   bins: Binaries;
   paths: VmPaths;
-  state: VmState; // filled in as processes start, so a failure can clean up
+  vm: ClhVm; // filled in as processes start, so a failure can clean up
 }
 
 // Start and restore alike: whatever `bringUp` started is stopped if it fails.
-export async function launchVm(settings: Settings, spec: VmSpec, bringUp: (vm: NewVm) => Promise<void>): Promise<VmState> {
+export async function launchVm(settings: Settings, spec: VmSpec, bringUp: (n: NewVm) => Promise<void>): Promise<ClhVm> {
   const bins = resolveBinaries(settings, spec.assets);
   const paths = prepareVmDir(spec);
-  const state = baseState(spec, paths);
+  const vm = baseRecord(spec, paths);
   try {
-    await bringUp({ bins, paths, state });
-    return state;
+    await bringUp({ bins, paths, vm });
+    return vm;
   } catch (e) {
-    await stopVm(state);
+    await stopVm(vm);
     throw e;
   }
 }

@@ -1,34 +1,18 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
-import type { Duplex } from "node:stream";
-import { HuskError, isAlive, processStartTime, startDaemon, terminate } from "../../core/index.ts";
-import type { Hypervisor, VmSpec, VmState, VmStatus } from "../types.ts";
+import { HuskError } from "../../core/index.ts";
+import { LocalVmSchema, type LocalVmRecord as LocalVm } from "../../persist/index.ts";
+import { dialUnix } from "../dial.ts";
+import { running, startDaemon, stopProcess } from "../process.ts";
+import type { Hypervisor, VmSpec } from "../types.ts";
+import { LOCAL_FEATURES } from "./features.ts";
 
 // The `local` driver runs no VM: the sandbox's agent is a host process and its
 // containers are plain runc containers. It isolates no more than runc does.
 
 export interface LocalOptions {
   ociRuntime: string;
-}
-
-export function dialUnix(path: string, timeoutMs = 5000): Promise<Duplex> {
-  return new Promise((resolve, reject) => {
-    const sock = connect(path);
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new HuskError(`agent socket ${path}: no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-    sock.once("connect", () => {
-      clearTimeout(timer);
-      resolve(sock);
-    });
-    sock.once("error", (e) => {
-      clearTimeout(timer);
-      reject(new HuskError(`cannot reach agent at ${path}: ${e.message}`));
-    });
-  });
 }
 
 function agentArgs(spec: VmSpec, opts: LocalOptions, sock: string): string[] {
@@ -47,35 +31,31 @@ function removeOrphans(runtime: string, runcRoot: string): void {
   for (const id of ids) spawnSync(runtime, ["--root", runcRoot, "delete", "--force", id]);
 }
 
-export function localDriver(opts: LocalOptions): Hypervisor {
+export function localDriver(opts: LocalOptions): Hypervisor<LocalVm> {
   return {
     name: "local",
-    async start(spec: VmSpec): Promise<VmState> {
-      const sock = join(spec.vmDir, "agent.sock");
+    features: LOCAL_FEATURES,
+    schema: LocalVmSchema,
+    async start(spec) {
+      const socket = join(spec.vmDir, "agent.sock");
       const logPath = join(spec.vmDir, "agent.log");
-      const pid = await startDaemon({ args: agentArgs(spec, opts, sock), logPath, socket: sock, what: "agent" });
-      return {
-        driver: "local",
-        vmDir: spec.vmDir,
-        pid,
-        agent: { kind: "unix", path: sock },
-        pidStartTime: processStartTime(pid),
-      };
+      const agent = await startDaemon({ args: agentArgs(spec, opts, socket), logPath, socket, what: "agent" });
+      return { driver: "local", dir: spec.vmDir, agent, socket };
     },
-    dialAgent: (state, timeoutMs) => dialUnix(state.agent.path, timeoutMs),
+    channel: (vm) => ({ kind: "unix", path: vm.socket }),
+    dialAgent: (vm, timeoutMs) => dialUnix(vm.socket, timeoutMs),
+    mainProcess: (vm) => vm.agent,
     async pause() {
       throw new HuskError("the local driver has no VM to pause; pause the containers instead");
     },
     async resume() {
       throw new HuskError("the local driver has no VM to resume");
     },
-    async status(state): Promise<VmStatus> {
-      return isAlive(state.pid, state.pidStartTime) ? "running" : "stopped";
-    },
-    async stop(state) {
-      if (state.pid) await terminate(state.pid, state.pidStartTime, 5000);
-      rmSync(state.agent.path, { force: true });
-      removeOrphans(opts.ociRuntime, join(state.vmDir, "agent", "runc"));
+    status: async (vm) => (running(vm.agent) ? "running" : "stopped"),
+    async stop(vm) {
+      await stopProcess(vm.agent, undefined, 5000);
+      rmSync(vm.socket, { force: true });
+      removeOrphans(opts.ociRuntime, join(vm.dir, "agent", "runc"));
     },
   };
 }

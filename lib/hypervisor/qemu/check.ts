@@ -5,7 +5,7 @@ import { errorMessage } from "../../core/index.ts";
 import { listGuestVersions, resolveGuestAssets } from "../../guest/index.ts";
 import { findExecutable } from "../select.ts";
 import { chooseAccel } from "./accel.ts";
-import { virtiofsdCommand } from "./virtiofsd.ts";
+import { virtiofsdCommand } from "../virtiofsd.ts";
 
 // What `husk check` reports about running VMs through QEMU on this host.
 export interface QemuReport {

@@ -1,22 +1,24 @@
-import { spawn } from "node:child_process";
-import { closeSync, constants, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
+import { constants, copyFileSync, existsSync, linkSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Duplex } from "node:stream";
 import type { Settings } from "../../config/index.ts";
-import { HuskError, errorMessage, isAlive, log, processStartTime, terminate } from "../../core/index.ts";
-import { AGENT_IN_SHARE, readManifest, resolveGuestAssets } from "../../guest/index.ts";
-import { dialUnix } from "../local/index.ts";
+import { ErrorCode, HuskError, errorMessage, log } from "../../core/index.ts";
+import { AGENT_IN_SHARE, readManifest, resolveGuestAssets, type GuestAssets } from "../../guest/index.ts";
+import { QemuVmSchema, type QemuVmRecord as QemuVm } from "../../persist/index.ts";
+import { dialUnix } from "../dial.ts";
+import { isDirectory, running, sleep, spawnDetached, stopProcess, waitUntil } from "../process.ts";
 import { findExecutable } from "../select.ts";
-import type { GuestAssets, Hypervisor, VmSpec, VmState, VmStatus } from "../types.ts";
-import { chooseAccel, type AccelChoice } from "./accel.ts";
+import type { Hypervisor, VmSpec, VmStatus } from "../types.ts";
+import { startVirtiofsd, stopVirtiofsd, virtiofsdCommand } from "../virtiofsd.ts";
+import { chooseAccel } from "./accel.ts";
 import { AGENT_CHARDEV, qemuArgs, vmFiles, type Accel } from "./cmdline.ts";
+import { QEMU_FEATURES } from "./features.ts";
 import { qmp, qmpPortOpen, qmpStatus } from "./qmp.ts";
-import { spawnVirtiofsd, virtiofsdCommand } from "./virtiofsd.ts";
 
 export { chooseAccel, probeKvm, type AccelChoice } from "./accel.ts";
 export { qmp, qmpStatus } from "./qmp.ts";
 export { baseArgs, qemuArgs, vmFiles, kernelCmdline, hostTscKhz, type Accel } from "./cmdline.ts";
-export { virtiofsdCommand } from "./virtiofsd.ts";
+export { qemuReport, type QemuReport } from "./check.ts";
 
 export interface QemuOptions {
   accel?: "auto" | Accel; // default: HUSK_QEMU_ACCEL, else auto (KVM only after a probe boots)
@@ -24,25 +26,7 @@ export interface QemuOptions {
   extraCmdline?: string;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function tail(path: string, lines = 8): string {
-  try {
-    return readFileSync(path, "utf8").trim().split("\n").slice(-lines).join("\n");
-  } catch {
-    return "";
-  }
-}
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, alive: () => boolean, timeoutMs: number, why: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    if (!alive()) throw new HuskError(`${what}: the process exited: ${why() || "no output"}`);
-    await sleep(20);
-  }
-  throw new HuskError(`${what}: not ready within ${timeoutMs} ms: ${why()}`);
-}
+const QEMU_START_TIMEOUT_MS = 10_000;
 
 // The agent binary is served from the share when the assets keep it out of the
 // initramfs: a hard link when the share is on the same filesystem, else a copy.
@@ -62,22 +46,12 @@ function placeAgent(assets: GuestAssets, sharedDir: string): string | undefined 
   return dest;
 }
 
-const startTime = (s: VmState, key: "pidStartTime" | "virtiofsdStartTime"): number | undefined => {
-  const v = key === "pidStartTime" ? s.pidStartTime : s.extra?.[key];
-  return typeof v === "number" ? v : undefined;
-};
+const qmpReady = (socket: string) => async () =>
+  existsSync(socket) && (await qmpStatus(socket, 2000).then((s) => s === "running", () => false));
 
-function spawnQemu(qemu: string, args: string[], logPath: string): number {
-  const log = openSync(logPath, "a");
-  const child = spawn(qemu, args, { detached: true, stdio: ["ignore", log, log] });
-  closeSync(log);
-  child.on("exit", () => {}); // reaped while we run, so no zombie outlives stop()
-  child.unref();
-  if (!child.pid) throw new HuskError(`cannot start ${qemu}`);
-  return child.pid;
-}
+const PAUSED = new Set(["paused", "suspended", "prelaunch", "inmigrate", "finish-migrate", "postmigrate"]);
 
-export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervisor {
+export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervisor<QemuVm> {
   const accelWanted = opts.accel ?? ((process.env.HUSK_QEMU_ACCEL as "auto" | Accel | undefined) || "auto");
   if (!["auto", "kvm", "tcg"].includes(accelWanted)) throw new HuskError(`HUSK_QEMU_ACCEL must be auto, kvm or tcg, not ${accelWanted}`);
   const qemuBin = () => {
@@ -86,63 +60,64 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
     return q;
   };
 
-  const driver: Hypervisor = {
-    name: "qemu",
+  // Fills `vm` in as processes start, so that stop() can undo a failed start.
+  async function bringUp(vm: QemuVm, spec: VmSpec, assets: GuestAssets, qemu: string): Promise<void> {
+    const f = vmFiles(spec.vmDir);
+    vm.agentInShare = placeAgent(assets, spec.sharedDir);
+    vm.virtiofsd = await startVirtiofsd({
+      command: virtiofsdCommand(assets, settings.virtiofsdPath), socket: f.vfs, sharedDir: spec.sharedDir, logPath: f.virtiofsdLog,
+    });
+    const mode = opts.guestMode && opts.guestMode !== "agent" ? `husk.mode=${opts.guestMode}` : "";
+    const args = qemuArgs({
+      accel: vm.accel, cpus: spec.cpus, memoryMiB: spec.memoryMiB, assets, vmDir: spec.vmDir,
+      name: `husk-${spec.sandboxId}`, share: true, extraCmdline: [mode, opts.extraCmdline].filter(Boolean).join(" "),
+    });
+    vm.vmm = spawnDetached(qemu, args, f.qemuLog);
+    await waitUntil(qmpReady(f.qmp), vm.vmm, "QEMU", f.qemuLog, QEMU_START_TIMEOUT_MS);
+  }
 
-    async start(spec: VmSpec): Promise<VmState> {
+  const driver: Hypervisor<QemuVm> = {
+    name: "qemu",
+    features: QEMU_FEATURES,
+    schema: QemuVmSchema,
+
+    async start(spec) {
       const qemu = qemuBin();
-      if (!existsSync(spec.sharedDir)) throw new HuskError(`shared directory ${spec.sharedDir} of sandbox ${spec.sandboxId} does not exist`);
+      if (!isDirectory(spec.sharedDir)) throw new HuskError(`shared directory ${spec.sharedDir} of sandbox ${spec.sandboxId} does not exist`);
       const assets = spec.assets ?? resolveGuestAssets(settings.guestDir, settings.guestVersion);
       mkdirSync(spec.vmDir, { recursive: true });
       const f = vmFiles(spec.vmDir);
       for (const s of [f.qmp, f.agent, f.vfs]) rmSync(s, { force: true });
-      const choice: AccelChoice = await chooseAccel(qemu, assets, settings.root, accelWanted);
+      const choice = await chooseAccel(qemu, assets, settings.root, accelWanted);
       log.debug(`qemu: ${choice.accel} (${choice.reason})`);
-      const state: VmState = {
-        driver: "qemu",
-        vmDir: spec.vmDir,
-        apiSocket: f.qmp,
-        agent: { kind: "virtio-serial", path: f.agent },
-        assetsVersion: assets.version,
-        extra: { accel: choice.accel, accelReason: choice.reason, sharedDir: spec.sharedDir },
+      const vm: QemuVm = {
+        driver: "qemu", dir: spec.vmDir, qmpSocket: f.qmp, agentSocket: f.agent,
+        accel: choice.accel, accelReason: choice.reason, assetsVersion: assets.version,
       };
       try {
-        const vfsCmd = virtiofsdCommand(assets, settings.virtiofsdPath);
-        state.extra!.agentInShare = placeAgent(assets, spec.sharedDir);
-        const vpid = spawnVirtiofsd(vfsCmd, f.vfs, spec.sharedDir, f.virtiofsdLog);
-        state.virtiofsdPid = vpid;
-        state.extra!.virtiofsdStartTime = processStartTime(vpid);
-        await waitFor("virtiofsd", () => existsSync(f.vfs), () => isAlive(vpid), 5000, () => tail(f.virtiofsdLog));
-
-        const mode = opts.guestMode && opts.guestMode !== "agent" ? `husk.mode=${opts.guestMode}` : "";
-        const args = qemuArgs({
-          accel: choice.accel, cpus: spec.cpus, memoryMiB: spec.memoryMiB, assets, vmDir: spec.vmDir,
-          name: `husk-${spec.sandboxId}`, share: true, extraCmdline: [mode, opts.extraCmdline].filter(Boolean).join(" "),
-        });
-        const pid = spawnQemu(qemu, args, f.qemuLog);
-        state.pid = pid;
-        state.pidStartTime = processStartTime(pid);
-        await waitFor("QEMU", async () => existsSync(f.qmp) && (await qmpStatus(f.qmp, 2000).then((s) => s === "running", () => false)),
-          () => isAlive(pid), 10_000, () => tail(f.qemuLog));
+        await bringUp(vm, spec, assets, qemu);
       } catch (e) {
-        await driver.stop(state).catch(() => {});
+        await driver.stop(vm).catch(() => {});
         throw e instanceof HuskError ? e : new HuskError(`cannot start VM for sandbox ${spec.sandboxId}: ${errorMessage(e)}`);
       }
-      return state;
+      return vm;
     },
+
+    channel: (vm) => ({ kind: "virtio-serial", path: vm.agentSocket }),
 
     // One byte stream: QEMU's chardev accepts one connection at a time. The
     // host end connects first, so the guest's port never sees a hang-up while
     // it opens (what is sent waits in the socket), then we wait for the guest
     // to open its port: a VM whose agent never comes up fails by name.
-    async dialAgent(state, timeoutMs = 60_000) {
+    async dialAgent(vm, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
-      const sock = (await dialUnix(state.agent.path, timeoutMs)) as Duplex;
+      const sock = (await dialUnix(vm.agentSocket, timeoutMs)) as Duplex;
       try {
-        while (!(await qmpPortOpen(state.apiSocket!, AGENT_CHARDEV, 2000).catch(() => false))) {
-          if (Date.now() > deadline) throw new HuskError(`the agent in sandbox VM ${state.vmDir} did not open its port within ${timeoutMs} ms`);
-          if (!isAlive(state.pid, state.pidStartTime)) throw new HuskError(`the VM in ${state.vmDir} has stopped (see console.log there)`);
-          await Bun.sleep(50);
+        while (!(await qmpPortOpen(vm.qmpSocket, AGENT_CHARDEV, 2000).catch(() => false))) {
+          if (Date.now() > deadline)
+            throw new HuskError(`the agent in sandbox VM ${vm.dir} did not open its port within ${timeoutMs} ms`, { code: ErrorCode.DeadlineExceeded });
+          if (!running(vm.vmm)) throw new HuskError(`the VM in ${vm.dir} has stopped (see console.log there)`, { code: ErrorCode.Unavailable });
+          await sleep(50);
         }
       } catch (e) {
         sock.destroy();
@@ -151,42 +126,33 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
       return sock;
     },
 
-    async pause(state) {
-      await qmp(needQmp(state), [{ execute: "stop" }]);
+    mainProcess: (vm) => vm.vmm,
+
+    async pause(vm) {
+      await qmp(vm.qmpSocket, [{ execute: "stop" }]);
     },
 
-    async resume(state) {
-      await qmp(needQmp(state), [{ execute: "cont" }]);
+    async resume(vm) {
+      await qmp(vm.qmpSocket, [{ execute: "cont" }]);
     },
 
-    async status(state): Promise<VmStatus> {
-      if (!isAlive(state.pid, startTime(state, "pidStartTime"))) return "stopped";
-      const s = await qmpStatus(needQmp(state), 3000).catch(() => "unreachable");
+    async status(vm): Promise<VmStatus> {
+      if (!running(vm.vmm)) return "stopped";
+      const s = await qmpStatus(vm.qmpSocket, 3000).catch(() => "unreachable");
       if (s === "running") return "running";
-      if (s === "paused" || s === "suspended" || s === "prelaunch" || s === "inmigrate" || s === "finish-migrate" || s === "postmigrate") return "paused";
-      if (s === "unreachable") throw new HuskError(`QEMU (pid ${state.pid}) is alive but its QMP socket ${state.apiSocket} does not answer`);
+      if (PAUSED.has(s)) return "paused";
+      if (s === "unreachable")
+        throw new HuskError(`QEMU (pid ${vm.vmm!.pid}) is alive but its QMP socket ${vm.qmpSocket} does not answer`, { code: ErrorCode.Unavailable });
       return "stopped"; // shutdown, guest-panicked, internal-error, ...
     },
 
-    async stop(state) {
-      const pidStart = startTime(state, "pidStartTime");
-      if (state.pid && isAlive(state.pid, pidStart)) {
-        if (state.apiSocket) await qmp(state.apiSocket, [{ execute: "quit" }], 2000).catch(() => {});
-        await terminate(state.pid, pidStart, 3000);
-      }
-      // virtiofsd leaves once QEMU hangs up; the signal is the fallback.
-      if (state.virtiofsdPid) await terminate(state.virtiofsdPid, startTime(state, "virtiofsdStartTime"), 1000);
-      const f = vmFiles(state.vmDir);
+    async stop(vm) {
+      await stopProcess(vm.vmm, () => qmp(vm.qmpSocket, [{ execute: "quit" }], 2000));
+      await stopVirtiofsd(vm.virtiofsd);
+      const f = vmFiles(vm.dir);
       for (const p of [f.qmp, f.agent, f.vfs, `${f.vfs}.pid`]) rmSync(p, { force: true });
-      const placed = state.extra?.agentInShare;
-      if (typeof placed === "string") rmSync(dirname(placed), { recursive: true, force: true });
+      if (vm.agentInShare) rmSync(dirname(vm.agentInShare), { recursive: true, force: true });
     },
   };
   return driver;
 }
-
-function needQmp(state: VmState): string {
-  if (!state.apiSocket) throw new HuskError(`VM in ${state.vmDir} has no QMP socket recorded`);
-  return state.apiSocket;
-}
-export { qemuReport, type QemuReport } from "./check.ts";

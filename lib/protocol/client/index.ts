@@ -1,10 +1,11 @@
 import type { Duplex } from "node:stream";
-import { createClient, type Client, type Transport } from "@connectrpc/connect";
-import { HuskError, VERSION, errorMessage } from "../../core/index.ts";
+import { ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
+import { ErrorCode, HuskError, VERSION, errorMessage } from "../../core/index.ts";
 import { AgentService } from "../gen/husk/agent/v1/agent_pb.ts";
 import { CAPABILITIES, PROTOCOL_VERSION, type AgentMethodName } from "../capabilities.ts";
+import { fromConnectError } from "../errors.ts";
 import { acceptHandshake, capabilityError, missingCapability, type NegotiatedAgent } from "../negotiate.ts";
-import { DEFAULT_READ_MAX_BYTES } from "../server/index.ts";
+import { DEFAULT_READ_MAX_BYTES } from "../limits.ts";
 import { createStreamConnection, type StreamConnection } from "./http2-transport.ts";
 import { createUnixTransport } from "./unix-transport.ts";
 
@@ -30,6 +31,8 @@ export interface AgentClient {
   readonly negotiated: NegotiatedAgent;
   // Every RPC, guarded: a call outside the negotiated set fails with a
   // HuskError naming the sandbox, the agent version and the capability.
+  // Every failure, of a unary call or mid-stream, is a HuskError with the
+  // agent's ErrorCode.
   readonly rpc: AgentRpc;
   has(capability: string): boolean;
   // Throws the same HuskError the guarded call would.
@@ -98,22 +101,41 @@ async function runHandshake(t: Transport, sandboxId: string): Promise<Negotiated
     return acceptHandshake(await client.handshake(handshakeRequest()), sandboxId);
   } catch (e) {
     if (e instanceof HuskError) throw e;
-    throw new HuskError(`cannot handshake with the agent of sandbox ${sandboxId}: ${errorMessage(e)}`);
+    const why = e instanceof ConnectError ? fromConnectError(e) : undefined;
+    throw new HuskError(`cannot handshake with the agent of sandbox ${sandboxId}: ${why?.message ?? errorMessage(e)}`, {
+      code: why?.code ?? ErrorCode.Unavailable,
+      cause: e,
+    });
   }
 }
 
-// Checks each call against the negotiated set before it leaves the process.
+// Checks each call against the negotiated set before it leaves the process,
+// and hands callers a HuskError for every protocol error.
 function guarded(t: Transport, check: (m: AgentMethodName, req?: object) => void): Transport {
   return {
     async unary(method, signal, timeoutMs, header, input, ctx) {
       check(method.localName as AgentMethodName, input as object);
-      return t.unary(method, signal, timeoutMs, header, input, ctx);
+      return t.unary(method, signal, timeoutMs, header, input, ctx).catch(rethrow);
     },
     async stream(method, signal, timeoutMs, header, input, ctx) {
       check(method.localName as AgentMethodName);
-      return t.stream(method, signal, timeoutMs, header, input, ctx);
+      const res = await t.stream(method, signal, timeoutMs, header, input, ctx).catch(rethrow);
+      return { ...res, message: converted(res.message) };
     },
   };
+}
+
+const rethrow = (e: unknown): never => {
+  throw e instanceof ConnectError ? fromConnectError(e) : e;
+};
+
+// A stream's error arrives while it is read, not when it opens.
+async function* converted<T>(messages: AsyncIterable<T>): AsyncIterable<T> {
+  try {
+    yield* messages;
+  } catch (e) {
+    rethrow(e);
+  }
 }
 
 type Limits = { readMaxBytes: number; writeMaxBytes: number; defaultTimeoutMs?: number };
@@ -139,7 +161,7 @@ async function reconnecting(
     return c;
   };
   const current = async (): Promise<Transport> => {
-    if (closed) throw new HuskError("agent connection is closed");
+    if (closed) throw new HuskError("agent connection is closed", { code: ErrorCode.Unavailable });
     if (conn && !conn.dead()) return conn.transport;
     conn?.close();
     conn = undefined;

@@ -4,15 +4,20 @@ import net from "node:net";
 import { Duplex } from "node:stream";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { HuskError } from "../../core/index.ts";
+import { ErrorCode, HuskError } from "../../core/index.ts";
 import { AgentService } from "../gen/husk/agent/v1/agent_pb.ts";
 import { PROTOCOL_VERSION, capabilityRpcs } from "../capabilities.ts";
+import { toConnectError } from "../errors.ts";
+import { DEFAULT_READ_MAX_BYTES } from "../limits.ts";
 import { createLeanHandler } from "./connect-fetch.ts";
 
-export const DEFAULT_READ_MAX_BYTES = 16 * 1024 * 1024;
+// The agent's side of the protocol. Kept out of lib/protocol/index.ts so the
+// CLI and the shims, which only call the agent, never load it.
+export { DEFAULT_READ_MAX_BYTES };
 
 // Everything but Handshake, which the scaffolding answers itself from
-// ServeOptions. Missing methods answer Unimplemented.
+// ServeOptions. Missing methods answer Unimplemented. A method may throw a
+// HuskError: its code becomes the call's Connect code (toConnectError).
 export type AgentImpl = Partial<Omit<ServiceImpl<typeof AgentService>, "handshake">>;
 
 export interface ServeOptions {
@@ -58,15 +63,46 @@ function withHandshake(impl: AgentImpl, opts: ServeOptions): Record<string, any>
   for (const cap of opts.capabilities) {
     const missing = capabilityRpcs(cap).filter((m) => !(impl as Record<string, unknown>)[m]);
     if (missing.length)
-      throw new HuskError(`agent advertises capability '${cap}' but does not implement ${missing.join(", ")}`);
+      throw new HuskError(`agent advertises capability '${cap}' but does not implement ${missing.join(", ")}`, {
+        code: ErrorCode.Internal,
+      });
   }
   return {
-    ...impl,
+    ...withErrorCodes(impl),
     handshake: (req: { runtimeVersion: string; protocolVersion: number }) => {
       opts.onHandshake?.(req.runtimeVersion, req.protocolVersion);
       return { agentVersion: opts.agentVersion, protocolVersion: PROTOCOL_VERSION, capabilities: [...opts.capabilities] };
     },
   };
+}
+
+type Handler = (req: unknown, ctx: unknown) => unknown;
+
+// Every method's errors as Connect errors with the code of their ErrorCode,
+// mid-stream ones included.
+function withErrorCodes(impl: AgentImpl): Record<string, Handler> {
+  const out: Record<string, Handler> = {};
+  for (const method of AgentService.methods) {
+    const fn = (impl as Record<string, Handler | undefined>)[method.localName];
+    if (!fn) continue;
+    out[method.localName] =
+      method.methodKind === "server_streaming"
+        ? async function* (req, ctx) {
+            try {
+              yield* fn(req, ctx) as AsyncIterable<unknown>;
+            } catch (e) {
+              throw toConnectError(e);
+            }
+          }
+        : async (req, ctx) => {
+            try {
+              return await fn(req, ctx);
+            } catch (e) {
+              throw toConnectError(e);
+            }
+          };
+  }
+  return out;
 }
 
 function serveUnixHttp1(impl: Record<string, any>, path: string, readMaxBytes: number): AgentServer {

@@ -2,15 +2,15 @@
 // @generated from file husk/agent/v1/container.proto (package husk.agent.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file husk/agent/v1/container.proto.
  */
 export const file_husk_agent_v1_container: GenFile = /*@__PURE__*/
-  fileDesc("Ch1odXNrL2FnZW50L3YxL2NvbnRhaW5lci5wcm90bxINaHVzay5hZ2VudC52MSJ8CgZSb290ZnMSFQoLc2hhcmVkX3BhdGgYASABKAlIABIOCgRwYXRoGAIgASgJSAASLwoHb3ZlcmxheRgDIAEoCzIcLmh1c2suYWdlbnQudjEuT3ZlcmxheVJvb3Rmc0gAEhAKCHJlYWRvbmx5GAQgASgIQggKBnNvdXJjZSI9Cg1PdmVybGF5Um9vdGZzEhIKCmxvd2VyX2RpcnMYASADKAkSGAoQdXBwZXJfc2l6ZV9ieXRlcxgCIAEoBCKqAQoWQ3JlYXRlQ29udGFpbmVyUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAkSFQoNb2NpX3NwZWNfanNvbhgCIAEoCRIlCgZyb290ZnMYAyABKAsyFS5odXNrLmFnZW50LnYxLlJvb3RmcxIQCgh0ZXJtaW5hbBgEIAEoCBISCgpvcGVuX3N0ZGluGAUgASgIEhYKDmNvbnNvbGVfc29ja2V0GAYgASgJIiYKF0NyZWF0ZUNvbnRhaW5lclJlc3BvbnNlEgsKA3BpZBgBIAEoDSItChVTdGFydENvbnRhaW5lclJlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgJIhgKFlN0YXJ0Q29udGFpbmVyUmVzcG9uc2UiPQoWUmVtb3ZlQ29udGFpbmVyUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAkSDQoFZm9yY2UYAiABKAgiGQoXUmVtb3ZlQ29udGFpbmVyUmVzcG9uc2UiLQoVUGF1c2VDb250YWluZXJSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSIYChZQYXVzZUNvbnRhaW5lclJlc3BvbnNlIi4KFlJlc3VtZUNvbnRhaW5lclJlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgJIhkKF1Jlc3VtZUNvbnRhaW5lclJlc3BvbnNlIiwKFExpc3RQcm9jZXNzZXNSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSJGChVMaXN0UHJvY2Vzc2VzUmVzcG9uc2USLQoJcHJvY2Vzc2VzGAEgAygLMhouaHVzay5hZ2VudC52MS5Qcm9jZXNzSW5mbyJHCgtQcm9jZXNzSW5mbxILCgNwaWQYASABKA0SDAoEcHBpZBgCIAEoDRIPCgdleGVjX2lkGAMgASgJEgwKBGFyZ3MYBCADKAkiLQoVU3RhdHNDb250YWluZXJSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSKAAQoWU3RhdHNDb250YWluZXJSZXNwb25zZRIkCgNjcHUYASABKAsyFy5odXNrLmFnZW50LnYxLkNwdVN0YXRzEioKBm1lbW9yeRgCIAEoCzIaLmh1c2suYWdlbnQudjEuTWVtb3J5U3RhdHMSFAoMcGlkc19jdXJyZW50GAMgASgEIkkKCENwdVN0YXRzEhMKC3VzYWdlX25hbm9zGAEgASgEEhIKCnVzZXJfbmFub3MYAiABKAQSFAoMc3lzdGVtX25hbm9zGAMgASgEIlAKC01lbW9yeVN0YXRzEhMKC3VzYWdlX2J5dGVzGAEgASgEEhMKC2xpbWl0X2J5dGVzGAIgASgEEhcKD21heF91c2FnZV9ieXRlcxgDIAEoBGIGcHJvdG8z");
+  fileDesc("Ch1odXNrL2FnZW50L3YxL2NvbnRhaW5lci5wcm90bxINaHVzay5hZ2VudC52MSJ8CgZSb290ZnMSFQoLc2hhcmVkX3BhdGgYASABKAlIABIOCgRwYXRoGAIgASgJSAASLwoHb3ZlcmxheRgDIAEoCzIcLmh1c2suYWdlbnQudjEuT3ZlcmxheVJvb3Rmc0gAEhAKCHJlYWRvbmx5GAQgASgIQggKBnNvdXJjZSI9Cg1PdmVybGF5Um9vdGZzEhIKCmxvd2VyX2RpcnMYASADKAkSGAoQdXBwZXJfc2l6ZV9ieXRlcxgCIAEoBCKqAQoWQ3JlYXRlQ29udGFpbmVyUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAkSFQoNb2NpX3NwZWNfanNvbhgCIAEoCRIlCgZyb290ZnMYAyABKAsyFS5odXNrLmFnZW50LnYxLlJvb3RmcxIQCgh0ZXJtaW5hbBgEIAEoCBISCgpvcGVuX3N0ZGluGAUgASgIEhYKDmNvbnNvbGVfc29ja2V0GAYgASgJIiYKF0NyZWF0ZUNvbnRhaW5lclJlc3BvbnNlEgsKA3BpZBgBIAEoDSItChVTdGFydENvbnRhaW5lclJlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgJIhgKFlN0YXJ0Q29udGFpbmVyUmVzcG9uc2UiPQoWUmVtb3ZlQ29udGFpbmVyUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAkSDQoFZm9yY2UYAiABKAgiGQoXUmVtb3ZlQ29udGFpbmVyUmVzcG9uc2UiLQoVUGF1c2VDb250YWluZXJSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSIYChZQYXVzZUNvbnRhaW5lclJlc3BvbnNlIi4KFlJlc3VtZUNvbnRhaW5lclJlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgJIhkKF1Jlc3VtZUNvbnRhaW5lclJlc3BvbnNlIiwKFExpc3RQcm9jZXNzZXNSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSJGChVMaXN0UHJvY2Vzc2VzUmVzcG9uc2USLQoJcHJvY2Vzc2VzGAEgAygLMhouaHVzay5hZ2VudC52MS5Qcm9jZXNzSW5mbyJHCgtQcm9jZXNzSW5mbxILCgNwaWQYASABKA0SDAoEcHBpZBgCIAEoDRIPCgdleGVjX2lkGAMgASgJEgwKBGFyZ3MYBCADKAkiMAoYR2V0Q29udGFpbmVyU3RhdGVSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSKnAgoZR2V0Q29udGFpbmVyU3RhdGVSZXNwb25zZRI/CgZzdGF0dXMYASABKA4yLy5odXNrLmFnZW50LnYxLkdldENvbnRhaW5lclN0YXRlUmVzcG9uc2UuU3RhdHVzEgsKA3BpZBgCIAEoDRITCgtleGl0X3N0YXR1cxgDIAEoBRIOCgZzaWduYWwYBCABKA0SEAoIZXhlY19pZHMYBSADKAkihAEKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABITCg9TVEFUVVNfQ1JFQVRJTkcQARISCg5TVEFUVVNfQ1JFQVRFRBACEhIKDlNUQVRVU19SVU5OSU5HEAMSEQoNU1RBVFVTX1BBVVNFRBAEEhIKDlNUQVRVU19TVE9QUEVEEAUiLQoVU3RhdHNDb250YWluZXJSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSKAAQoWU3RhdHNDb250YWluZXJSZXNwb25zZRIkCgNjcHUYASABKAsyFy5odXNrLmFnZW50LnYxLkNwdVN0YXRzEioKBm1lbW9yeRgCIAEoCzIaLmh1c2suYWdlbnQudjEuTWVtb3J5U3RhdHMSFAoMcGlkc19jdXJyZW50GAMgASgEIkkKCENwdVN0YXRzEhMKC3VzYWdlX25hbm9zGAEgASgEEhIKCnVzZXJfbmFub3MYAiABKAQSFAoMc3lzdGVtX25hbm9zGAMgASgEIlAKC01lbW9yeVN0YXRzEhMKC3VzYWdlX2J5dGVzGAEgASgEEhMKC2xpbWl0X2J5dGVzGAIgASgEEhcKD21heF91c2FnZV9ieXRlcxgDIAEoBGIGcHJvdG8z");
 
 /**
  * Where a container's root filesystem comes from, as seen in the guest.
@@ -360,6 +360,115 @@ export const ProcessInfoSchema: GenMessage<ProcessInfo> = /*@__PURE__*/
   messageDesc(file_husk_agent_v1_container, 14);
 
 /**
+ * Needs capability "container-state".
+ *
+ * @generated from message husk.agent.v1.GetContainerStateRequest
+ */
+export type GetContainerStateRequest = Message<"husk.agent.v1.GetContainerStateRequest"> & {
+  /**
+   * @generated from field: string container_id = 1;
+   */
+  containerId: string;
+};
+
+/**
+ * Describes the message husk.agent.v1.GetContainerStateRequest.
+ * Use `create(GetContainerStateRequestSchema)` to create a new message.
+ */
+export const GetContainerStateRequestSchema: GenMessage<GetContainerStateRequest> = /*@__PURE__*/
+  messageDesc(file_husk_agent_v1_container, 15);
+
+/**
+ * What the agent knows of a container: whether it lives, and how it ended.
+ *
+ * @generated from message husk.agent.v1.GetContainerStateResponse
+ */
+export type GetContainerStateResponse = Message<"husk.agent.v1.GetContainerStateResponse"> & {
+  /**
+   * @generated from field: husk.agent.v1.GetContainerStateResponse.Status status = 1;
+   */
+  status: GetContainerStateResponse_Status;
+
+  /**
+   * Pid of the init process, as in CreateContainerResponse; kept once stopped.
+   *
+   * @generated from field: uint32 pid = 2;
+   */
+  pid: number;
+
+  /**
+   * Set once stopped: exit code, or 128 + signal number (as WaitProcessResponse).
+   *
+   * @generated from field: int32 exit_status = 3;
+   */
+  exitStatus: number;
+
+  /**
+   * The signal that ended the init process, 0 if it exited or still runs.
+   *
+   * @generated from field: uint32 signal = 4;
+   */
+  signal: number;
+
+  /**
+   * Exec ids of the processes started by ExecProcess that the agent still holds.
+   *
+   * @generated from field: repeated string exec_ids = 5;
+   */
+  execIds: string[];
+};
+
+/**
+ * Describes the message husk.agent.v1.GetContainerStateResponse.
+ * Use `create(GetContainerStateResponseSchema)` to create a new message.
+ */
+export const GetContainerStateResponseSchema: GenMessage<GetContainerStateResponse> = /*@__PURE__*/
+  messageDesc(file_husk_agent_v1_container, 16);
+
+/**
+ * The container's OCI status (runtime-spec "state").
+ *
+ * @generated from enum husk.agent.v1.GetContainerStateResponse.Status
+ */
+export enum GetContainerStateResponse_Status {
+  /**
+   * @generated from enum value: STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: STATUS_CREATING = 1;
+   */
+  CREATING = 1,
+
+  /**
+   * @generated from enum value: STATUS_CREATED = 2;
+   */
+  CREATED = 2,
+
+  /**
+   * @generated from enum value: STATUS_RUNNING = 3;
+   */
+  RUNNING = 3,
+
+  /**
+   * @generated from enum value: STATUS_PAUSED = 4;
+   */
+  PAUSED = 4,
+
+  /**
+   * @generated from enum value: STATUS_STOPPED = 5;
+   */
+  STOPPED = 5,
+}
+
+/**
+ * Describes the enum husk.agent.v1.GetContainerStateResponse.Status.
+ */
+export const GetContainerStateResponse_StatusSchema: GenEnum<GetContainerStateResponse_Status> = /*@__PURE__*/
+  enumDesc(file_husk_agent_v1_container, 16, 0);
+
+/**
  * @generated from message husk.agent.v1.StatsContainerRequest
  */
 export type StatsContainerRequest = Message<"husk.agent.v1.StatsContainerRequest"> & {
@@ -374,7 +483,7 @@ export type StatsContainerRequest = Message<"husk.agent.v1.StatsContainerRequest
  * Use `create(StatsContainerRequestSchema)` to create a new message.
  */
 export const StatsContainerRequestSchema: GenMessage<StatsContainerRequest> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 15);
+  messageDesc(file_husk_agent_v1_container, 17);
 
 /**
  * @generated from message husk.agent.v1.StatsContainerResponse
@@ -401,7 +510,7 @@ export type StatsContainerResponse = Message<"husk.agent.v1.StatsContainerRespon
  * Use `create(StatsContainerResponseSchema)` to create a new message.
  */
 export const StatsContainerResponseSchema: GenMessage<StatsContainerResponse> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 16);
+  messageDesc(file_husk_agent_v1_container, 18);
 
 /**
  * @generated from message husk.agent.v1.CpuStats
@@ -428,7 +537,7 @@ export type CpuStats = Message<"husk.agent.v1.CpuStats"> & {
  * Use `create(CpuStatsSchema)` to create a new message.
  */
 export const CpuStatsSchema: GenMessage<CpuStats> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 17);
+  messageDesc(file_husk_agent_v1_container, 19);
 
 /**
  * @generated from message husk.agent.v1.MemoryStats
@@ -457,5 +566,5 @@ export type MemoryStats = Message<"husk.agent.v1.MemoryStats"> & {
  * Use `create(MemoryStatsSchema)` to create a new message.
  */
 export const MemoryStatsSchema: GenMessage<MemoryStats> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 18);
+  messageDesc(file_husk_agent_v1_container, 20);
 

@@ -2,14 +2,16 @@ import { dlopen, FFIType, ptr, read } from "bun:ffi";
 import { closeSync, openSync } from "node:fs";
 import { basename, dirname } from "node:path";
 
-// The few libc calls Bun has no API for: child subreaping, reaping one pid
-// without touching Bun's own children, pipes we own, receiving a pty master
-// over a unix socket (SCM_RIGHTS), and the host's end of that contract (new
-// ptys, sending the master, raw mode). x86_64/aarch64 Linux layouts.
+// The one libc binding: the few calls Bun has no API for. Child subreaping,
+// reaping one pid without touching Bun's own children, pipes we own, receiving
+// a pty master over a unix socket (SCM_RIGHTS), the host's end of that
+// contract (new ptys, sending the master, raw mode), and flock for sandbox
+// locks. x86_64/aarch64 Linux layouts. Bottom layer: imports nothing from lib/,
+// so failures are SysError (errno attached) for callers to word as they like.
 
 const { i32, i64, u32, u64, ptr: P } = FFIType;
 
-const lib = dlopen("libc.so.6", {
+const SIGNATURES = {
   prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
   waitpid: { args: [i32, P, i32], returns: i32 },
   pipe2: { args: [P, i32], returns: i32 },
@@ -29,11 +31,17 @@ const lib = dlopen("libc.so.6", {
   tcgetattr: { args: [i32, P], returns: i32 },
   tcsetattr: { args: [i32, i32, P], returns: i32 },
   cfmakeraw: { args: [P], returns: FFIType.void },
+  flock: { args: [i32, i32], returns: i32 },
   __errno_location: { args: [], returns: P },
   strerror: { args: [i32], returns: FFIType.cstring },
-});
+} as const;
 
-const c = lib.symbols;
+const openLibc = () => dlopen("libc.so.6", SIGNATURES).symbols;
+
+// Bound on first use, so importing this module costs no dlopen: commands that
+// never lock or touch a terminal never pay for it.
+let symbols: ReturnType<typeof openLibc> | undefined;
+const c = (): ReturnType<typeof openLibc> => (symbols ??= openLibc());
 
 const PR_SET_CHILD_SUBREAPER = 36;
 const WNOHANG = 1;
@@ -54,7 +62,10 @@ const O_DIRECTORY = 0o200000;
 const O_PATH = 0o10000000;
 const TCSANOW = 0;
 const F_DUPFD_CLOEXEC = 1030;
-export const EAGAIN = 11;
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const LOCK_UN = 8;
+export const EAGAIN = 11; // also EWOULDBLOCK
 export const ECHILD = 10;
 export const EINTR = 4;
 
@@ -63,11 +74,11 @@ export class SysError extends Error {
     readonly call: string,
     readonly errno: number,
   ) {
-    super(`${call}: ${String(c.strerror(errno))} (errno ${errno})`);
+    super(`${call}: ${String(c().strerror(errno))} (errno ${errno})`);
   }
 }
 
-const errno = (): number => read.i32(c.__errno_location()!, 0);
+const errno = (): number => read.i32(c().__errno_location()!, 0);
 
 function check(call: string, rc: number | bigint): number {
   if (Number(rc) < 0) throw new SysError(call, errno());
@@ -77,7 +88,7 @@ function check(call: string, rc: number | bigint): number {
 // Orphaned descendants (runc's container init, detached execs) are reparented
 // to us instead of pid 1, so we can collect their exit status.
 export function becomeSubreaper(): void {
-  check("prctl(PR_SET_CHILD_SUBREAPER)", c.prctl(PR_SET_CHILD_SUBREAPER, 1n, 0n, 0n, 0n));
+  check("prctl(PR_SET_CHILD_SUBREAPER)", c().prctl(PR_SET_CHILD_SUBREAPER, 1n, 0n, 0n, 0n));
 }
 
 export type WaitResult = { done: false } | { done: true; status: number } | { done: true; gone: true };
@@ -87,7 +98,7 @@ export type WaitResult = { done: false } | { done: true; status: number } | { do
 export function tryReap(pid: number): WaitResult {
   const status = new Int32Array(1);
   for (;;) {
-    const rc = c.waitpid(pid, ptr(status), WNOHANG);
+    const rc = c().waitpid(pid, ptr(status), WNOHANG);
     if (rc === pid) return { done: true, status: status[0]! };
     if (rc === 0) return { done: false };
     const e = errno();
@@ -106,7 +117,7 @@ export function decodeWaitStatus(status: number): { exitCode: number; signal?: n
 
 export function pipe(): [readFd: number, writeFd: number] {
   const fds = new Int32Array(2);
-  check("pipe2", c.pipe2(ptr(fds), O_CLOEXEC));
+  check("pipe2", c().pipe2(ptr(fds), O_CLOEXEC));
   return [fds[0]!, fds[1]!];
 }
 
@@ -148,10 +159,10 @@ function withUnixAddress<T>(call: string, path: string, use: (addr: Buffer) => T
 
 // A listening, non-blocking unix socket at path (runc's --console-socket).
 export function listenUnix(path: string): number {
-  const fd = check("socket", c.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  const fd = check("socket", c().socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   try {
-    withUnixAddress("bind", path, (addr) => check(`bind ${path}`, c.bind(fd, ptr(addr), addr.length)));
-    check("listen", c.listen(fd, 4));
+    withUnixAddress("bind", path, (addr) => check(`bind ${path}`, c().bind(fd, ptr(addr), addr.length)));
+    check("listen", c().listen(fd, 4));
   } catch (e) {
     closeFd(fd);
     throw e;
@@ -165,14 +176,14 @@ const VMADDR_CID_ANY = 0xffffffff;
 // A listening AF_VSOCK socket on `port` for any CID: the guest end of a
 // vsock agent channel (cloud-hypervisor's hybrid vsock, QEMU's vhost-vsock).
 export function listenVsock(port: number): number {
-  const fd = check("socket(AF_VSOCK)", c.socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  const fd = check("socket(AF_VSOCK)", c().socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   const addr = Buffer.alloc(16); // struct sockaddr_vm
   addr.writeUInt16LE(AF_VSOCK, 0);
   addr.writeUInt32LE(port, 4);
   addr.writeUInt32LE(VMADDR_CID_ANY, 8);
   try {
-    check(`bind vsock port ${port}`, c.bind(fd, ptr(addr), addr.length));
-    check("listen", c.listen(fd, 8));
+    check(`bind vsock port ${port}`, c().bind(fd, ptr(addr), addr.length));
+    check("listen", c().listen(fd, 8));
   } catch (e) {
     closeFd(fd);
     throw e;
@@ -182,7 +193,7 @@ export function listenVsock(port: number): number {
 
 // One pending connection as a blocking fd, or undefined when none is waiting.
 export function acceptConnection(listenFd: number): number | undefined {
-  const conn = c.accept4(listenFd, null, null, SOCK_CLOEXEC);
+  const conn = c().accept4(listenFd, null, null, SOCK_CLOEXEC);
   if (conn >= 0) return conn;
   const e = errno();
   if (e === EAGAIN) return undefined;
@@ -192,7 +203,7 @@ export function acceptConnection(listenFd: number): number | undefined {
 // Accepts one pending connection and takes the fd it carries. undefined when
 // no client connected yet (EAGAIN) or it sent no fd.
 export function receiveFd(listenFd: number): number | undefined {
-  const conn = c.accept4(listenFd, null, null, SOCK_CLOEXEC);
+  const conn = c().accept4(listenFd, null, null, SOCK_CLOEXEC);
   if (conn < 0) {
     const e = errno();
     if (e === EAGAIN) return undefined;
@@ -232,7 +243,7 @@ function recvRights(conn: number): number | undefined {
   const control = Buffer.alloc(64); // CMSG_SPACE(sizeof(int)) is 24
   const { msg, iov } = messageHeader(data, control);
   for (;;) {
-    const n = Number(c.recvmsg(conn, ptr(msg), MSG_CMSG_CLOEXEC));
+    const n = Number(c().recvmsg(conn, ptr(msg), MSG_CMSG_CLOEXEC));
     if (n < 0 && errno() === EINTR) continue;
     check("recvmsg", n);
     break;
@@ -248,12 +259,12 @@ function recvRights(conn: number): number | undefined {
 
 export function setWindowSize(fd: number, rows: number, cols: number): void {
   const ws = new Uint16Array([rows, cols, 0, 0]);
-  check("ioctl(TIOCSWINSZ)", c.ioctl(fd, BigInt(TIOCSWINSZ), ptr(ws)));
+  check("ioctl(TIOCSWINSZ)", c().ioctl(fd, BigInt(TIOCSWINSZ), ptr(ws)));
 }
 
 // A second descriptor for the same open file, for a reader that closes its own.
 export function dupFd(fd: number): number {
-  return check("fcntl(F_DUPFD_CLOEXEC)", c.fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  return check("fcntl(F_DUPFD_CLOEXEC)", c().fcntl(fd, F_DUPFD_CLOEXEC, 0));
 }
 
 // ---- host-side terminals (the shim's end of a console socket) ----
@@ -267,12 +278,12 @@ export interface PtyPair {
 // A new pseudo-terminal: posix_openpt + grantpt + unlockpt + ptsname_r, and
 // the slave opened without becoming anyone's controlling terminal.
 export function openPty(): PtyPair {
-  const master = check("posix_openpt", c.posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  const master = check("posix_openpt", c().posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
   try {
-    check("grantpt", c.grantpt(master));
-    check("unlockpt", c.unlockpt(master));
+    check("grantpt", c().grantpt(master));
+    check("unlockpt", c().unlockpt(master));
     const name = Buffer.alloc(128);
-    const rc = c.ptsname_r(master, ptr(name), BigInt(name.length));
+    const rc = c().ptsname_r(master, ptr(name), BigInt(name.length));
     if (rc !== 0) throw new SysError("ptsname_r", rc);
     const path = name.toString("utf8", 0, name.indexOf(0));
     return { master, slave: openSync(path, O_RDWR | O_NOCTTY), path };
@@ -285,9 +296,9 @@ export function openPty(): PtyPair {
 // Connects to the unix socket at path and sends fd with SCM_RIGHTS, with
 // payload as the message bytes (runc sends the terminal's name).
 export function sendFd(path: string, fd: number, payload: string): void {
-  const sock = check("socket", c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const sock = check("socket", c().socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   try {
-    withUnixAddress("connect", path, (addr) => check(`connect ${path}`, c.connect(sock, ptr(addr), addr.length)));
+    withUnixAddress("connect", path, (addr) => check(`connect ${path}`, c().connect(sock, ptr(addr), addr.length)));
     const data = Buffer.from(payload || "\0");
     const control = Buffer.alloc(24); // CMSG_SPACE(sizeof(int))
     control.writeBigUInt64LE(20n, 0); // CMSG_LEN(sizeof(int))
@@ -296,7 +307,7 @@ export function sendFd(path: string, fd: number, payload: string): void {
     control.writeInt32LE(fd, 16);
     const { msg, iov } = messageHeader(data, control);
     for (;;) {
-      const n = Number(c.sendmsg(sock, ptr(msg), 0));
+      const n = Number(c().sendmsg(sock, ptr(msg), 0));
       if (n < 0 && errno() === EINTR) continue;
       check("sendmsg", n);
       break;
@@ -311,25 +322,41 @@ export function sendFd(path: string, fd: number, payload: string): void {
 // Returns the settings it replaced, for restoreTermios.
 export function makeRaw(fd: number): Buffer {
   const saved = Buffer.alloc(64); // struct termios is 60 bytes on glibc
-  check("tcgetattr", c.tcgetattr(fd, ptr(saved)));
+  check("tcgetattr", c().tcgetattr(fd, ptr(saved)));
   const raw = Buffer.from(saved);
-  c.cfmakeraw(ptr(raw));
-  check("tcsetattr", c.tcsetattr(fd, TCSANOW, ptr(raw)));
+  c().cfmakeraw(ptr(raw));
+  check("tcsetattr", c().tcsetattr(fd, TCSANOW, ptr(raw)));
   return saved;
 }
 
 export function restoreTermios(fd: number, saved: Buffer): void {
-  check("tcsetattr", c.tcsetattr(fd, TCSANOW, ptr(saved)));
+  check("tcsetattr", c().tcsetattr(fd, TCSANOW, ptr(saved)));
 }
 
 // Makes the terminal on fd the caller's controlling terminal, so a resize
 // on its master delivers SIGWINCH. The caller must lead a session of its own.
 export function setControllingTty(fd: number): void {
-  check("ioctl(TIOCSCTTY)", c.ioctl(fd, BigInt(TIOCSCTTY), null));
+  check("ioctl(TIOCSCTTY)", c().ioctl(fd, BigInt(TIOCSCTTY), null));
 }
 
 export function getWindowSize(fd: number): { rows: number; cols: number } {
   const ws = new Uint16Array(4);
-  check("ioctl(TIOCGWINSZ)", c.ioctl(fd, BigInt(TIOCGWINSZ), ptr(ws)));
+  check("ioctl(TIOCGWINSZ)", c().ioctl(fd, BigInt(TIOCGWINSZ), ptr(ws)));
   return { rows: ws[0]!, cols: ws[1]! };
+}
+
+// flock(LOCK_EX | LOCK_NB) on fd: true when taken, false when another open
+// file description holds it. Never blocks, so a caller can poll to a deadline.
+export function tryLockExclusive(fd: number): boolean {
+  for (;;) {
+    if (c().flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+    const e = errno();
+    if (e === EAGAIN) return false;
+    if (e !== EINTR) throw new SysError("flock", e);
+  }
+}
+
+// flock(LOCK_UN). Best effort: closing the fd drops the lock anyway.
+export function unlock(fd: number): void {
+  c().flock(fd, LOCK_UN);
 }

@@ -1,0 +1,132 @@
+import { spawn } from "node:child_process";
+import { closeSync, existsSync, openSync, readFileSync, statSync } from "node:fs";
+import { connect } from "node:net";
+import { HuskError, isAlive, processStartTime, selfCommand, terminate } from "../core/index.ts";
+import type { ProcessRef } from "../persist/index.ts";
+import { findExecutable } from "./select.ts";
+
+// Helper processes of a sandbox (VMM, virtiofsd, the local agent, the agent
+// proxy) outlive the husk command that starts them: detached in a session of
+// their own, output to a log file, found again by pid + start time.
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// `setting` names where the user can change the path, for the error message.
+export function requireExecutable(path: string, what: string, setting: string): string {
+  const found = findExecutable(path);
+  if (!found) throw new HuskError(`${what} not found at '${path}': install it or set ${setting}`);
+  return found;
+}
+
+export interface SpawnOptions {
+  env?: Record<string, string | undefined>;
+}
+
+export function spawnDetached(cmd: string, args: string[], logPath: string, opts: SpawnOptions = {}): ProcessRef {
+  const log = openSync(logPath, "a");
+  try {
+    const child = spawn(cmd, args, { detached: true, stdio: ["ignore", log, log], env: opts.env ?? process.env });
+    child.on("error", () => {}); // reported through the missing pid below or the log
+    child.on("exit", () => {}); // reaped while we run, so no zombie outlives stop()
+    child.unref();
+    if (!child.pid) throw new HuskError(`cannot start ${cmd}`);
+    const startTime = processStartTime(child.pid);
+    return { pid: child.pid, ...(startTime !== undefined ? { startTime } : {}) };
+  } finally {
+    closeSync(log);
+  }
+}
+
+export function logTail(path: string, lines = 5): string {
+  try {
+    return readFileSync(path, "utf8").trim().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "";
+  }
+}
+
+export const running = (p: ProcessRef | undefined): boolean => !!p && isAlive(p.pid, p.startTime);
+
+// Polls `ready` until it holds, the process dies, or the time is up.
+export async function waitUntil(
+  ready: () => Promise<boolean> | boolean,
+  proc: ProcessRef,
+  what: string,
+  logPath: string,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    if (await ready()) return;
+    if (!running(proc)) throw new HuskError(`${what} exited during start-up: ${logTail(logPath) || "no output"} (log: ${logPath})`);
+    if (Date.now() >= deadline)
+      throw new HuskError(`${what} not ready within ${timeoutMs} ms: ${logTail(logPath) || "no output"} (log: ${logPath})`);
+    await sleep(delay);
+  }
+}
+
+export const isDirectory = (path: string): boolean => {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
+export const socketExists = (path: string) => () => existsSync(path);
+
+export function canConnect(path: string, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect(path);
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    sock.once("connect", () => done(true));
+    sock.once("error", () => done(false));
+  });
+}
+
+async function exited(p: ProcessRef, ms: number): Promise<boolean> {
+  for (let waited = 0; waited < ms; waited += 20) {
+    if (!running(p)) return true;
+    await sleep(20);
+  }
+  return false;
+}
+
+// Idempotent stop: the polite way first (a QMP quit, an API shutdown), given
+// graceMs to work; then SIGTERM and SIGKILL. A process already gone is fine.
+export async function stopProcess(p: ProcessRef | undefined, polite?: () => Promise<unknown>, graceMs = 3000): Promise<void> {
+  if (!running(p)) return;
+  if (polite) {
+    await polite().catch(() => {});
+    if (await exited(p!, graceMs)) return;
+  }
+  await terminate(p!.pid, p!.startTime, graceMs);
+}
+
+export interface DaemonSpec {
+  args: string[]; // husk arguments
+  logPath: string;
+  socket: string; // ready once this accepts connections
+  what: string; // for messages: "agent", "agent proxy"
+  env?: Record<string, string | undefined>;
+  timeoutMs?: number;
+}
+
+// This same husk as a long-lived helper serving a unix socket.
+export async function startDaemon(d: DaemonSpec): Promise<ProcessRef> {
+  const [cmd, ...pre] = selfCommand();
+  const proc = spawnDetached(cmd!, [...pre, ...d.args], d.logPath, { env: d.env });
+  const timeoutMs = d.timeoutMs ?? 10_000;
+  try {
+    await waitUntil(() => canConnect(d.socket), proc, `the ${d.what}`, d.logPath, timeoutMs);
+  } catch (e) {
+    await terminate(proc.pid, proc.startTime, 0);
+    throw e;
+  }
+  return proc;
+}

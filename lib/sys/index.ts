@@ -1,0 +1,26 @@
+// The bottom layer: the process's one libc binding (bun:ffi). It imports
+// nothing from lib/; every other subsystem may import it.
+export {
+  SysError,
+  acceptConnection,
+  becomeSubreaper,
+  closeFd,
+  decodeWaitStatus,
+  dupFd,
+  getWindowSize,
+  listenUnix,
+  listenVsock,
+  makeRaw,
+  openPty,
+  pipe,
+  receiveFd,
+  restoreTermios,
+  sendFd,
+  setControllingTty,
+  setWindowSize,
+  tryLockExclusive,
+  tryReap,
+  unlock,
+  type PtyPair,
+  type WaitResult,
+} from "./libc.ts";
