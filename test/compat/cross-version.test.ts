@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Cli, processesUsing, until } from "../helpers/cli.ts";
@@ -9,7 +9,7 @@ import { isAlive } from "../../lib/core/index.ts";
 import { DOC_FILE, FORMATS } from "../../lib/persist/index.ts";
 import { REPO, baselinePath, bufBreaking, bufBuild, imageAtCommit, loadReleases, releaseBinary, type Release } from "../../compat/index.ts";
 import { Matrix, OPS, type Op } from "./matrix.ts";
-import { QEMU, vmSkipReason } from "../qemu/assets.ts";
+import { QEMU, TEST_GUEST_DIR, buildAssets, vmSkipReason } from "../qemu/assets.ts";
 
 // Every listed release against this tree, both ways (docs/compatibility.md):
 // sandboxes an old husk left running are managed by the current one (upgrade),
@@ -17,18 +17,21 @@ import { QEMU, vmSkipReason } from "../qemu/assets.ts";
 
 const releases = loadReleases();
 const matrix = new Matrix();
-// Only a rollback meets documents of a newer format than its own.
+// Only a rollback meets documents of a newer format than its own; only an
+// upgrade finds documents of an older format to convert (format).
 const UPGRADE: Op[] = OPS.filter((op) => op !== "refuse" && op !== "minor");
-const ROLLBACK: Op[] = [...OPS];
+const ROLLBACK: Op[] = OPS.filter((op) => op !== "format");
 const upRow = (r: Release) => `${r.version} → current`;
 const vmRow = (r: Release) => `${r.version} → current (qemu)`;
-const VM_UPGRADE: Op[] = ["state", "exec", "ps", "agent", "kill", "delete", "clean"];
+const vmDownRow = (r: Release) => `current → ${r.version} (qemu)`;
+const VM_OPS: Op[] = ["state", "exec", "ps", "pause", "agent", "kill", "delete", "clean"];
 const vmSkip = vmSkipReason();
 const downRow = (r: Release) => `current → ${r.version}`;
 for (const r of releases) {
   matrix.row(upRow(r), UPGRADE);
   matrix.row(downRow(r), ROLLBACK);
-  if (!vmSkip) matrix.row(vmRow(r), VM_UPGRADE);
+  if (!vmSkip) matrix.row(vmRow(r), [...VM_OPS, "format"]);
+  if (!vmSkip) matrix.row(vmDownRow(r), [...VM_OPS, "minor"]);
 }
 
 // A steady process set (sh and one sleep) so `ps` has nothing that comes and goes.
@@ -90,6 +93,7 @@ async function scenario(row: string, maker: string, manager: string, older?: Rel
   try {
     const made = { created: cli.using(maker).state(created), running: cli.using(maker).state(running) };
     const before = readDoc(cli.root, running);
+    const rawMade = readFileSync(docPath(cli.root, running), "utf8");
     await until(() => cli.output(out).includes("started"), 10_000, "the running container's output");
     if (older) fromNextMinor(cli.root, running);
 
@@ -122,12 +126,14 @@ async function scenario(row: string, maker: string, manager: string, older?: Rel
       expect(exeOf(after.hypervisor.pid)).toBe(realpathSync(maker));
       expect(after.agent).toEqual(before.agent);
     });
+    const rawBeforePause = readFileSync(docPath(cli.root, running), "utf8");
     await matrix.cell(row, "pause", async () => {
       m.ok(["pause", running]);
       expect(m.state(running).status).toBe("paused");
       m.ok(["resume", running]);
       expect(m.state(running).status).toBe("running");
     });
+    if (!older) await matrix.cell(row, "format", () => upgradedOnWrite(rawMade, rawBeforePause, readDoc(cli.root, running)));
     if (older) {
       // pause and resume made the older husk write the document back: what it did not know is still there.
       await matrix.cell(row, "minor", () => {
@@ -162,20 +168,41 @@ async function scenario(row: string, maker: string, manager: string, older?: Rel
   matrix.assertRow(row, OPS.filter((op) => op !== "protocol"));
 }
 
-// A VM sandbox the old husk booted (its kernel and its agent, from guest
-// assets it built) is managed by the current husk without a restart.
-async function vmScenario(row: string, old: string) {
+// An older release's document is rewritten in the current format only when
+// the current husk changes it: reading (state, list, exec, ps) leaves its
+// bytes alone; the first write (pause) makes it the current format, with the
+// typed VM record built from what the older release wrote.
+function upgradedOnWrite(made: string, beforeWrite: string, after: Doc & { vm?: { driver: string } }) {
+  expect(JSON.parse(made).formatVersion).toBe("1.0");
+  expect(beforeWrite).toBe(made);
+  expect(after.formatVersion).toBe(FORMATS.current);
+  expect(after.vm?.driver).toBe(JSON.parse(made).hypervisor.driver);
+  expect(after.hypervisor.pid).toBe(JSON.parse(made).hypervisor.pid); // still what the older release reads
+}
+
+// Guest assets an old husk built: its kernel, its init, its agent.
+function oldGuestDir(old: string): string {
   const guestDir = join(work, "guest-old");
+  if (existsSync(join(guestDir, ".built"))) return guestDir;
   const built = new Cli().using(old).run(["guest", "build", "--dest", guestDir, "--agent", old]);
   if (built.status !== 0) throw new Error(`old husk guest build: ${built.stderr}`);
+  writeFileSync(join(guestDir, ".built"), "");
+  return guestDir;
+}
+
+// A VM sandbox one husk booted (with its own guest assets: kernel and agent)
+// is managed by the other without a restart: the old one's by the current
+// husk (upgrade), the current one's by the old husk (rollback).
+async function vmScenario(row: string, maker: string, manager: string, guestDir: string, older?: Release) {
   const cli = new Cli({ HUSK_HYPERVISOR: "qemu", HUSK_GUEST_DIR: guestDir });
-  const [maker, m] = [cli.using(old), cli.using(builtBinary())];
+  const [mk, m] = [cli.using(maker), cli.using(manager)];
   const id = fresh("vm");
   const out = join(work, `${id}.out`);
   try {
-    maker.ok(["create", "--bundle", makeBusyboxBundle(join(work, `${id}-bundle`), { args: TRAP_TERM }), id], { stdioFile: out });
-    maker.ok(["start", id]);
+    mk.ok(["create", "--bundle", makeBusyboxBundle(join(work, `${id}-bundle`), { args: TRAP_TERM }), id], { stdioFile: out });
+    mk.ok(["start", id]);
     const before = readDoc(cli.root, id) as Doc & { hypervisor: { assetsVersion?: string } };
+    const rawMade = readFileSync(docPath(cli.root, id), "utf8");
     await until(() => cli.output(out).includes("started"), 60_000, "the VM container's output");
     await matrix.cell(row, "state", () => expect(m.state(id)).toMatchObject({ id, status: "running" }));
     await matrix.cell(row, "exec", () => {
@@ -191,6 +218,26 @@ async function vmScenario(row: string, old: string) {
       expect(after.agent).toEqual(before.agent);
       expect(exeOf(after.hypervisor.pid)).toBe(realpathSync(QEMU!));
     });
+    const rawBeforePause = readFileSync(docPath(cli.root, id), "utf8");
+    await matrix.cell(row, "pause", async () => {
+      m.ok(["pause", id]);
+      expect(m.state(id).status).toBe("paused");
+      m.ok(["resume", id]);
+      expect(m.state(id).status).toBe("running");
+      const r = m.run(["exec", id, "echo", "after-resume"]);
+      expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 0, stdout: "after-resume\n" });
+    });
+    if (!older) await matrix.cell(row, "format", () => upgradedOnWrite(rawMade, rawBeforePause, readDoc(cli.root, id)));
+    // The older release wrote the current husk's document back: the typed
+    // sections it does not know are still there, and its 1.0 view of them worked.
+    if (older)
+      await matrix.cell(row, "minor", () => {
+        const doc = readDoc(cli.root, id) as Doc & { vm?: unknown; proxy?: unknown };
+        expect(doc.formatVersion).toBe("1.0");
+        expect(older.commit.startsWith(doc.writtenBy.commit)).toBe(true);
+        expect(doc.vm).toEqual((JSON.parse(rawMade) as typeof doc).vm);
+        expect(doc.proxy).toEqual((JSON.parse(rawMade) as typeof doc).proxy);
+      });
     await matrix.cell(row, "kill", async () => {
       m.ok(["kill", id, "TERM"]);
       await until(() => m.state(id).status === "stopped", 30_000, `${id} to stop after TERM`);
@@ -202,9 +249,9 @@ async function vmScenario(row: string, old: string) {
       expect(cli.leftovers().filter((n) => n !== "qemu")).toEqual([]);
     });
   } finally {
-    await sweep(cli, [builtBinary(), old], [id]);
+    await sweep(cli, [builtBinary(), maker, manager], [id]);
   }
-  matrix.assertRow(row, VM_UPGRADE);
+  matrix.assertRow(row, [...VM_OPS, older ? "minor" : "format"]);
 }
 
 // An older husk given a document of a newer major format refuses every
@@ -255,7 +302,13 @@ describe.each(releases.map((r) => [r.version, r] as const))("release %s", (_, re
   }, 180_000);
 
   test.skipIf(!!vmSkip)("upgrade (qemu): the current husk manages a VM sandbox it left running", async () => {
-    await vmScenario(vmRow(release), old);
+    await vmScenario(vmRow(release), old, builtBinary(), oldGuestDir(old));
+  }, 600_000);
+
+  test.skipIf(!!vmSkip)("rollback (qemu): it manages a VM sandbox the current husk made (format 1.1)", async () => {
+    const built = buildAssets();
+    if (built.status !== 0) throw new Error(`husk guest build: ${built.stderr}`);
+    await vmScenario(vmDownRow(release), builtBinary(), old, TEST_GUEST_DIR, release);
   }, 600_000);
 
   test("protocol: the current proto is wire-compatible with its frozen baseline", async () => {

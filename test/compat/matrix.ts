@@ -1,7 +1,7 @@
 import { errorMessage } from "../../lib/core/index.ts";
 
 // What the cross-version test checks, one column each.
-export const OPS = ["state", "list", "exec", "ps", "pause", "kill", "delete", "agent", "clean", "minor", "refuse", "protocol"] as const;
+export const OPS = ["state", "list", "exec", "ps", "pause", "kill", "delete", "agent", "clean", "format", "minor", "refuse", "protocol"] as const;
 export type Op = (typeof OPS)[number];
 
 interface Row {
