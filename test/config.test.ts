@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadSettings } from "../lib/config/index.ts";
+import { CHILD_SETTINGS_ENV, childEnv, loadSettings } from "../lib/config/index.ts";
 import { resolveDriverName } from "../lib/hypervisor/index.ts";
 
 const configFile = (toml: string) => {
@@ -19,6 +19,18 @@ describe("settings: defaults < config file < environment < flags", () => {
     expect(loadSettings({ configPath: path }, {})).toMatchObject({ root: "/from/file", hypervisor: "qemu", persist: "sqlite", ociRuntime: "crun" });
     expect(loadSettings({ configPath: path }, env)).toMatchObject({ root: "/from/file", hypervisor: "local", ociRuntime: "/opt/runc" });
     expect(loadSettings({ configPath: path, root: "/from/flag", hypervisor: "clh" }, env)).toMatchObject({ root: "/from/flag", hypervisor: "clh", persist: "sqlite" });
+  });
+
+  test("a helper process (shim, proxy) runs with its parent's settings whole, whatever the file says by then", () => {
+    const path = configFile('root = "/from/file"\nhypervisor = "qemu"\n[guest]\ndir = "/g"\n');
+    const parent = loadSettings({ configPath: path, persist: "sqlite", debug: true }, { HUSK_QEMU: "/opt/qemu" });
+    writeFileSync(path, 'root = "/changed"\nhypervisor = "clh"\n');
+    const env = childEnv(parent);
+    const child = loadSettings({}, { ...env, HUSK_HYPERVISOR: "local" });
+    expect(child).toEqual(parent);
+    expect(child).toMatchObject({ root: "/from/file", hypervisor: "qemu", persist: "sqlite", qemuPath: "/opt/qemu", guestDir: "/g", debug: true });
+    expect(() => loadSettings({}, { [CHILD_SETTINGS_ENV]: "{" })).toThrow(/HUSK_SETTINGS is not valid JSON/);
+    expect(() => loadSettings({}, { [CHILD_SETTINGS_ENV]: '{"root": 1}' })).toThrow(/HUSK_SETTINGS: /);
   });
 
   test("HUSK_CONFIG names the file; a missing default file is fine, a missing named one is not", () => {

@@ -141,6 +141,41 @@ describe("errors as runc gives them", () => {
     cli.ok(["delete", "--force", "sd1"]);
   });
 
+  // The shim is only a hint of whether the container lives: the agent is asked.
+  test("a container whose shim died is still running, can be signalled, and stops", async () => {
+    const b = bundle(TRAP_TERM);
+    cli.ok(["create", "-b", b, "orphan"], { stdioFile: cli.out });
+    cli.ok(["start", "orphan"]);
+    const shim = cli.state("orphan").pid;
+    process.kill(shim, "SIGKILL");
+    await until(() => !isAlive(shim), 5_000, "the shim to die");
+    expect(cli.state("orphan").status).toBe("running");
+    expect(cli.ok(["exec", "orphan", "echo", "alive"])).toBe("alive\n");
+    cli.ok(["kill", "orphan", "KILL"]);
+    await until(() => cli.state("orphan").status === "stopped", 10_000, "the container to stop after KILL");
+    expectError(["kill", "orphan", "TERM"], /container orphan is stopped: it has no process to signal/);
+    cli.ok(["delete", "orphan"]);
+    expect(cli.leftovers()).toEqual([]);
+  });
+
+  // A container id is taken across sandboxes: a pod's container may not reuse
+  // the id of another sandbox's container (found through the index, in O(1)).
+  test("a pod container cannot take an id another sandbox holds", () => {
+    cli.ok(["create", "-b", bundle(["sleep", "30"]), "podA"], { stdioFile: cli.out });
+    cli.ok(["create", "-b", bundle(["sleep", "30"]), "other"], { stdioFile: cli.out });
+    const joiner = bundle(["sleep", "30"]);
+    const spec = JSON.parse(readFileSync(join(joiner, "config.json"), "utf8"));
+    spec.annotations = { "io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "podA" };
+    writeFileSync(join(joiner, "config.json"), JSON.stringify(spec));
+    expectError(["create", "-b", joiner, "other"], /container with id other already exists/);
+    cli.ok(["create", "-b", joiner, "podA-c2"], { stdioFile: cli.out });
+    expect(cli.state("podA-c2").status).toBe("created");
+    expect(cli.indexEntries().sort()).toEqual(["other", "podA", "podA-c2"]);
+    for (const id of ["podA-c2", "podA", "other"]) cli.ok(["delete", "--force", id]);
+    expect(cli.leftovers()).toEqual([]);
+    expect(cli.indexEntries()).toEqual([]);
+  });
+
   test("delete --force of a missing container succeeds, as with runc", () => {
     expect(cli.run(["delete", "--force", "never-was"]).status).toBe(0);
   });
