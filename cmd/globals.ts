@@ -6,6 +6,7 @@ import { loadSettings, type Settings, type SettingsOverrides } from "../lib/conf
 export interface GlobalOptions extends SettingsOverrides {
   systemdCgroup?: boolean;
   rootless?: string;
+  criu?: string;
 }
 
 type Spec = { key: keyof GlobalOptions; takesValue: boolean };
@@ -19,6 +20,7 @@ const FLAGS: Record<string, Spec> = {
   "--persist": { key: "persist", takesValue: true },
   "--systemd-cgroup": { key: "systemdCgroup", takesValue: false },
   "--rootless": { key: "rootless", takesValue: true },
+  "--criu": { key: "criu", takesValue: true }, // runc's; accepted, a VM snapshot needs no CRIU
 };
 
 export function splitGlobals(argv: string[]): { globals: GlobalOptions; rest: string[] } {
@@ -55,7 +57,7 @@ export const globalOptions = (): GlobalOptions => current;
 // Settings are read on first use so that `husk --version` never touches the config file.
 export function getSettings(): Settings {
   if (!settings) {
-    const { systemdCgroup: _s, rootless: _r, ...overrides } = current;
+    const { systemdCgroup: _s, rootless: _r, criu: _c, ...overrides } = current;
     // Flags alone decide where errors in the config file itself are logged.
     configureLog({ path: current.logPath, format: current.logFormat === "json" ? "json" : "text", debug: !!current.debug });
     settings = loadSettings(overrides);

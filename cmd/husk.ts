@@ -1,12 +1,16 @@
 import { defineCommand, runCommand, runMain, showUsage, type CommandDef } from "citty";
-import { HuskError, VERSION, configureLog, errorMessage, log } from "../lib/core/index.ts";
+import { ErrorCode, HuskError, VERSION, configureLog, errorMessage, log } from "../lib/core/index.ts";
 import { splitGlobals, setGlobals, getSettings, globalOptions } from "./globals.ts";
 import { versionText } from "./version.ts";
+import { checkCommandArgv } from "./argv.ts";
 import { commonCommands, standardCommands } from "./oci/index.ts";
 
 type Lazy = () => Promise<CommandDef<any>>;
 const lazy = (load: () => Promise<{ default: CommandDef<any> }>): Lazy => () =>
   load().then((m) => m.default);
+
+// Commands that parse their own arguments (exec: everything after the id is the command).
+const OWN_PARSER = new Set(["exec"]);
 
 // Commands are loaded on demand: `husk state` must not pay for `husk create`.
 const subCommands: Record<string, Lazy> = {
@@ -60,8 +64,11 @@ async function run(argv: string[]): Promise<number> {
     await runMain(main, { rawArgs: rest }); // prints the command's usage
     return 0;
   }
-  if (!(rest[0]! in subCommands) && !rest[0]!.startsWith("-"))
-    throw new HuskError(`unknown command ${JSON.stringify(rest[0])} (see husk --help)`);
+  if (rest[0]!.startsWith("-"))
+    throw new HuskError(`unknown global flag ${rest[0]!.split("=")[0]} (see husk --help)`, { code: ErrorCode.InvalidArgument });
+  if (!(rest[0]! in subCommands))
+    throw new HuskError(`unknown command ${JSON.stringify(rest[0])} (see husk --help)`, { code: ErrorCode.InvalidArgument });
+  if (!OWN_PARSER.has(rest[0]!)) await checkCommandArgv(rest[0]!, await subCommands[rest[0]!]!(), rest.slice(1));
   if (globals.logPath || globals.configPath) getSettings(); // errors before the command runs go to --log too
   await runCommand(main, { rawArgs: rest });
   return 0;

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { HuskError } from "../../lib/core/index.ts";
 import { checkpointContainer } from "../../lib/sandbox/checkpoint.ts";
-import { context, idArg } from "./context.ts";
+import { context, criuCompatArgs, idArg } from "./context.ts";
 
 export default defineCommand({
   meta: { name: "checkpoint", description: "Save the sandbox VM holding a container (cloud-hypervisor)" },
@@ -9,8 +9,7 @@ export default defineCommand({
     id: idArg,
     "image-path": { type: "string", description: "directory for the checkpoint (new or empty)" },
     "leave-running": { type: "boolean", description: "resume the sandbox after the checkpoint" },
-    "work-path": { type: "string", description: "accepted for compatibility" },
-    "tcp-established": { type: "boolean", description: "accepted for compatibility" },
+    ...criuCompatArgs,
   },
   async run({ args }) {
     if (!args["image-path"]) throw new HuskError("checkpoint: --image-path <dir> is required");

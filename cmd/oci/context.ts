@@ -32,3 +32,30 @@ export const createArgs = {
   "no-new-keyring": { type: "boolean", description: "accepted for compatibility" },
   "preserve-fds": { type: "string", description: "number of extra fds to pass on (not supported beyond 0)" },
 } as const;
+
+// A flag of runc's that husk takes and ignores.
+const accepted = <T extends "boolean" | "string">(type: T) => ({ type, description: "accepted for compatibility" }) as const;
+
+// runc's CRIU flags that containerd may pass to checkpoint and restore: a VM
+// snapshot has no use for them.
+export const criuCompatArgs = {
+  "work-path": accepted("string"),
+  "tcp-established": accepted("boolean"),
+  "ext-unix-sk": accepted("boolean"),
+  "shell-job": accepted("boolean"),
+  "file-locks": accepted("boolean"),
+  "empty-ns": accepted("string"),
+  "manage-cgroups-mode": accepted("string"),
+  "parent-path": accepted("string"),
+  "auto-dedup": accepted("boolean"),
+  "lazy-pages": accepted("boolean"),
+} as const;
+
+// What restore takes besides, for containerd's runc shim.
+export const restoreCompatArgs = {
+  ...criuCompatArgs,
+  "pid-file": accepted("string"),
+  "console-socket": accepted("string"),
+  "no-pivot": accepted("boolean"),
+  "no-subreaper": accepted("boolean"),
+} as const;

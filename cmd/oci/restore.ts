@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { HuskError } from "../../lib/core/index.ts";
 import { restoreContainer } from "../../lib/sandbox/restore.ts";
-import { context, idArg } from "./context.ts";
+import { context, idArg, restoreCompatArgs } from "./context.ts";
 
 export default defineCommand({
   meta: { name: "restore", description: "Restore a checkpointed sandbox and its containers (cloud-hypervisor)" },
@@ -10,7 +10,7 @@ export default defineCommand({
     "image-path": { type: "string", description: "directory of the checkpoint" },
     bundle: { type: "string", alias: "b", description: "accepted for compatibility: bundles are taken from the checkpoint" },
     detach: { type: "boolean", alias: "d", description: "accepted: restore always returns once the sandbox runs" },
-    "work-path": { type: "string", description: "accepted for compatibility" },
+    ...restoreCompatArgs,
   },
   async run({ args }) {
     if (!args["image-path"]) throw new HuskError("restore: --image-path <dir> is required");
