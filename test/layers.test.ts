@@ -17,7 +17,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ["core"],
   ["config", "oci"],
   ["persist", "protocol"],
-  ["guest"],
+  ["guest", "network"], // guest assets; the netns a sandbox is given
   ["hypervisor"],
   ["agent"],
   ["sandbox"],

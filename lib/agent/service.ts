@@ -5,6 +5,7 @@ import { HealthResponse_Status, OutputStream, statusToMsg, type Rootfs as Rootfs
 import type { AgentImpl } from "../protocol/server/index.ts";
 import type { Engine, ExitStatus, Rootfs } from "./engine/index.ts";
 import { guestDetails } from "./guest.ts";
+import { configureNetwork } from "./network.ts";
 import { mergeOutput } from "./output.ts";
 
 export interface ServiceOptions {
@@ -19,7 +20,7 @@ export interface ServiceOptions {
 // Every capability this agent backs with an implementation.
 export const AGENT_CAPABILITIES = [
   "health", "sandbox", "containers", "stdio", "tty", "exec", "exec-tty",
-  "signal-all", "resize", "ps", "pause", "stats", "overlay-rootfs", "container-state",
+  "signal-all", "resize", "ps", "pause", "stats", "overlay-rootfs", "container-state", "network",
 ] as const;
 
 // Methods throw HuskErrors; serveAgent sends each with the Connect code of its
@@ -84,6 +85,14 @@ export function agentService(o: ServiceOptions): AgentImpl {
       return {};
     },
     getGuestDetails: () => ({ guest: guestDetails(o.ociRuntime, o.ociRuntimeVersion) }),
+    configureNetwork: async (r) => {
+      if (!o.guest)
+        throw new HuskError("an agent on the host (local driver) does not configure networks: its containers join the netns", {
+          code: ErrorCode.Unimplemented,
+        });
+      await configureNetwork(r);
+      return {};
+    },
     createContainer: async (r) => {
       if (r.consoleSocket) throw noConsoleSocket();
       const spec = parseSpecJson(r.ociSpecJson, r.containerId);

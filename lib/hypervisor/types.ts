@@ -39,6 +39,13 @@ export interface VmSpec {
   cpus: number;
   memoryMiB: number;
   assets?: GuestAssets; // absent: the driver picks the configured (or newest) ones
+  network?: VmNetwork; // interfaces to give the VM (drivers with networkDevices)
+}
+
+// Tap devices waiting in a network namespace, one virtio-net device each.
+export interface VmNetwork {
+  netns: string; // the VMM runs in it, to open the taps by name
+  nics: { tap: string; mac: string; mtu: number }[];
 }
 
 export type VmStatus = "running" | "paused" | "stopped";

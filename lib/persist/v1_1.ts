@@ -92,7 +92,14 @@ export const NetworkV1_1 = v.looseObject({
     ),
   ),
   routes: v.optional(
-    v.array(v.looseObject({ destination: v.string(), gateway: v.optional(v.string()), device: v.optional(v.string()) })),
+    v.array(
+      v.looseObject({
+        destination: v.string(), // "default" or CIDR
+        gateway: v.optional(v.string()),
+        device: v.optional(v.string()),
+        family: v.optional(v.picklist([4, 6])),
+      }),
+    ),
   ),
 });
 

@@ -21,6 +21,7 @@ export const CAPABILITIES = [
   "overlay-rootfs", // Rootfs.overlay
   "console-socket", // terminal master handed to a host socket (agent on the host)
   "container-state", // GetContainerState: status, pid and exit of one container
+  "network", // ConfigureNetwork: the host netns's interfaces and routes, in the guest
 ] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
@@ -33,6 +34,7 @@ export const RPC_CAPABILITY: Record<AgentMethodName, Capability | null> = {
   setupSandbox: "sandbox",
   teardownSandbox: "sandbox",
   getGuestDetails: "sandbox",
+  configureNetwork: "network",
   createContainer: "containers",
   startContainer: "containers",
   removeContainer: "containers",

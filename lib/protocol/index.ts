@@ -5,6 +5,7 @@
 export * from "./gen/husk/agent/v1/agent_pb.ts";
 export * from "./gen/husk/agent/v1/container_pb.ts";
 export * from "./gen/husk/agent/v1/handshake_pb.ts";
+export * from "./gen/husk/agent/v1/network_pb.ts";
 export * from "./gen/husk/agent/v1/process_pb.ts";
 export * from "./gen/husk/agent/v1/sandbox_pb.ts";
 export {

@@ -1,8 +1,10 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { HuskError, validateId } from "../core/index.ts";
-import { driverFor, featuresOf, resolveDriverName, type Hypervisor, type VmSpec } from "../hypervisor/index.ts";
+import { ErrorCode, HuskError, validateId } from "../core/index.ts";
+import { driverFor, driversWith, resolveDriverName, type Hypervisor, type VmSpec } from "../hypervisor/index.ts";
+import { carryIntoVm, networkPlan, releaseNetwork, type NetworkRecord } from "../network/index.ts";
+import type { Spec } from "../oci/index.ts";
 import { newSandboxDoc, type ContainerDoc, type ProxyRecord, type SandboxDoc } from "../persist/index.ts";
 import { connectAgent } from "../protocol/index.ts";
 import type { Context } from "./context.ts";
@@ -16,6 +18,7 @@ export interface SandboxOptions {
   annotations?: Record<string, string>;
   cpus?: number;
   memoryMiB?: number;
+  spec?: Spec; // the first container's: its network namespace becomes the VM's network
 }
 
 // A sandbox whose VM (or local agent) runs and whose agent answered, not yet
@@ -43,7 +46,7 @@ export async function bootSandbox(ctx: Context, opts: SandboxOptions, first?: Co
   try {
     const driver = await driverFor(driverName, ctx.settings);
     const spec = { sandboxId: opts.id, vmDir: socketDir(ctx, opts.id), sharedDir, cpus: doc.config.cpus!, memoryMiB: doc.config.memoryMiB! };
-    const saved = await startVm(ctx, driver, spec);
+    const saved = await startVm(ctx, driver, spec, vmNetwork(driver, opts));
     const channel = driver.channel(saved.vm!);
     proxy = channel.kind === "unix" ? undefined : await startProxy(ctx, opts.id);
     const agent = await handshake(saved, proxy?.socket ?? channel.path, opts.hostname);
@@ -55,18 +58,40 @@ export async function bootSandbox(ctx: Context, opts: SandboxOptions, first?: Co
   }
 }
 
-// The VM is recorded the moment it runs: from then on a failure or a crash
-// is cleaned up with it.
-async function startVm(ctx: Context, driver: Hypervisor, spec: VmSpec): Promise<SandboxDoc> {
+// A VM gets the network namespace the spec names, mirrored (lib/network);
+// without a VM (local) runc joins it itself.
+function vmNetwork(driver: Hypervisor, opts: SandboxOptions): NetworkRecord | undefined {
+  if (driver.features.isolation !== "vm" || !opts.spec) return undefined;
+  const plan = networkPlan(opts.spec, opts.id);
+  if (plan.mode === "none") return { mode: "none" };
+  if (!driver.features.networkDevices)
+    throw new HuskError(`sandbox ${opts.id}: the ${driver.name} driver cannot give its VM network devices; use a driver that can (${driversWith("networkDevices").join(", ")})`, {
+      code: ErrorCode.Unimplemented,
+    });
+  return carryIntoVm(plan.netns);
+}
+
+// The VM is recorded the moment it runs, with the network it was given: from
+// then on a failure or a crash is cleaned up with it.
+async function startVm(ctx: Context, driver: Hypervisor, spec: VmSpec, network?: NetworkRecord): Promise<SandboxDoc> {
   mkdirSync(spec.sharedDir, { recursive: true, mode: 0o700 });
   if (driver.features.sharedFs) makeSharedMount(spec.sharedDir);
-  const vm = await driver.start(spec);
+  const nics = (network?.interfaces ?? []).map((i) => ({ tap: i.tap!, mac: i.mac!, mtu: i.mtu ?? 1500 }));
+  let vm;
+  try {
+    vm = await driver.start(nics.length ? { ...spec, network: { netns: network!.netns!, nics } } : spec);
+  } catch (e) {
+    releaseNetwork(network);
+    throw e;
+  }
   try {
     return await ctx.store.update(spec.sandboxId, (x) => {
       x.vm = vm;
+      if (network) x.network = network;
     });
   } catch (e) {
     await driver.stop(vm).catch(() => {});
+    releaseNetwork(network);
     throw e;
   }
 }
@@ -75,6 +100,8 @@ async function handshake(doc: SandboxDoc, socket: string, hostname?: string): Pr
   const agent = await connectAgent({ unix: socket }, { sandboxId: doc.id });
   try {
     if (agent.has("sandbox")) await agent.rpc.setupSandbox({ sandboxId: doc.id, hostname: hostname ?? "" });
+    // An agent without "network" fails here by name: never an unnetworked container.
+    if (doc.network?.interfaces?.length) await agent.rpc.configureNetwork(guestNetwork(doc.network));
     const n = agent.negotiated;
     return {
       channel: { kind: "unix", path: socket },
@@ -87,6 +114,11 @@ async function handshake(doc: SandboxDoc, socket: string, hostname?: string): Pr
     agent.close();
   }
 }
+
+const guestNetwork = (n: NetworkRecord) => ({
+  interfaces: (n.interfaces ?? []).map((i) => ({ name: i.name, mac: i.mac ?? "", mtu: i.mtu ?? 0, addresses: i.addresses ?? [] })),
+  routes: (n.routes ?? []).map((r) => ({ destination: r.destination, gateway: r.gateway ?? "", device: r.device ?? "", family: r.family ?? 4 })),
+});
 
 // Records a booted sandbox as running.
 export function markRunning(doc: SandboxDoc, ready: BootedSandbox["ready"]): void {

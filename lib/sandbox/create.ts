@@ -70,7 +70,8 @@ export async function createContainer(ctx: Context, opts: CreateOptions): Promis
 
 async function newSandbox(ctx: Context, opts: CreateOptions, bundle: Bundle): Promise<number> {
   const entry = creatingEntry(opts.id, bundle);
-  const { doc, ready } = await bootSandbox(ctx, { id: opts.id, hostname: bundle.spec.hostname, annotations: bundle.spec.annotations }, entry)
+  const sandbox = { id: opts.id, hostname: bundle.spec.hostname, annotations: bundle.spec.annotations, spec: bundle.spec };
+  const { doc, ready } = await bootSandbox(ctx, sandbox, entry)
     .catch((e) => {
       throw e instanceof PersistError && e.reason === "exists" ? exists(opts.id) : e;
     });

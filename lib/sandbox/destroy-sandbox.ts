@@ -1,5 +1,6 @@
 import { rmSync } from "node:fs";
 import { errorMessage, log } from "../core/index.ts";
+import { releaseNetwork } from "../network/index.ts";
 import type { SandboxDoc } from "../persist/index.ts";
 import { driverOfDoc, withAgent } from "./agent.ts";
 import type { Context } from "./context.ts";
@@ -35,4 +36,5 @@ async function stopEverything(ctx: Context, doc: SandboxDoc, force: boolean): Pr
   }
   if (doc.vm) await (await driverOfDoc(ctx, doc)).stop(doc.vm);
   await stopProxy(doc);
+  releaseNetwork(doc.network);
 }

@@ -62,8 +62,16 @@ export function guestView(
   });
   return {
     rootfs: { source: { case: "overlay", value: { lowerDirs: [`${guestDir}/rootfs`] } }, readonly },
-    spec: { ...bundle.spec, mounts },
+    spec: { ...bundle.spec, mounts, ...(bundle.spec.linux ? { linux: inGuestNetwork(bundle.spec.linux) } : {}) },
   };
+}
+
+// A network namespace given by path is the host's: the VM carries its
+// interfaces (lib/network), and the container shares the guest's namespace
+// that holds them, as runc would have joined the original.
+function inGuestNetwork(linux: NonNullable<Spec["linux"]>): NonNullable<Spec["linux"]> {
+  const namespaces = linux.namespaces?.filter((n) => !(n.type === "network" && n.path));
+  return { ...linux, ...(namespaces ? { namespaces } : {}) };
 }
 
 // Mount points under dir, deepest first (from /proc/self/mountinfo).

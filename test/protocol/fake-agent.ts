@@ -84,6 +84,10 @@ export function fakeAgent(): AgentImpl & { containers: Map<string, FakeContainer
       get(req.containerId).paused = false;
       return {};
     },
+    configureNetwork: () => {
+      calls.push("configureNetwork");
+      return {};
+    },
     getContainerState: (req) => {
       const c = get(req.containerId);
       const S = GetContainerStateResponse_Status;

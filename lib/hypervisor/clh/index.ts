@@ -1,6 +1,6 @@
 import type { Settings } from "../../config/index.ts";
 import { resolveGuestAssets } from "../../guest/index.ts";
-import { HuskError } from "../../core/index.ts";
+import { ErrorCode, HuskError } from "../../core/index.ts";
 import { ClhVmSchema, type ClhVmRecord as ClhVm } from "../../persist/index.ts";
 import { running } from "../process.ts";
 import type { Hypervisor, VmSpec, VmStatus } from "../types.ts";
@@ -61,6 +61,10 @@ export function clhDriver(settings: Settings): Hypervisor<ClhVm> {
     features: CLH_FEATURES,
     schema: ClhVmSchema,
     start: (given) => {
+      if (given.network?.nics.length)
+        throw new HuskError(`sandbox ${given.sandboxId}: the clh driver cannot carry a network namespace into its VM yet; use the qemu driver`, {
+          code: ErrorCode.Unimplemented,
+        });
       const spec = withAssets(given);
       return launchVm(settings, spec, async ({ bins, paths, vm }) => {
         const config = vmConfigFor(spec, paths);

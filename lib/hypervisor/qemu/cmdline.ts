@@ -63,7 +63,15 @@ export interface QemuArgsInput {
   name: string;
   share: boolean;
   extraCmdline?: string;
+  nics?: { tap: string; mac: string }[];
 }
+
+// One virtio-net device per tap (opened by name: QEMU runs in the tap's netns).
+const nicArgs = (nics: { tap: string; mac: string }[] = []): string[] =>
+  nics.flatMap((n, i) => [
+    "-netdev", `tap,id=net${i},ifname=${n.tap},script=no,downscript=no`,
+    "-device", `virtio-net-device,netdev=net${i},mac=${n.mac}`,
+  ]);
 
 export function qemuArgs(i: QemuArgsInput): string[] {
   const f = vmFiles(i.vmDir);
@@ -81,6 +89,7 @@ export function qemuArgs(i: QemuArgsInput): string[] {
     ...(i.share
       ? ["-chardev", `socket,id=fs0,path=${f.vfs}`, "-device", `vhost-user-fs-device,chardev=fs0,tag=${GUEST_SHARE_TAG}`]
       : []),
+    ...nicArgs(i.nics),
   ];
 }
 

@@ -6,6 +6,6 @@ export const QEMU_FEATURES: DriverFeatures = {
   pause: true,
   checkpoint: false, // QEMU snapshots are not built yet
   hotplug: false,
-  networkDevices: false,
+  networkDevices: true, // virtio-net on taps in the sandbox's netns
   resize: false,
 };

@@ -71,8 +71,11 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
     const args = qemuArgs({
       accel: vm.accel, cpus: spec.cpus, memoryMiB: spec.memoryMiB, assets, vmDir: spec.vmDir,
       name: `husk-${spec.sandboxId}`, share: true, extraCmdline: [mode, opts.extraCmdline].filter(Boolean).join(" "),
+      nics: spec.network?.nics,
     });
-    vm.vmm = spawnDetached(qemu, args, f.qemuLog);
+    // In the sandbox's netns QEMU opens its taps by name; nsenter execs it (same pid).
+    const [cmd, ...pre] = spec.network ? ["nsenter", `--net=${spec.network.netns}`, qemu] : [qemu];
+    vm.vmm = spawnDetached(cmd!, [...pre, ...args], f.qemuLog);
     await waitUntil(qmpReady(f.qmp), vm.vmm, "QEMU", f.qemuLog, QEMU_START_TIMEOUT_MS);
   }
 

@@ -1,0 +1,52 @@
+// The network namespace a client (podman, containerd's CNI, kubelet) prepared
+// for a container, carried into a micro-VM: read it, join each interface to a
+// tap the VMM opens, and undo that at teardown. See docs/networking.md.
+import { ErrorCode, HuskError } from "../core/index.ts";
+import type { Spec } from "../oci/index.ts";
+import type { SandboxDoc } from "../persist/index.ts";
+import { readNetns } from "./netns.ts";
+import { attachTap, checkMirrorable, detachTap, tapName } from "./tcfilter.ts";
+
+export { readNetns, inNetns, type NetIface, type NetRoute, type NetnsView } from "./netns.ts";
+export { tapName } from "./tcfilter.ts";
+
+export type NetworkRecord = NonNullable<SandboxDoc["network"]>;
+
+// What the spec asks for: a netns to carry in (its path), a new empty one
+// (only lo), or none at all: the host's network, which a VM cannot join.
+export function networkPlan(spec: Spec, sandboxId: string): { mode: "netns"; netns: string } | { mode: "none" } {
+  const ns = spec.linux?.namespaces?.find((n) => n.type === "network");
+  if (!ns)
+    throw new HuskError(
+      `sandbox ${sandboxId}: the spec shares the host's network (no network namespace in linux.namespaces), which a VM sandbox cannot join; give it a network namespace`,
+      { code: ErrorCode.Unimplemented },
+    );
+  return ns.path ? { mode: "netns", netns: ns.path } : { mode: "none" };
+}
+
+// Reads the netns and attaches a tap to each interface; the record says what
+// to undo. A failure leaves the netns as it was.
+export function carryIntoVm(netns: string): NetworkRecord {
+  const view = readNetns(netns);
+  view.interfaces.forEach(checkMirrorable);
+  const done: { name: string; tap: string }[] = [];
+  try {
+    const interfaces = view.interfaces.map((i, n) => {
+      const tap = tapName(n);
+      attachTap(netns, i, tap);
+      done.push({ name: i.name, tap });
+      return { name: i.name, mac: i.mac, mtu: i.mtu, addresses: i.addresses, tap };
+    });
+    const routes = view.routes.map((r) => ({ destination: r.destination, ...(r.gateway ? { gateway: r.gateway } : {}), ...(r.device ? { device: r.device } : {}), family: r.family }));
+    return { mode: "netns", netns, interfaces, routes };
+  } catch (e) {
+    for (const d of done) detachTap(netns, d.name, d.tap);
+    throw e;
+  }
+}
+
+// Removes the taps and filters; the client's netns and veth stay as found.
+export function releaseNetwork(rec: NetworkRecord | undefined): void {
+  if (!rec?.netns) return;
+  for (const i of rec.interfaces ?? []) if (i.tap) detachTap(rec.netns, i.name, i.tap);
+}

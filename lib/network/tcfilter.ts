@@ -1,0 +1,52 @@
+import { ErrorCode, HuskError, errorMessage, log } from "../core/index.ts";
+import { inNetns, type NetIface } from "./netns.ts";
+
+// Each interface of the netns is joined to a tap device beside it, which the
+// VMM opens: a tc ingress filter on either side redirects every frame to the
+// other (the model Kata calls "tcfilter"). The interface keeps its address and
+// MAC; the guest's device gets the same MAC, so ARP and the bridge see one
+// endpoint. Nothing else in the netns changes, and teardown undoes exactly this.
+
+export const tapName = (index: number) => `tap${index}_husk`;
+
+const MIRRORABLE_KINDS = new Set(["veth", "macvlan", "macvtap", "device", "bridge", "vlan", "bond", "dummy"]);
+
+export function checkMirrorable(i: NetIface): void {
+  if (i.linkType !== "ether" || !MIRRORABLE_KINDS.has(i.kind))
+    throw new HuskError(
+      `interface ${i.name} (${i.kind}, link type ${i.linkType}) cannot be mirrored into a VM: only Ethernet interfaces (veth, macvlan, ...) can`,
+      { code: ErrorCode.Unimplemented },
+    );
+}
+
+const redirect = (from: string, to: string) =>
+  ["tc", "filter", "add", "dev", from, "parent", "ffff:", "protocol", "all", "u32", "match", "u8", "0", "0", "action", "mirred", "egress", "redirect", "dev", to];
+
+// Creates the tap for `iface` and the redirects both ways; undone on failure.
+export function attachTap(netns: string, iface: NetIface, tap: string): void {
+  const steps = [
+    ["ip", "tuntap", "add", "dev", tap, "mode", "tap"],
+    ["ip", "link", "set", "dev", tap, "mtu", String(iface.mtu), "up"],
+    ["tc", "qdisc", "add", "dev", iface.name, "ingress"],
+    ["tc", "qdisc", "add", "dev", tap, "ingress"],
+    redirect(iface.name, tap),
+    redirect(tap, iface.name),
+  ];
+  try {
+    for (const s of steps) inNetns(netns, s);
+  } catch (e) {
+    detachTap(netns, iface.name, tap);
+    throw e;
+  }
+}
+
+// Idempotent: what is already gone (or the whole netns) is not an error.
+export function detachTap(netns: string, iface: string, tap: string): void {
+  for (const s of [["tc", "qdisc", "del", "dev", iface, "ingress"], ["ip", "link", "del", "dev", tap]]) {
+    try {
+      inNetns(netns, s);
+    } catch (e) {
+      log.debug(`network teardown: ${errorMessage(e)}`);
+    }
+  }
+}
