@@ -3,7 +3,7 @@ export { validateId } from "./id.ts";
 export { configureLog, debugEnabled, log, type LogFormat } from "./log.ts";
 export { VERSION, COMMIT, OCI_SPEC_VERSION } from "./build-info.ts";
 export { selfCommand } from "./self.ts";
-export { describeIssues } from "./issues.ts";
+export { describeIssues, preview } from "./issues.ts";
 export { isAlive, processStartTime, terminate } from "./proc.ts";
 export {
   closeFd,

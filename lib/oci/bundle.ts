@@ -1,8 +1,8 @@
 import { readFileSync, statSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import * as v from "valibot";
-import { ErrorCode, HuskError, describeIssues, errorMessage } from "../core/index.ts";
-import { SpecSchema, type Spec } from "./spec.ts";
+import { ErrorCode, HuskError, describeIssues, errorMessage, preview } from "../core/index.ts";
+import { LIMITS, SpecSchema, type Spec } from "./spec.ts";
 
 export interface Bundle {
   path: string; // absolute bundle directory
@@ -10,13 +10,12 @@ export interface Bundle {
   rootfs: string; // absolute rootfs path on the host
 }
 
-const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
-
 function readConfig(file: string): unknown {
   let text: string;
   try {
-    if (statSync(file).size > MAX_CONFIG_BYTES)
-      throw new HuskError(`${file}: larger than ${MAX_CONFIG_BYTES} bytes`, { code: ErrorCode.ResourceExhausted });
+    const size = statSync(file).size;
+    if (size > LIMITS.configBytes)
+      throw new HuskError(`${file}: ${size} bytes, over the limit of ${LIMITS.configBytes} for config.json`, { code: ErrorCode.ResourceExhausted });
     text = readFileSync(file, "utf8");
   } catch (e) {
     if (e instanceof HuskError) throw e;
@@ -54,7 +53,7 @@ export function loadBundle(dir: string): Bundle {
   try {
     if (!statSync(rootfs).isDirectory()) throw new Error("not a directory");
   } catch (e) {
-    throw new HuskError(`rootfs ${rootfs} of bundle ${path}: ${errorMessage(e)}`, { code: ErrorCode.InvalidArgument });
+    throw new HuskError(`rootfs ${rootfs} of bundle ${path}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`, { code: ErrorCode.InvalidArgument });
   }
   return { path, spec, rootfs };
 }
