@@ -1,5 +1,5 @@
 import { defineCommand, runCommand, runMain, showUsage, type CommandDef } from "citty";
-import { ErrorCode, HuskError, VERSION, configureLog, errorMessage, log } from "../lib/core/index.ts";
+import { ErrorCode, HuskError, VERSION, configureLog, errorMessage, fromSystemError, log } from "../lib/core/index.ts";
 import { splitGlobals, setGlobals, getSettings, globalOptions } from "./globals.ts";
 import { versionText } from "./version.ts";
 import { checkCommandArgv } from "./argv.ts";
@@ -31,23 +31,29 @@ const main = defineCommand({
   subCommands,
 });
 
-function reportError(e: unknown): number {
+// One line on stderr, and the same message in --log (text or JSON).
+function reportError(thrown: unknown): number {
   const debug = globalOptions().debug === true;
   // The agent's errors too: the protocol client hands them over as HuskErrors.
-  if (e instanceof HuskError) {
-    console.error(`husk: ${e.message}`);
-    log.error(e.message);
-    return e.exitCode;
-  }
-  const msg = errorMessage(e);
-  if ((e as { name?: string })?.name === "CLIError") {
-    console.error(`husk: ${msg} (see husk --help)`);
-    return 1;
-  }
-  console.error(debug && e instanceof Error ? e.stack : `husk: internal error: ${msg}`);
-  log.error(msg);
-  return 1;
+  const e = fromSystemError(thrown);
+  if (e instanceof HuskError) return report(oneLine(e.message), e.exitCode);
+  const msg = oneLine(errorMessage(e));
+  if ((e as { name?: string })?.name === "CLIError") return report(`${msg} (see husk --help)`, 1);
+  if (debug && e instanceof Error) console.error(e.stack);
+  return report(`internal error: ${msg}`, 1, !debug);
 }
+
+function report(msg: string, exitCode: number, print = true): number {
+  if (print) console.error(`husk: ${msg}`);
+  log.error(msg);
+  return exitCode;
+}
+
+// A message that spans lines (a tool's stderr) is folded onto one.
+const oneLine = (msg: string): string => {
+  const s = msg.trim().replace(/\s*\n\s*/g, " | ");
+  return s.length > 2000 ? `${s.slice(0, 2000)}...` : s;
+};
 
 async function run(argv: string[]): Promise<number> {
   const { globals, rest } = splitGlobals(argv);

@@ -47,6 +47,14 @@ class Upstream {
   }
 }
 
+// Said with status 502 (no Connect code maps to it), as a Connect error
+// body: the client names the sandbox and the proxy, and adds this reason.
+const unreachable = (why: string) =>
+  new Response(JSON.stringify({ code: "unavailable", message: `the proxy\'s channel into the VM failed: ${why}` }), {
+    status: 502,
+    headers: { "content-type": "application/json" },
+  });
+
 function forward(upstream: Upstream, req: Request): Promise<Response> {
   return upstream.get().then(
     (session) =>
@@ -57,7 +65,7 @@ function forward(upstream: Upstream, req: Request): Promise<Response> {
         });
         const call = session.request(headers);
         req.signal.addEventListener("abort", () => call.close(http2.constants.NGHTTP2_CANCEL));
-        call.on("error", (e) => resolve(new Response(errorMessage(e), { status: 502 })));
+        call.on("error", (e) => resolve(unreachable(errorMessage(e))));
         call.on("response", (h) => {
           const out = new Headers();
           for (const [k, v] of Object.entries(h)) if (!k.startsWith(":") && v !== undefined) out.set(k, String(v));
@@ -79,7 +87,7 @@ function forward(upstream: Upstream, req: Request): Promise<Response> {
         });
         req.arrayBuffer().then((b) => call.end(Buffer.from(b)));
       }),
-    (e) => new Response(`cannot reach the agent: ${errorMessage(e)}`, { status: 502 }),
+    (e) => unreachable(errorMessage(e)),
   );
 }
 

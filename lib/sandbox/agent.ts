@@ -27,13 +27,17 @@ export async function connect(ctx: Context, doc: SandboxDoc, opts: ConnectOption
   // The channel recorded at the handshake: the agent's own socket (local) or
   // the sandbox's proxy in front of a VM's single agent stream.
   const recorded = doc.agent?.channel;
-  if (recorded?.kind === "unix") return connectAgent({ unix: recorded.path }, base);
+  if (recorded?.kind === "unix") return connectAgent({ unix: recorded.path }, { ...base, what: describeChannel(doc, recorded.path) });
   const driver = await driverOfDoc(ctx, doc);
   const vm = vmOf(doc);
   const channel = driver.channel(vm);
-  if (channel.kind === "unix") return connectAgent({ unix: channel.path }, base);
+  if (channel.kind === "unix") return connectAgent({ unix: channel.path }, { ...base, what: describeChannel(doc, channel.path) });
   return connectAgent(() => driver.dialAgent(vm), base);
 }
+
+// For errors: "the agent of sandbox X through its proxy at P".
+const describeChannel = (doc: SandboxDoc, path: string): string =>
+  doc.proxy?.socket === path ? `the agent of sandbox ${doc.id} through its proxy at ${path}` : `the agent of sandbox ${doc.id} at ${path}`;
 
 export async function withAgent<T>(ctx: Context, doc: SandboxDoc, fn: (a: AgentClient) => Promise<T>, opts?: ConnectOptions): Promise<T> {
   const agent = await connect(ctx, doc, opts);

@@ -97,7 +97,7 @@ async function startVm(ctx: Context, driver: Hypervisor, spec: VmSpec, network?:
 }
 
 async function handshake(doc: SandboxDoc, socket: string, hostname?: string): Promise<SandboxDoc["agent"]> {
-  const agent = await connectAgent({ unix: socket }, { sandboxId: doc.id });
+  const agent = await connectAgent({ unix: socket }, { sandboxId: doc.id, what: `the agent of sandbox ${doc.id} at ${socket}` });
   try {
     if (agent.has("sandbox")) await agent.rpc.setupSandbox({ sandboxId: doc.id, hostname: hostname ?? "" });
     // An agent without "network" fails here by name: never an unnetworked container.

@@ -21,6 +21,8 @@ export interface ConnectOptions {
   negotiated?: NegotiatedAgent;
   timeoutMs?: number;
   readMaxBytes?: number;
+  // What a unix target leads to, for errors (default: "the agent at <path>").
+  what?: string;
 }
 
 export type AgentRpc = Client<typeof AgentService>;
@@ -59,7 +61,7 @@ export async function connectAgent(target: AgentTarget, opts: ConnectOptions): P
     base = conn.transport;
     close = conn.close;
   } else {
-    base = createUnixTransport({ path: target.unix, ...limits });
+    base = createUnixTransport({ path: target.unix, what: opts.what, ...limits });
     if (!state.negotiated) await handshake(base);
     close = () => {};
   }

@@ -10,6 +10,8 @@ import { createFetchClient } from "@connectrpc/connect/protocol";
 
 export interface UnixTransportOptions {
   path: string;
+  // What the socket leads to, for errors: "the agent of sandbox X through its proxy at P".
+  what?: string;
   readMaxBytes: number;
   writeMaxBytes: number;
   defaultTimeoutMs?: number;
@@ -18,8 +20,20 @@ export interface UnixTransportOptions {
 const BASE = "http://agent";
 
 export function createUnixTransport(opts: UnixTransportOptions): Transport {
-  const fetchUnix = ((input: string | URL | Request, init?: RequestInit) =>
-    fetch(input, { ...init, unix: opts.path } as RequestInit)) as typeof fetch;
+  const what = opts.what ?? `the agent at ${opts.path}`;
+  // Failures to get through (no socket, nothing listening, a proxy that
+  // cannot reach the agent: 502) say what could not be reached, for unary
+  // calls and streams alike; the agent's own errors pass as they are.
+  const fetchUnix = (async (input: string | URL | Request, init?: RequestInit) => {
+    let res: Response;
+    try {
+      res = await fetch(input, { ...init, unix: opts.path } as RequestInit);
+    } catch (e) {
+      throw transportError(e, what);
+    }
+    if (res.status === 502) throw new ConnectError(`cannot reach ${what}: ${await proxyReason(res)}`, Code.Unavailable);
+    return res;
+  }) as typeof fetch;
   const generic = createTransport({
     httpClient: createFetchClient(fetchUnix),
     baseUrl: BASE,
@@ -58,11 +72,11 @@ async function unary<I extends DescMessage, O extends DescMessage>(
   const sig = timeoutMs ? anySignal(signal, AbortSignal.timeout(timeoutMs)) : signal;
   let res: Response;
   let bytes: Uint8Array;
+  res = await fetchUnix(`${BASE}/${method.parent.typeName}/${method.name}`, { method: "POST", body, headers, signal: sig });
   try {
-    res = await fetchUnix(`${BASE}/${method.parent.typeName}/${method.name}`, { method: "POST", body, headers, signal: sig });
     bytes = new Uint8Array(await res.arrayBuffer());
   } catch (e) {
-    throw transportError(e, opts.path);
+    throw transportError(e, opts.what ?? `the agent at ${opts.path}`);
   }
   if (res.status !== 200) {
     const fallback = new ConnectError(`HTTP ${res.status}`, codeFromHttpStatus(res.status));
@@ -84,9 +98,33 @@ function anySignal(a: AbortSignal | undefined, b: AbortSignal): AbortSignal {
   return a ? AbortSignal.any([a, b]) : b;
 }
 
-function transportError(e: unknown, path: string): ConnectError {
+// Why the proxy could not forward the call: its answer's message, or its text.
+async function proxyReason(res: Response): Promise<string> {
+  const text = (await res.text().catch(() => "")).trim();
+  try {
+    return String(JSON.parse(text).message ?? text) || "no reason given";
+  } catch {
+    return text.slice(0, 300) || "no reason given";
+  }
+}
+
+// Bun's fetch reports a unix socket it cannot use with its URL advice
+// ("Was there a typo in the url or port?"): say what happened instead.
+const SOCKET_ERRORS: Record<string, string> = {
+  ECONNREFUSED: "nothing listens on its socket (the process serving it has exited)",
+  ENOENT: "its socket does not exist",
+  FailedToOpenSocket: "its socket does not exist or cannot be opened",
+  ConnectionRefused: "nothing listens on its socket (the process serving it has exited)",
+  ECONNRESET: "the connection was reset",
+  ConnectionClosed: "the connection closed before an answer",
+  EACCES: "permission denied on its socket",
+};
+
+function transportError(e: unknown, what: string): ConnectError {
+  if (e instanceof ConnectError) return e;
   const err = e as { name?: string; code?: string; message?: string };
-  if (err?.name === "TimeoutError") return new ConnectError("agent did not answer in time", Code.DeadlineExceeded);
+  if (err?.name === "TimeoutError") return new ConnectError(`${what} did not answer in time`, Code.DeadlineExceeded);
   if (err?.name === "AbortError") return new ConnectError("call cancelled", Code.Canceled);
-  return new ConnectError(`cannot reach the agent at ${path}: ${err?.message ?? String(e)}`, Code.Unavailable);
+  const why = (err?.code && SOCKET_ERRORS[err.code]) || (err?.message ?? String(e)).replace(/[.:]? ?Was there a typo in the url or port\??/, "");
+  return new ConnectError(`cannot reach ${what}: ${why}`, Code.Unavailable);
 }
