@@ -1,6 +1,7 @@
 // The network namespace a client (podman, containerd's CNI, kubelet) prepared
 // for a container, carried into a micro-VM: read it, join each interface to a
 // tap the VMM opens, and undo that at teardown. See docs/networking.md.
+import { statSync } from "node:fs";
 import { ErrorCode, HuskError } from "../core/index.ts";
 import type { Spec } from "../oci/index.ts";
 import type { SandboxDoc } from "../persist/index.ts";
@@ -24,9 +25,23 @@ export function networkPlan(spec: Spec, sandboxId: string): { mode: "netns"; net
   return ns.path ? { mode: "netns", netns: ns.path } : { mode: "none" };
 }
 
+// The host's own namespace (a path like /proc/<pid>/ns/net naming a host
+// process): mirroring it would hand the host's interfaces to a VM.
+function isHostNetns(netns: string): boolean {
+  try {
+    const a = statSync(netns);
+    const b = statSync("/proc/self/ns/net"); // husk runs in the host's namespace
+    return a.ino === b.ino && a.dev === b.dev;
+  } catch {
+    return false;
+  }
+}
+
 // Reads the netns and attaches a tap to each interface; the record says what
 // to undo. A failure leaves the netns as it was.
 export function carryIntoVm(netns: string): NetworkRecord {
+  if (isHostNetns(netns))
+    throw new HuskError(`network namespace ${netns} is the host's: a VM sandbox cannot join it`, { code: ErrorCode.PermissionDenied });
   const view = readNetns(netns);
   view.interfaces.forEach(checkMirrorable);
   const done: { name: string; tap: string }[] = [];
