@@ -17,6 +17,7 @@ export {
   restoreTermios,
   sendFd,
   setControllingTty,
+  setNonBlocking,
   setWindowSize,
   tryLockExclusive,
   tryReap,

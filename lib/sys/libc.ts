@@ -62,6 +62,9 @@ const O_DIRECTORY = 0o200000;
 const O_PATH = 0o10000000;
 const TCSANOW = 0;
 const F_DUPFD_CLOEXEC = 1030;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0o4000;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 const LOCK_UN = 8;
@@ -265,6 +268,15 @@ export function setWindowSize(fd: number, rows: number, cols: number): void {
 // A second descriptor for the same open file, for a reader that closes its own.
 export function dupFd(fd: number): number {
   return check("fcntl(F_DUPFD_CLOEXEC)", c().fcntl(fd, F_DUPFD_CLOEXEC, 0));
+}
+
+// O_NONBLOCK on the open file (every dup of fd shares it). A pty master read
+// through Bun.file(fd).stream() is then polled on the event loop; a blocking
+// one is read by a thread of Bun's small fs pool, and two such readers (a pty
+// and the agent's virtio-serial port) leave no thread for any other fs call.
+export function setNonBlocking(fd: number): void {
+  const flags = check("fcntl(F_GETFL)", c().fcntl(fd, F_GETFL, 0));
+  check("fcntl(F_SETFL)", c().fcntl(fd, F_SETFL, flags | O_NONBLOCK));
 }
 
 // ---- host-side terminals (the shim's end of a console socket) ----

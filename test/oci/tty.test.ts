@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { spawn } from "node:child_process";
-import { createReadStream, mkdtempSync, readFileSync, writeSync } from "node:fs";
+import { createReadStream, mkdtempSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -15,6 +15,7 @@ import {
 import { makeBusyboxBundle } from "../helpers/bundle.ts";
 import { Cli, processesUsing, until } from "../helpers/cli.ts";
 import { builtBinary } from "../helpers/husk.ts";
+import { qemuEnv, vmSkipReason } from "../qemu/assets.ts";
 
 // What conmon does with a terminal: listen on a console socket, take the pty
 // master the runtime sends, do the I/O on it, and reap the pid-file process.
@@ -71,18 +72,49 @@ async function exitOf(pid: number): Promise<number> {
 const tmp = () => mkdtempSync(join(tmpdir(), "husk-tty-"));
 const pidOf = (file: string) => Number(readFileSync(file, "utf8"));
 
-describe("terminals through --console-socket (local driver)", () => {
-  const cli = new Cli();
-  // Orphaned shims come to us, as they come to conmon, so we can read their exit status.
-  beforeAll(() => becomeSubreaper());
-  afterAll(async () => {
-    for (const id of ["tty1", "tty2", "tty3", "tty4"]) cli.run(["delete", "--force", id]);
-    await until(() => processesUsing(cli.root).length === 0, 15_000, "shims and agents to exit");
-  });
+const vmSkip = vmSkipReason();
+if (vmSkip) console.log(`test/oci/tty (qemu): skipped: ${vmSkip}`);
+const POD = "ttypod";
+const JOIN_POD = { "io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": POD };
 
-  test("create --console-socket: the master shows the container's tty, output and exit status", async () => {
+// Both drivers: a VM's terminal lives in the guest, the host's is the shim's.
+// Under qemu the first test boots a sandbox of its own (podman run -t) and the
+// others join one shared pod sandbox, so the file boots few VMs.
+describe.each([
+  { driver: "local", skip: false },
+  { driver: "qemu", skip: !!vmSkip },
+])("terminals through --console-socket ($driver driver)", ({ driver, skip }) => {
+  let cli: Cli;
+  const vm = driver === "qemu";
+  const bundle = (dir: string, opts: { args: string[]; terminal?: boolean }, pod = vm) => {
+    const b = makeBusyboxBundle(join(dir, "bundle"), opts);
+    if (pod) {
+      const spec = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
+      writeFileSync(join(b, "config.json"), JSON.stringify({ ...spec, annotations: JOIN_POD }));
+    }
+    return b;
+  };
+  // Orphaned shims come to us, as they come to conmon, so we can read their exit status.
+  beforeAll(() => {
+    if (skip) return;
+    becomeSubreaper();
+    cli = new Cli(vm ? qemuEnv() : {});
+    if (vm) {
+      cli.ok(["create", "--bundle", bundle(tmp(), { args: ["sleep", "600"] }, false), POD], { stdioFile: cli.out });
+      cli.ok(["start", POD]);
+    }
+  }, 600_000);
+  afterAll(async () => {
+    if (skip) return;
+    for (const id of ["tty1", "tty2", "tty3", "tty4", POD]) cli.run(["delete", "--force", id]);
+    await until(() => processesUsing(cli.root).length === 0, 30_000, "shims and agents to exit");
+  }, 120_000);
+  const it = test.skipIf(skip);
+  const TEST_MS = 180_000; // a VM boot under TCG on a loaded host
+
+  it("create --console-socket: the master shows the container's tty, output and exit status", async () => {
     const dir = tmp();
-    const b = makeBusyboxBundle(join(dir, "bundle"), { args: ["sh", "-c", "tty; echo hi; exit 3"], terminal: true });
+    const b = bundle(dir, { args: ["sh", "-c", "tty; echo hi; exit 3"], terminal: true }, false);
     const sock = new ConsoleSocket(dir);
     const pidFile = join(dir, "pid");
     cli.ok(["create", "--bundle", b, "--console-socket", sock.path, "--pid-file", pidFile, "tty1"]);
@@ -97,12 +129,12 @@ describe("terminals through --console-socket (local driver)", () => {
     expect(cli.state("tty1").status).toBe("stopped");
     cli.ok(["delete", "tty1"]);
     closeFd(term.master);
-  });
+  }, TEST_MS);
 
-  test("keystrokes reach the container and window size changes follow the master", async () => {
+  it("keystrokes reach the container and window size changes follow the master", async () => {
     const dir = tmp();
     const script = 'read line; echo "got $line"; while true; do stty size; sleep 0.2; done';
-    const b = makeBusyboxBundle(join(dir, "bundle"), { args: ["sh", "-c", script], terminal: true });
+    const b = bundle(dir, { args: ["sh", "-c", script], terminal: true });
     const sock = new ConsoleSocket(dir);
     const pidFile = join(dir, "pid");
     cli.ok(["create", "--bundle", b, "--console-socket", sock.path, "--pid-file", pidFile, "tty2"]);
@@ -119,11 +151,11 @@ describe("terminals through --console-socket (local driver)", () => {
     expect(await exitOf(pidOf(pidFile))).toBe(137);
     cli.ok(["delete", "tty2"]);
     closeFd(term.master);
-  });
+  }, TEST_MS);
 
-  test("exec -t --console-socket --detach --pid-file, as conmon runs podman exec -t", async () => {
+  it("exec -t --console-socket --detach --pid-file, as conmon runs podman exec -t", async () => {
     const dir = tmp();
-    const b = makeBusyboxBundle(join(dir, "bundle"), { args: ["sleep", "60"] });
+    const b = bundle(dir, { args: ["sleep", "60"] });
     cli.ok(["create", "--bundle", b, "tty3"], { stdioFile: cli.out });
     cli.ok(["start", "tty3"]);
     const sock = new ConsoleSocket(dir);
@@ -143,17 +175,17 @@ describe("terminals through --console-socket (local driver)", () => {
     expect(cli.state("tty3").status).toBe("running");
     cli.ok(["delete", "--force", "tty3"]);
     closeFd(term.master);
-  });
+  }, TEST_MS);
 
-  test("exec -t attached to the user's own terminal: raw while attached, sized, restored after", async () => {
+  it("exec -t attached to the user's own terminal: raw while attached, sized, restored after", async () => {
     const dir = tmp();
-    const b = makeBusyboxBundle(join(dir, "bundle"), { args: ["sleep", "60"] });
+    const b = bundle(dir, { args: ["sleep", "60"] });
     cli.ok(["create", "--bundle", b, "tty4"], { stdioFile: cli.out });
     cli.ok(["start", "tty4"]);
     // script(1) gives the command a terminal of its own, as a login shell has.
     const husk = `${builtBinary()} --root ${cli.root}`;
     const inner = `stty rows 25 cols 77; ${husk} exec -t tty4 sh -c 'tty; read x; echo "got $x"; stty size; exit 6'; echo "rc=$?"`;
-    const child = spawn("script", ["-qec", inner, "/dev/null"], { env: { ...process.env, ...cli.env, HUSK_CONFIG: "/dev/null", HUSK_HYPERVISOR: "local" } });
+    const child = spawn("script", ["-qec", inner, "/dev/null"], { env: { ...process.env, HUSK_CONFIG: "/dev/null", HUSK_HYPERVISOR: "local", ...cli.env } });
     let text = "";
     child.stdout.on("data", (c) => (text += c.toString()));
     try {
@@ -169,11 +201,11 @@ describe("terminals through --console-socket (local driver)", () => {
     // its size reached the container, and the shell's terminal is cooked again after.
     expect(text).toMatch(/^\/dev\/pts\/\d+\r\nhello\r\ngot hello\r\n25 77\r\nrc=6\r\n$/);
     cli.ok(["delete", "--force", "tty4"]);
-  });
+  }, TEST_MS);
 
-  test("console socket mistakes are refused plainly and leave nothing behind", () => {
+  it("console socket mistakes are refused plainly and leave nothing behind", () => {
     const dir = tmp();
-    const b = makeBusyboxBundle(join(dir, "bundle"), { args: ["true"], terminal: true });
+    const b = bundle(dir, { args: ["true"], terminal: true }, false);
     const expectError = (args: string[], pattern: RegExp) => {
       const r = cli.run(args);
       expect(r.status).not.toBe(0);
@@ -183,6 +215,6 @@ describe("terminals through --console-socket (local driver)", () => {
     expectError(["create", "--bundle", b, "bad1"], /process\.terminal is true but no --console-socket was given/);
     const nobody = join(dir, "nobody.sock");
     expectError(["create", "--bundle", b, "--console-socket", nobody, "bad2"], /cannot send the terminal to console socket .*nobody\.sock/);
-    expect(cli.leftovers()).toEqual([]);
-  });
+    expect(cli.leftovers().filter((n) => n !== POD && n !== "qemu")).toEqual([]);
+  }, TEST_MS);
 });

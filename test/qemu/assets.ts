@@ -35,3 +35,13 @@ export function pruneOldVersions(keep: string): void {
     if (Date.now() - statSync(p).mtimeMs > 3_600_000) rmSync(p, { recursive: true, force: true });
   }
 }
+
+// Settings for a Cli whose sandboxes are QEMU VMs booted from freshly built
+// test assets (older builds are pruned).
+export function qemuEnv(): Record<string, string> {
+  const r = buildAssets();
+  if (r.status !== 0) throw new Error(`husk guest build failed: ${r.stderr}`);
+  const version = /guest assets (\S+)/.exec(r.stdout)![1]!;
+  pruneOldVersions(version);
+  return { HUSK_HYPERVISOR: "qemu", HUSK_GUEST_DIR: TEST_GUEST_DIR, HUSK_GUEST_VERSION: version };
+}

@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { Cli, processesUsing, until } from "../helpers/cli.ts";
 import { builtBinary } from "../helpers/husk.ts";
 import { makeBusyboxBundle } from "../helpers/bundle.ts";
-import { TEST_GUEST_DIR, buildAssets, pruneOldVersions, vmSkipReason } from "./assets.ts";
+import { qemuEnv, vmSkipReason } from "./assets.ts";
 
 const skip = vmSkipReason();
 if (skip) console.log(`test/qemu/cli: skipped: ${skip}`);
@@ -34,11 +34,7 @@ async function expectNothingLeft(cli: Cli) {
 describe.skipIf(!!skip)("containers in QEMU micro-VMs through the CLI (TCG)", () => {
   let cli: Cli;
   beforeAll(() => {
-    const r = buildAssets();
-    if (r.status !== 0) throw new Error(`husk guest build failed: ${r.stderr}`);
-    const version = /guest assets (\S+)/.exec(r.stdout)![1]!;
-    pruneOldVersions(version);
-    cli = new Cli({ HUSK_HYPERVISOR: "qemu", HUSK_GUEST_DIR: TEST_GUEST_DIR, HUSK_GUEST_VERSION: version });
+    cli = new Cli(qemuEnv());
   }, 600_000);
 
   test("guest kernel, exit code, writes stay in the guest, exec, clean teardown", async () => {

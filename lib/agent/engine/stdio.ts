@@ -1,7 +1,6 @@
-import tty from "node:tty";
 import type { FileSink } from "bun";
 import { ErrorCode, HuskError, errorMessage, log } from "../../core/index.ts";
-import { closeFd, dupFd, pipe, setWindowSize } from "../../sys/index.ts";
+import { closeFd, dupFd, pipe, setNonBlocking, setWindowSize } from "../../sys/index.ts";
 import type { ConsoleSize } from "./types.ts";
 
 // A process's output is read as it is produced and kept here until someone
@@ -217,9 +216,12 @@ export function terminalIo(master: number, limit: number, what: string): Process
   const stdout = new OutputBuffer(limit);
   const stderr = new OutputBuffer(limit);
   stderr.end();
+  // Polled, never read by a blocking fs thread (see setNonBlocking).
+  setNonBlocking(master);
   const stdin = new InputSink(master, true, what);
-  // The read stream closes the descriptor it reads, so it gets its own copy.
-  const drained = stdout.pump(new tty.ReadStream(dupFd(master)), `terminal of ${what}`);
+  // Output is read from a copy of the descriptor, closed at its end.
+  const reader = dupFd(master);
+  const drained = stdout.pump(Bun.file(reader).stream(), `terminal of ${what}`).then(() => closeFd(reader));
   let released = false;
   return {
     stdin,
