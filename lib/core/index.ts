@@ -14,3 +14,4 @@ export {
   setControllingTty,
   setWindowSize,
 } from "./pty.ts";
+export { crashPoint } from "./crash.ts";

@@ -17,6 +17,7 @@ export {
   canConnect,
   running,
   spawnDetached,
+  stopStrays,
   startDaemon,
   stopProcess,
   waitUntil,

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { connect } from "node:net";
 import { HuskError, isAlive, processStartTime, selfCommand, terminate } from "../core/index.ts";
 import type { ProcessRef } from "../persist/index.ts";
@@ -31,9 +32,44 @@ export function spawnDetached(cmd: string, args: string[], logPath: string, opts
     child.unref();
     if (!child.pid) throw new HuskError(`cannot start ${cmd}`);
     const startTime = processStartTime(child.pid);
-    return { pid: child.pid, ...(startTime !== undefined ? { startTime } : {}) };
+    const ref = { pid: child.pid, ...(startTime !== undefined ? { startTime } : {}) };
+    notePid(logPath, ref);
+    return ref;
   } finally {
     closeSync(log);
+  }
+}
+
+// Beside its log, each helper leaves <name>.pid ("pid startTime") the moment
+// it is spawned: a command that dies before it records the process in the
+// sandbox's document leaves a trace teardown still finds (stopStrays).
+const PID_SUFFIX = ".pid";
+const pidFileOf = (logPath: string) => logPath.replace(/\.log$/, "") + PID_SUFFIX;
+
+function notePid(logPath: string, p: ProcessRef): void {
+  try {
+    writeFileSync(pidFileOf(logPath), `${p.pid} ${p.startTime ?? ""}\n`);
+  } catch {} // a full disk: the document still records the process
+}
+
+// Stops every helper spawned for dir that still runs, recorded or not.
+export async function stopStrays(dir: string, graceMs = 2000): Promise<void> {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names.filter((n) => n.endsWith(PID_SUFFIX))) {
+    let ref: ProcessRef | undefined;
+    try {
+      const [pid, start] = readFileSync(join(dir, name), "utf8").trim().split(" ");
+      ref = { pid: Number(pid), ...(start ? { startTime: Number(start) } : {}) };
+    } catch {
+      continue;
+    }
+    // Without a start time the pid may have been reused: leave it.
+    if (ref.pid > 1 && ref.startTime !== undefined && running(ref)) await terminate(ref.pid, ref.startTime, graceMs);
   }
 }
 

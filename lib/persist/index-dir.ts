@@ -1,4 +1,4 @@
-import { lstatSync, mkdirSync, readlinkSync, renameSync, rmdirSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmdirSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 
 // Which sandbox holds a container, in O(1): <root>/+containers/<container id>
@@ -81,6 +81,21 @@ export class ContainerIndex {
     try {
       rmdirSync(this.dir);
     } catch {}
+  }
+
+  // Drops every entry that names sandboxId (reads the whole index).
+  removeAllFor(sandboxId: string): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      try {
+        if (readlinkSync(join(this.dir, n)) === sandboxId) unlinkSync(join(this.dir, n));
+      } catch {}
+    }
   }
 
   // Drops the entry if it still names sandboxId (or any sandbox, without one).

@@ -13,9 +13,10 @@ export {
 } from "./v1_1.ts";
 export { PersistError, type PersistFailure } from "./errors.ts";
 export { STORE_KINDS, type StoreKind } from "./backend.ts";
-export { DEFAULT_LOCK_TIMEOUT_MS, type LockOptions, type SandboxLock } from "./lock.ts";
+export { DEFAULT_LOCK_TIMEOUT_MS, holdMarker, markerAbandoned, type LockOptions, type SandboxLock } from "./lock.ts";
 export { MAX_DOC_BYTES, salvage } from "./codec.ts";
 export { DOC_FILE } from "./fs.ts";
+export { LOCK_FILE } from "./backend.ts";
 export { INDEX_DIR } from "./index-dir.ts";
 export { DB_FILE } from "./sqlite.ts";
 

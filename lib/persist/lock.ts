@@ -98,3 +98,40 @@ function makeLock(fd: number, path: string): SandboxLock {
   };
   return { path, release, [Symbol.dispose]: release };
 }
+
+// A marker lock a process holds while it does something that may crash
+// half-way (`husk create` holds <sandbox>/create.lock until the sandbox is
+// recorded as made). Others ask whether its holder still lives: the kernel
+// drops the lock when the holder dies, however it dies.
+export function holdMarker(path: string): SandboxLock | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  } catch {
+    return undefined; // no marker: the caller goes on, gc falls back to its grace period
+  }
+  if (!tryFlock(fd, path)) {
+    closeSync(fd);
+    return undefined;
+  }
+  recordHolder(fd);
+  return makeLock(fd, path);
+}
+
+// true: the marker exists and nobody holds it (its holder died or finished);
+// false: held; undefined: no marker there.
+export function markerAbandoned(path: string): boolean | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  try {
+    if (!tryFlock(fd, path)) return false;
+    unlock(fd);
+    return true;
+  } finally {
+    closeSync(fd);
+  }
+}

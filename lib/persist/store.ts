@@ -89,12 +89,14 @@ export class PersistStore<Doc extends AnyDoc = SandboxDoc> {
   // directory). Call it holding the lock.
   delete(id: string, containerIds?: readonly string[]): void {
     validateId(id, "sandbox");
-    let ids = containerIds ?? [];
+    let ids = containerIds;
     try {
-      ids = containerIds ?? this.tryLoad(id)?.containers.map((c) => c.id) ?? [];
+      ids ??= this.tryLoad(id)?.containers.map((c) => c.id);
     } catch {} // unreadable: its index entries are dropped as stale when met
     this.backend.remove(id);
-    for (const c of ids) this.index.remove(c, id);
+    // Without a document (a create that died in its first save), whatever names it.
+    if (ids) for (const c of ids) this.index.remove(c, id);
+    else this.index.removeAllFor(id);
     this.index.removeIfEmpty();
   }
 

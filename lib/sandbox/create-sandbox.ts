@@ -1,11 +1,11 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ErrorCode, HuskError, validateId } from "../core/index.ts";
+import { ErrorCode, HuskError, crashPoint, validateId } from "../core/index.ts";
 import { driverFor, driversWith, resolveDriverName, type Hypervisor, type VmSpec } from "../hypervisor/index.ts";
 import { carryIntoVm, networkPlan, releaseNetwork, type NetworkRecord } from "../network/index.ts";
 import type { Spec } from "../oci/index.ts";
-import { newSandboxDoc, type ContainerDoc, type ProxyRecord, type SandboxDoc } from "../persist/index.ts";
+import { holdMarker, newSandboxDoc, type ContainerDoc, type ProxyRecord, type SandboxDoc, type SandboxLock } from "../persist/index.ts";
 import { connectAgent } from "../protocol/index.ts";
 import type { Context } from "./context.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
@@ -42,6 +42,8 @@ export async function bootSandbox(ctx: Context, opts: SandboxOptions, first?: Co
     containers: first ? [first] : [],
   });
   await ctx.store.create(doc);
+  holdCreating(ctx, opts.id);
+  crashPoint("create:saved-creating");
   let proxy: ProxyRecord | undefined;
   try {
     const driver = await driverFor(driverName, ctx.settings);
@@ -50,12 +52,33 @@ export async function bootSandbox(ctx: Context, opts: SandboxOptions, first?: Co
     const channel = driver.channel(saved.vm!);
     proxy = channel.kind === "unix" ? undefined : await startProxy(ctx, opts.id);
     const agent = await handshake(saved, proxy?.socket ?? channel.path, opts.hostname);
+    crashPoint("create:agent-ready");
     return { doc: saved, ready: { agent, proxy } };
   } catch (e) {
     await stopProxy({ ...doc, proxy }).catch(() => {});
     await destroySandbox(ctx, opts.id, { force: true }).catch(() => {});
+    doneCreating(ctx, opts.id);
     throw e;
   }
+}
+
+// `husk create` holds <sandbox>/create.lock from its first save until the
+// sandbox is recorded as running: a "creating" sandbox whose marker nobody
+// holds was left by a create that died, and `husk gc` removes it at once.
+export const CREATE_MARKER = "create.lock";
+const markers = new Map<string, SandboxLock>();
+
+function holdCreating(ctx: Context, id: string): void {
+  const dir = ctx.store.sandboxDir(id);
+  const held = holdMarker(join(dir, CREATE_MARKER));
+  if (held) markers.set(dir, held);
+}
+
+// Called once the final save is written (or the sandbox is gone).
+export function doneCreating(ctx: Context, id: string): void {
+  const dir = ctx.store.sandboxDir(id);
+  markers.get(dir)?.release();
+  markers.delete(dir);
 }
 
 // A VM gets the network namespace the spec names, mirrored (lib/network);
@@ -80,15 +103,18 @@ async function startVm(ctx: Context, driver: Hypervisor, spec: VmSpec, network?:
   let vm;
   try {
     vm = await driver.start(nics.length ? { ...spec, network: { netns: network!.netns!, nics } } : spec);
+    crashPoint("create:vm-started");
   } catch (e) {
     releaseNetwork(network);
     throw e;
   }
   try {
-    return await ctx.store.update(spec.sandboxId, (x) => {
+    const saved = await ctx.store.update(spec.sandboxId, (x) => {
       x.vm = vm;
       if (network) x.network = network;
     });
+    crashPoint("create:saved-vm");
+    return saved;
   } catch (e) {
     await driver.stop(vm).catch(() => {});
     releaseNetwork(network);
@@ -135,6 +161,8 @@ export async function createSandbox(ctx: Context, opts: SandboxOptions): Promise
   } catch (e) {
     await destroySandbox(ctx, opts.id, { force: true }).catch(() => {});
     throw e;
+  } finally {
+    doneCreating(ctx, opts.id);
   }
 }
 

@@ -1,11 +1,11 @@
 import { renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { ErrorCode, HuskError, closeFd, errorMessage, handOverTerminal, log, processStartTime, validateId } from "../core/index.ts";
+import { ErrorCode, HuskError, closeFd, crashPoint, errorMessage, handOverTerminal, log, processStartTime, validateId } from "../core/index.ts";
 import { loadBundle, type Bundle } from "../oci/index.ts";
 import { PersistError, type ContainerDoc, type SandboxDoc } from "../persist/index.ts";
 import { withAgent } from "./agent.ts";
 import type { Context } from "./context.ts";
-import { bootSandbox, markRunning } from "./create-sandbox.ts";
+import { bootSandbox, doneCreating, markRunning } from "./create-sandbox.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
 import { containerIn } from "./find.ts";
 import { guestView } from "./rootfs.ts";
@@ -77,14 +77,18 @@ async function newSandbox(ctx: Context, opts: CreateOptions, bundle: Bundle): Pr
     });
   try {
     const shim = await makeInAgent(ctx, { ...doc, ...ready }, opts, bundle);
+    crashPoint("create:shim-started");
     await ctx.store.update(doc.id, (d) => {
       markRunning(d, ready);
       recordCreated(containerIn(d, opts.id), shim);
     });
+    crashPoint("create:saved-created");
     return shim;
   } catch (e) {
     await destroySandbox(ctx, doc.id, { force: true }).catch(() => {});
     throw e;
+  } finally {
+    doneCreating(ctx, doc.id);
   }
 }
 
@@ -114,6 +118,7 @@ async function joinSandbox(ctx: Context, sandboxId: string, opts: CreateOptions,
 // Asks the agent to create the container, then starts its shim.
 async function makeInAgent(ctx: Context, doc: SandboxDoc, opts: CreateOptions, bundle: Bundle): Promise<number> {
   await createInAgent(ctx, doc, opts.id, bundle);
+  crashPoint("create:container-made");
   return startShim(ctx, { sandboxId: doc.id, containerId: opts.id }, opts.consoleSocket);
 }
 

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { ErrorCode, HuskError, errorMessage, log, terminate } from "../core/index.ts";
 import { checkOperation } from "../oci/index.ts";
 import { PersistError } from "../persist/index.ts";
@@ -23,8 +24,10 @@ export async function deleteContainer(ctx: Context, id: string, force: boolean):
   }
   if (!found) {
     if (!force) throw new HuskError(`container ${id} does not exist`, { code: ErrorCode.NotFound });
-    // A sandbox named after the container but without it: a create that crashed.
+    // A sandbox named after the container but without it, or a directory
+    // without a document: a create that crashed.
     if (ctx.store.list().includes(id)) await destroySandbox(ctx, id, { force: true });
+    else if (existsSync(ctx.store.sandboxDir(id))) await destroySandbox(ctx, id, { force: true, onlyDebris: true });
     return;
   }
   const sandboxId = found.sandbox.id;

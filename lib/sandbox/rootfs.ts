@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { HuskError } from "../core/index.ts";
@@ -8,6 +8,7 @@ import type { Bundle, Spec } from "../oci/index.ts";
 import { featuresOf } from "../hypervisor/index.ts";
 import type { SandboxDoc } from "../persist/index.ts";
 import type { RootfsSchema } from "../protocol/index.ts";
+import { removeTree, unmountUnder } from "./mounts.ts";
 
 export type RootfsInit = MessageInitShape<typeof RootfsSchema>;
 
@@ -74,24 +75,16 @@ function inGuestNetwork(linux: NonNullable<Spec["linux"]>): NonNullable<Spec["li
   return { ...linux, ...(namespaces ? { namespaces } : {}) };
 }
 
-// Mount points under dir, deepest first (from /proc/self/mountinfo).
-function mountsUnder(dir: string): string[] {
-  const lines = readFileSync("/proc/self/mountinfo", "utf8").split("\n");
-  const points = lines.map((l) => l.split(" ")[4] ?? "").filter((p) => p === dir || p.startsWith(dir + "/"));
-  return [...new Set(points)].sort((a, b) => b.length - a.length);
-}
-
-// Undoes a container's shares; already-gone mounts are not an error.
+// Undoes a container's shares; already-gone mounts are not an error. Nothing
+// is removed while a mount is left.
 export function unshareContainer(doc: SandboxDoc, containerId: string): void {
   if (!doc.config.sharedDir) return;
   const dir = join(doc.config.sharedDir, shareName(containerId));
-  for (const p of mountsUnder(dir)) spawnSync("umount", ["-l", p]);
-  if (mountsUnder(dir).length === 0) rmSync(dir, { recursive: true, force: true });
+  unmountUnder(dir);
+  removeTree(dir);
 }
 
 // Undoes every share of a sandbox before its directory is removed.
 export function unshareAll(sandboxDir: string): void {
-  for (const p of mountsUnder(sandboxDir)) spawnSync("umount", ["-l", p]);
-  const left = mountsUnder(sandboxDir);
-  if (left.length) throw new HuskError(`cannot unmount ${left.join(", ")}: remove them by hand, then delete again`);
+  unmountUnder(sandboxDir);
 }

@@ -12,9 +12,10 @@ export class Cli {
   readonly root: string;
   readonly out: string;
   private bin?: string;
-  constructor(readonly env: Record<string, string> = {}) {
+  // `root`: a --root of the test's choosing (odd characters, long paths).
+  constructor(readonly env: Record<string, string> = {}, root?: string) {
     const dir = mkdtempSync(join(tmpdir(), "husk-cli-"));
-    this.root = join(dir, "root");
+    this.root = root ?? join(dir, "root");
     this.out = join(dir, "out");
   }
 
