@@ -105,5 +105,10 @@ export function errnoOf(e: unknown): string | undefined {
   return undefined;
 }
 
+// Only what went wrong, for a message that names the path itself:
+// "no space left on device".
+export const errorReason = (e: unknown): string =>
+  isSystemError(e) ? (ERRNO[e.code!]?.[0] ?? errorMessage(e)) : errorMessage(e);
+
 export const errorMessage = (e: unknown): string =>
   isSystemError(e) ? systemErrorText(e) : e instanceof Error ? e.message : String(e);

@@ -1,4 +1,4 @@
-export { ErrorCode, HuskError, errnoOf, errorCode, errorMessage, fromSystemError, type HuskErrorOptions } from "./errors.ts";
+export { ErrorCode, HuskError, errnoOf, errorCode, errorMessage, errorReason, fromSystemError, type HuskErrorOptions } from "./errors.ts";
 export { validateId } from "./id.ts";
 export { configureLog, debugEnabled, log, type LogFormat } from "./log.ts";
 export { VERSION, COMMIT, OCI_SPEC_VERSION } from "./build-info.ts";

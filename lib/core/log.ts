@@ -39,4 +39,10 @@ export const log = {
   info: (msg: string) => write("info", msg),
   warn: (msg: string) => write("warn", msg),
   error: (msg: string) => write("error", msg),
+  // Something the user of a command should know although it succeeded:
+  // one line on stderr as well as in --log.
+  notice: (msg: string) => {
+    process.stderr.write(`husk: warning: ${msg}\n`);
+    write("warn", msg);
+  },
 };

@@ -34,8 +34,9 @@ export class PersistError extends HuskError {
     message: string,
     readonly sandboxId?: string,
     readonly path?: string,
+    cause?: unknown, // the failed system call, for errnoOf (a full disk, ...)
   ) {
-    super(message, { code: REASON_CODE[reason] });
+    super(message, { code: REASON_CODE[reason], cause });
     this.name = "PersistError";
   }
 }

@@ -14,7 +14,7 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import { errorMessage } from "../core/index.ts";
+import { errorMessage, errorReason } from "../core/index.ts";
 import type { Backend } from "./backend.ts";
 import { LOCK_FILE } from "./backend.ts";
 import { MAX_DOC_BYTES } from "./codec.ts";
@@ -86,7 +86,7 @@ export class FsBackend implements Backend {
       renameSync(tmp, join(dir, DOC_FILE));
     } catch (e) {
       removeQuietly(tmp);
-      throw new PersistError("io", `cannot write ${join(dir, DOC_FILE)} (sandbox ${id}): ${errorMessage(e)}`, id);
+      throw new PersistError("io", `cannot write ${join(dir, DOC_FILE)} (sandbox ${id}): ${errorReason(e)}`, id, join(dir, DOC_FILE), e);
     }
     fsyncPath(dir);
   }

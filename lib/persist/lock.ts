@@ -83,9 +83,13 @@ function sameFile(fd: number, path: string): boolean {
   }
 }
 
+// Informative only (for "locked by pid N"): a full disk must not stop a
+// delete, so a pid that cannot be written is left out.
 function recordHolder(fd: number): void {
-  ftruncateSync(fd, 0);
-  writeSync(fd, `${process.pid}\n`, 0);
+  try {
+    ftruncateSync(fd, 0);
+    writeSync(fd, `${process.pid}\n`, 0);
+  } catch {}
 }
 
 function makeLock(fd: number, path: string): SandboxLock {

@@ -140,7 +140,15 @@ export class PersistStore<Doc extends AnyDoc = SandboxDoc> {
         this.backend.remove(doc.id); // only the lock file we just made, and its directory if empty
         throw new PersistError("exists", `container with id ${taken.id} already exists`, doc.id);
       }
-      this.save(doc);
+      try {
+        this.save(doc);
+      } catch (e) {
+        // A full disk, say: leave nothing behind, not even the claims.
+        for (const c of doc.containers) this.index.remove(c.id, doc.id);
+        this.index.removeIfEmpty();
+        this.backend.remove(doc.id);
+        throw e;
+      }
       this.reindex(doc.id, [], doc.containers.map((c) => c.id));
     } finally {
       lock.release();

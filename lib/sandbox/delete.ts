@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { ErrorCode, HuskError, errorMessage, log, terminate } from "../core/index.ts";
+import { ErrorCode, HuskError, errnoOf, errorMessage, log, terminate } from "../core/index.ts";
 import { checkOperation } from "../oci/index.ts";
 import { PersistError } from "../persist/index.ts";
 import type { AgentClient } from "../protocol/index.ts";
@@ -10,6 +10,8 @@ import { containerIn, liveStatus } from "./find.ts";
 import { unshareContainer } from "./rootfs.ts";
 
 const REMOVE_TIMEOUT_MS = 30_000; // the agent kills and reaps within 10 s
+
+const isDiskFull = (e: unknown) => errnoOf(e) === "ENOSPC" || errnoOf(e) === "EDQUOT";
 
 // `husk delete`: removes the container from its sandbox; the last container
 // out takes the sandbox (VM, agent, directory) with it. --force also kills a
@@ -46,7 +48,11 @@ export async function deleteContainer(ctx: Context, id: string, force: boolean):
     doc.containers = doc.containers.filter((x) => x.id !== id);
     last = doc.containers.length === 0;
   }).catch((e) => {
-    if (!(e instanceof PersistError && e.reason === "not-found")) throw e;
+    if (e instanceof PersistError && e.reason === "not-found") return;
+    // Removing needs no new bytes on disk: a full disk skips the record of
+    // this step (the teardown that follows, or the next delete, removes it).
+    if (!isDiskFull(e)) throw e;
+    log.notice(`delete ${id}: ${errorMessage(e)}; the document was not updated, removal goes on`);
   });
   // The shim records the exit and leaves by itself once the lock is free.
   if (shim) await terminate(shim.pid, shim.start, 1000);
