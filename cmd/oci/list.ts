@@ -1,6 +1,7 @@
 import { defineCommand } from "citty";
 import { listContainers } from "../../lib/sandbox/state.ts";
 import { context } from "./context.ts";
+import { formatTable, rfc3339Nano } from "./table.ts";
 
 export default defineCommand({
   meta: { name: "list", description: "List the containers under --root" },
@@ -12,7 +13,7 @@ export default defineCommand({
     const states = await listContainers(await context());
     if (args.quiet) return states.forEach((s) => console.log(s.id));
     if (args.format === "json") return console.log(JSON.stringify(states));
-    console.log("ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER");
-    for (const s of states) console.log([s.id, s.pid, s.status, s.bundle, s.created, s.owner || "root"].join("\t"));
+    const rows = states.map((s) => [s.id, s.pid, s.status, s.bundle, rfc3339Nano(s.created), s.owner || "root"]);
+    process.stdout.write(formatTable([["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], ...rows]));
   },
 });

@@ -103,9 +103,11 @@ export function agentService(o: ServiceOptions): AgentImpl {
     removeContainer: async (r) => (await engine.delete(r.containerId, { force: r.force }), {}),
     pauseContainer: async (r) => (await engine.pause(r.containerId), {}),
     resumeContainer: async (r) => (await engine.resume(r.containerId), {}),
-    listProcesses: async (r) => ({
-      processes: (await engine.ps(r.containerId)).map((pid) => processInfo(pid)),
-    }),
+    listProcesses: async (r) => {
+      const pids = await engine.ps(r.containerId);
+      const execs = engine.execPids(r.containerId);
+      return { processes: pids.map((pid) => ({ ...processInfo(pid), execId: execs.get(pid) ?? "" })) };
+    },
     getContainerState: (r) => {
       const s = engine.state(r.containerId);
       return {

@@ -7,12 +7,13 @@
 //   proxy      the sandbox's agent proxy process
 //   snapshots  checkpoints taken of the sandbox
 //   network    the 1.0 section, with MTU and routes
+//   containers[].execs  processes whose pid `exec --pid-file` published
 // The 1.0 `hypervisor` section is still written beside them (lib/persist/legacy.ts)
 // for as long as a promised release reads it.
 //
 // Like v1.ts, nothing here imports from the rest of the tree.
 import * as v from "valibot";
-import { SandboxV1 } from "./v1.ts";
+import { ContainerV1, SandboxV1 } from "./v1.ts";
 
 const Pid = v.pipe(v.number(), v.integer(), v.minValue(1));
 const Timestamp = v.pipe(v.string(), v.isoTimestamp());
@@ -103,6 +104,15 @@ export const NetworkV1_1 = v.looseObject({
   ),
 });
 
+// A process started by `exec --pid-file`: the host process whose pid was
+// published for it (its shim, or the attached `husk exec`). `ps` reports it.
+export const ExecV1_1 = v.looseObject({ id: v.string(), process: ProcessRefV1_1 });
+
+export const ContainerV1_1 = v.looseObject({
+  ...ContainerV1.entries,
+  execs: v.optional(v.array(ExecV1_1)),
+});
+
 export const SandboxV1_1 = v.looseObject({
   ...SandboxV1.entries,
   formatVersion: v.literal("1.1"),
@@ -110,4 +120,5 @@ export const SandboxV1_1 = v.looseObject({
   proxy: v.optional(ProxyV1_1),
   snapshots: v.optional(v.array(SnapshotV1_1)),
   network: v.optional(NetworkV1_1),
+  containers: v.array(ContainerV1_1),
 });

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
-import { HuskError, errorMessage } from "../core/index.ts";
+import { HuskError, errorMessage, isAlive, processStartTime } from "../core/index.ts";
 import { ProcessSchema, type ProcessSpec } from "../oci/index.ts";
 import { describeIssues } from "../core/index.ts";
 import * as v from "valibot";
@@ -80,6 +80,19 @@ async function detachedShim(ctx: Context, agent: AgentClient, t: ShimTarget, con
   }
 }
 
+// The pid given to --pid-file is recorded with the container, so that `ps`
+// lists it (containerd matches exec pids against it); records of processes
+// that have gone are dropped on the way.
+async function publishExec(ctx: Context, sandboxId: string, id: string, execId: string, pid: number, pidFile: string): Promise<void> {
+  await ctx.store.update(sandboxId, (d) => {
+    const c = d.containers.find((x) => x.id === id);
+    if (!c) return;
+    const live = (c.execs ?? []).filter((e) => isAlive(e.process.pid, e.process.startTime));
+    c.execs = [...live, { id: execId, process: { pid, startTime: processStartTime(pid) } }];
+  });
+  writePidFile(pidFile, pid);
+}
+
 // `husk exec`: runs a process in a running container. Attached, this process
 // relays stdio and exits with the process's status; with --detach a shim does
 // that and its pid goes to --pid-file (what conmon waits for).
@@ -104,9 +117,11 @@ export async function execInContainer(ctx: Context, id: string, opts: ExecOption
     });
     if (opts.detach) {
       const pid = await detachedShim(ctx, agent, { sandboxId: sandbox.id, containerId: id, execId }, opts.consoleSocket);
-      if (opts.pidFile) writePidFile(opts.pidFile, pid);
+      if (opts.pidFile) await publishExec(ctx, sandbox.id, id, execId, pid, opts.pidFile);
       return 0;
     }
+    // Attached, this process stands for the exec.
+    if (opts.pidFile) await publishExec(ctx, sandbox.id, id, execId, process.pid, opts.pidFile);
     const ref = { containerId: id, execId };
     const restore = tty ? attachTerminal(agent, ref) : () => {};
     try {

@@ -61,6 +61,15 @@ function fromNextMinor(root: string, sandbox: string): void {
   writeFileSync(docPath(root, sandbox), JSON.stringify(next, null, 2));
 }
 
+// The current `ps`: json is the pid published for init (the shim); the
+// table lists the container's processes (sh and its sleep), init's with it.
+function expectPs(m: Cli, id: string, initPid: number): void {
+  expect(JSON.parse(m.ok(["ps", "--format", "json", id]))).toEqual([initPid]);
+  const rows = m.ok(["ps", id]).trim().split("\n").slice(1).map((l) => l.split(/ +/));
+  expect(rows.map((r) => r[3]).sort()).toEqual(["sh", "sleep"]);
+  expect(rows.find((r) => r[3] === "sh")?.[0]).toBe(String(initPid));
+}
+
 // The binary a process runs; "(deleted)" when a rebuild replaced it meanwhile.
 const exeOf = (pid: number) => readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, "");
 
@@ -112,6 +121,8 @@ async function scenario(row: string, maker: string, manager: string, older?: Rel
       expect(m.ok(["exec", running, "cat", "/proc/1/cmdline"])).toContain("trap");
     });
     await matrix.cell(row, "ps", () => {
+      if (manager === builtBinary()) return expectPs(m, running, made.running.pid);
+      // 0.1.0 listed the container's own (host) pids.
       const pids = JSON.parse(m.ok(["ps", "--format", "json", running])) as number[];
       expect(pids).toHaveLength(2);
       expect(pids.filter((p) => !isAlive(p))).toEqual([]);
@@ -209,7 +220,11 @@ async function vmScenario(row: string, maker: string, manager: string, guestDir:
       const r = m.run(["exec", id, "sh", "-c", "echo out; exit 5"]);
       expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 5, stdout: "out\n" });
     });
-    await matrix.cell(row, "ps", () => expect((JSON.parse(m.ok(["ps", "--format", "json", id])) as number[]).length).toBe(2));
+    await matrix.cell(row, "ps", () =>
+      manager === builtBinary()
+        ? expectPs(m, id, mk.state(id).pid)
+        : expect((JSON.parse(m.ok(["ps", "--format", "json", id])) as number[]).length).toBe(2),
+    );
     // Same VM, same assets (kernel and agent of the old release), same negotiated set.
     await matrix.cell(row, "agent", () => {
       const after = readDoc(cli.root, id) as typeof before;

@@ -36,10 +36,20 @@ describe("bare CLI lifecycle (local driver)", () => {
     expect(ex.stdout).toBe("out\n");
     expect(ex.stderr).toBe("err\n");
 
-    const pids = JSON.parse(cli.ok(["ps", "--format", "json", "life"])) as number[];
-    expect(pids.length).toBeGreaterThan(0);
-    expect(pids.every((p) => isAlive(p))).toBe(true);
-    expect(cli.ok(["ps", "life"])).toMatch(/^PID\s+PPID\s+CMD\n/);
+    // ps as containerd's runc shim reads it: the pids published with --pid-file.
+    const psJson = () => JSON.parse(cli.ok(["ps", "--format", "json", "life"])) as number[];
+    expect(psJson()).toEqual([created.pid]);
+    const execPidFile = join(b, "exec.pid");
+    cli.ok(["exec", "--detach", "--pid-file", execPidFile, "life", "sleep", "30"], { stdioFile: cli.out });
+    const execPid = Number(readFileSync(execPidFile, "utf8"));
+    expect(psJson()).toEqual([created.pid, execPid]);
+    // The table: PID holds those pids, beside each process's pid in the sandbox.
+    const table = cli.ok(["ps", "life"]).split("\n");
+    expect(table[0]).toMatch(/^PID {9}SANDBOX-PID {3}SANDBOX-PPID {3}CMD$/);
+    expect(table.find((l) => l.startsWith(`${created.pid} `))).toMatch(/ sh -c trap /);
+    expect(table.find((l) => l.startsWith(`${execPid} `))).toMatch(/ sleep 30$/);
+    process.kill(execPid, "SIGTERM"); // the shim passes it on
+    await until(() => psJson().length === 1, 10_000, "the exec to leave ps");
 
     cli.ok(["pause", "life"]);
     expect(cli.state("life").status).toBe("paused");
@@ -67,6 +77,14 @@ describe("bare CLI lifecycle (local driver)", () => {
     expect(cli.ok(["list", "--quiet"]).trim()).toBe("l1");
     const listed = JSON.parse(cli.ok(["list", "--format", "json"]));
     expect(listed.map((s: { id: string; status: string }) => [s.id, s.status])).toEqual([["l1", "created"]]);
+    // runc's table: columns aligned with spaces (tabwriter: min 12, padding 3), no tabs.
+    const pid = cli.state("l1").pid;
+    const table = cli.ok(["list"]);
+    expect(table).not.toContain("\t");
+    const lines = table.split("\n");
+    expect(lines[0]).toMatch(/^ID {10}PID {9}STATUS {6}BUNDLE +CREATED +OWNER$/);
+    expect(lines[1]).toMatch(new RegExp(`^l1 {10}${pid} +created {5}\\S+ +\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z {3}root$`));
+    expect(lines[0]!.indexOf("CREATED")).toBe(lines[1]!.search(/\d{4}-/));
     cli.ok(["delete", "--force", "l1"]);
     expect(cli.leftovers()).toEqual([]);
     expect(cli.indexEntries()).toEqual([]); // the container index forgets deleted containers

@@ -449,12 +449,19 @@ export class Engine {
     return [...this.containers.keys()].map((id) => this.state(id));
   }
 
-  // Host pids of every process in the container.
+  // Pids (as the agent sees them) of every process in the container.
   async ps(id: string): Promise<number[]> {
     checkOperation(id, this.get(id).status, "ps");
     const out = await this.runc.run(["ps", "--format", "json", id]);
     const pids = JSON.parse(out || "null") as number[] | null;
     return pids ?? [];
+  }
+
+  // The exec id of each running exec, by its pid.
+  execPids(id: string): Map<number, string> {
+    const m = new Map<number, string>();
+    for (const [execId, p] of this.get(id).execs) if (p.running) m.set(p.pid, execId);
+    return m;
   }
 
   // From `runtime events --stats`, or from the cgroup when the runtime has no
