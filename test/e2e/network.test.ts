@@ -145,6 +145,48 @@ describe.each([
   }, 300_000);
 });
 
+// A pod (CRI annotations): the sandbox's netns carried into its VM is the
+// network of every container that joins it, as with runc in one netns.
+describe.skipIf(!!vmSkip)("a pod's containers share the VM's network", () => {
+  test("the joined container sees the pod's eth0 and reaches the first container on localhost", async () => {
+    const podNs = `${NETNS}-pod`;
+    run(["ip", "netns", "add", podNs]);
+    const root = join(work, "pod-root");
+    const husk = (args: string[]) =>
+      run([builtBinary(), "--root", root, "--hypervisor", "qemu", ...args], { HUSK_CONFIG: "/dev/null", HUSK_GUEST_DIR: TEST_GUEST_DIR });
+    try {
+      run(["ip", "link", "add", "vpod", "netns", NETNS, "type", "veth", "peer", "name", "eth0", "netns", podNs]);
+      inNs(["ip", "addr", "add", "10.66.7.1/24", "dev", "vpod"]);
+      inNs(["ip", "link", "set", "vpod", "up"]);
+      for (const args of [["addr", "add", "10.66.7.2/24", "dev", "eth0"], ["link", "set", "eth0", "up"], ["link", "set", "lo", "up"]])
+        run(["ip", "-n", podNs, ...args]);
+      const web = makeBusyboxBundle(join(work, "pod-a"), { args: ["sh", "-c", "mkdir -p /w && echo from-a > /w/i && httpd -f -p 8080 -h /w"] });
+      const joined = makeBusyboxBundle(join(work, "pod-b"), { args: ["sleep", "300"] });
+      for (const [b, annotations] of [[web, { "io.kubernetes.cri.container-type": "sandbox" }], [joined, { "io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "pod-a" }]] as const) {
+        const spec = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
+        spec.annotations = annotations;
+        spec.linux.namespaces = spec.linux.namespaces.map((x: { type: string }) => (x.type === "network" ? { type: "network", path: `/run/netns/${podNs}` } : x));
+        writeFileSync(join(b, "config.json"), JSON.stringify(spec));
+      }
+      for (const [b, id] of [[web, "pod-a"], [joined, "pod-b"]]) {
+        const c = spawnSync(builtBinary(), ["--root", root, "--hypervisor", "qemu", "run", "-d", "--bundle", b!, id!], {
+          env: { ...process.env, HUSK_CONFIG: "/dev/null", HUSK_GUEST_DIR: TEST_GUEST_DIR }, stdio: "ignore", timeout: 300_000,
+        });
+        expect(c.status, `run ${id}`).toBe(0);
+      }
+      const addr = husk(["exec", "pod-b", "sh", "-c", "ip addr show eth0"]);
+      expect(addr.stdout, addr.stderr).toContain("inet 10.66.7.2/24");
+      await until(() => husk(["exec", "pod-b", "sh", "-c", "wget -qO- http://127.0.0.1:8080/i"]).stdout === "from-a\n", 60_000, "pod-a's page on localhost");
+      expect(inNs(["curl", "-s", "-m", "10", "http://10.66.7.2:8080/i"]).stdout).toBe("from-a\n");
+    } finally {
+      for (const id of ["pod-b", "pod-a"]) husk(["delete", "--force", id]);
+      expect(run(["ip", "-n", podNs, "-o", "link"]).stdout).not.toContain("_husk");
+      run(["ip", "netns", "del", podNs]);
+    }
+    expect(processesUsing(root)).toEqual([]);
+  }, 300_000);
+});
+
 describe.skipIf(!!vmSkip)("VM network input husk refuses, leaving the netns as it was", () => {
   const cli = (root: string, args: string[]) =>
     run([builtBinary(), "--root", root, "--hypervisor", "qemu", ...args], { HUSK_CONFIG: "/dev/null", HUSK_GUEST_DIR: TEST_GUEST_DIR });
