@@ -11,12 +11,22 @@ export const tapName = (index: number) => `tap${index}_husk`;
 
 const MIRRORABLE_KINDS = new Set(["veth", "macvlan", "macvtap", "device", "bridge", "vlan", "bond", "dummy"]);
 
+// virtio-net takes a unicast MAC and an MTU between the IPv4 minimum and its
+// 16-bit limit; anything else would be refused by QEMU or the guest later,
+// after the VM booted. Refused here, before anything is attached.
+const MIN_MTU = 68;
+const MAX_MTU = 65535;
+const UNICAST_MAC = /^[0-9a-f][02468ace](:[0-9a-f]{2}){5}$/i;
+
 export function checkMirrorable(i: NetIface): void {
+  const refuse = (why: string) => new HuskError(`interface ${i.name} cannot be mirrored into a VM: ${why}`, { code: ErrorCode.InvalidArgument });
   if (i.linkType !== "ether" || !MIRRORABLE_KINDS.has(i.kind))
     throw new HuskError(
       `interface ${i.name} (${i.kind}, link type ${i.linkType}) cannot be mirrored into a VM: only Ethernet interfaces (veth, macvlan, ...) can`,
       { code: ErrorCode.Unimplemented },
     );
+  if (!UNICAST_MAC.test(i.mac) || i.mac === "00:00:00:00:00:00") throw refuse(`its MAC ${JSON.stringify(i.mac)} is not a unicast Ethernet address`);
+  if (!Number.isInteger(i.mtu) || i.mtu < MIN_MTU || i.mtu > MAX_MTU) throw refuse(`its MTU ${i.mtu} is outside ${MIN_MTU}-${MAX_MTU}`);
 }
 
 const redirect = (from: string, to: string) =>
