@@ -1,4 +1,4 @@
-import { ErrorCode, HuskError } from "../core/index.ts";
+import { ErrorCode, HuskError, errorCode, errorMessage } from "../core/index.ts";
 import { driverOf, type Hypervisor } from "../hypervisor/index.ts";
 import type { SandboxDoc, VmRecord } from "../persist/index.ts";
 import { connectAgent, type AgentClient } from "../protocol/index.ts";
@@ -15,7 +15,13 @@ export const driverOfDoc = (ctx: Context, doc: SandboxDoc): Promise<Hypervisor> 
 
 export interface ConnectOptions {
   timeoutMs?: number; // every call's deadline (default: none)
+  what?: string; // the operation, named when its deadline passes
 }
+
+// The deadline of an agent call made while the sandbox lock is held: a hung
+// guest then holds the lock for at most this long, less than the 30 s another
+// command (delete --force) waits for it.
+export const LOCKED_CALL_MS = 15_000;
 
 // Talks to the sandbox's agent under the capabilities negotiated when the
 // sandbox was created: an upgraded runtime keeps to what the old agent offers.
@@ -43,6 +49,10 @@ export async function withAgent<T>(ctx: Context, doc: SandboxDoc, fn: (a: AgentC
   const agent = await connect(ctx, doc, opts);
   try {
     return await fn(agent);
+  } catch (e) {
+    if (!opts?.timeoutMs || errorCode(e) !== ErrorCode.DeadlineExceeded) throw e;
+    const what = opts.what ? `${opts.what}: ` : "";
+    throw new HuskError(`${what}${errorMessage(e)} (gave up after ${opts.timeoutMs} ms)`, { code: ErrorCode.DeadlineExceeded, cause: e });
   } finally {
     agent.close();
   }

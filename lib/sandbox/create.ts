@@ -3,7 +3,8 @@ import { dirname, join } from "node:path";
 import { ErrorCode, HuskError, closeFd, crashPoint, errorMessage, handOverTerminal, log, processStartTime, validateId } from "../core/index.ts";
 import { loadBundle, type Bundle } from "../oci/index.ts";
 import { PersistError, type ContainerDoc, type SandboxDoc } from "../persist/index.ts";
-import { withAgent } from "./agent.ts";
+import { LOCKED_CALL_MS, withAgent } from "./agent.ts";
+import type { AgentClient } from "../protocol/index.ts";
 import type { Context } from "./context.ts";
 import { bootSandbox, doneCreating, markRunning } from "./create-sandbox.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
@@ -122,6 +123,10 @@ async function makeInAgent(ctx: Context, doc: SandboxDoc, opts: CreateOptions, b
   return startShim(ctx, { sandboxId: doc.id, containerId: opts.id }, opts.consoleSocket);
 }
 
+// runc create in the guest (a few seconds under TCG); a hung guest fails the
+// create, which then removes what it made.
+const CREATE_CALL_MS = 120_000;
+
 export async function createInAgent(ctx: Context, doc: SandboxDoc, id: string, bundle: Bundle): Promise<void> {
   const view = guestView(doc, id, bundle);
   await withAgent(ctx, doc, (a) =>
@@ -132,6 +137,7 @@ export async function createInAgent(ctx: Context, doc: SandboxDoc, id: string, b
       terminal: bundle.spec.process?.terminal === true,
       openStdin: true,
     }),
+    { timeoutMs: CREATE_CALL_MS, what: `create ${id}: the agent's CreateContainer` },
   );
 }
 
@@ -174,7 +180,8 @@ export async function addContainer(ctx: Context, sandboxId: string, id: string, 
 async function dropContainer(ctx: Context, sandboxId: string, id: string): Promise<void> {
   await ctx.store
     .update(sandboxId, async (doc) => {
-      await withAgent(ctx, doc, (a) => a.rpc.removeContainer({ containerId: id, force: true })).catch(() => {});
+      const remove = (a: AgentClient) => a.rpc.removeContainer({ containerId: id, force: true });
+      await withAgent(ctx, doc, remove, { timeoutMs: LOCKED_CALL_MS }).catch(() => {});
       doc.containers = doc.containers.filter((c) => c.id !== id);
     })
     .catch((e) => {

@@ -3,13 +3,12 @@ import { ErrorCode, HuskError, errnoOf, errorMessage, log, terminate } from "../
 import { checkOperation } from "../oci/index.ts";
 import { PersistError } from "../persist/index.ts";
 import type { AgentClient } from "../protocol/index.ts";
-import { withAgent } from "./agent.ts";
+import { LOCKED_CALL_MS, withAgent } from "./agent.ts";
 import type { Context } from "./context.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
 import { containerIn, liveStatus } from "./find.ts";
 import { unshareContainer } from "./rootfs.ts";
 
-const REMOVE_TIMEOUT_MS = 30_000; // the agent kills and reaps within 10 s
 
 const isDiskFull = (e: unknown) => errnoOf(e) === "ENOSPC" || errnoOf(e) === "EDQUOT";
 
@@ -38,11 +37,14 @@ export async function deleteContainer(ctx: Context, id: string, force: boolean):
   await ctx.store.update(sandboxId, async (doc) => {
     const c = containerIn(doc, id);
     checkOperation(id, await liveStatus(ctx, doc, c), "delete", { force });
+    // The last container out with --force: the sandbox's teardown removes it
+    // with the rest (one bounded call, then the VM goes whether it answers or not).
     const remove = (a: AgentClient) => a.rpc.removeContainer({ containerId: id, force: true });
-    await withAgent(ctx, doc, remove, { timeoutMs: REMOVE_TIMEOUT_MS }).catch((e) => {
-      if (!force) throw e;
-      log.warn(`delete --force ${id}: agent: ${errorMessage(e)}`);
-    });
+    if (!(force && doc.containers.length === 1))
+      await withAgent(ctx, doc, remove, { timeoutMs: LOCKED_CALL_MS, what: `delete ${id}` }).catch((e) => {
+        if (!force) throw e;
+        log.warn(`delete --force ${id}: agent: ${errorMessage(e)}`);
+      });
     if (c.pid) shim = { pid: c.pid, start: c.pidStartTime };
     unshareContainer(doc, id);
     doc.containers = doc.containers.filter((x) => x.id !== id);
