@@ -1,4 +1,4 @@
-export { LIMITS, SpecSchema, ProcessSchema, MountSchema, type Spec, type ProcessSpec, type MountSpec } from "./spec.ts";
+export { LIMITS, SpecSchema, ProcessSchema, MountSchema, HookSchema, type Spec, type ProcessSpec, type MountSpec, type HookSpec } from "./spec.ts";
 export { loadBundle, parseSpec, type Bundle } from "./bundle.ts";
 export { stateJson, type StateJson } from "./state.ts";
 export {

@@ -21,6 +21,7 @@ export const LIMITS = {
   annotationBytes: 256 * 1024, // one annotation value
   rlimits: 64,
   namespaces: 16,
+  hooks: 256, // entries of one hook kind
   additionalGids: 65_536, // NGROUPS_MAX
 } as const;
 
@@ -93,6 +94,25 @@ export const NamespaceSchema = v.looseObject({
   path: v.optional(Str),
 });
 
+// A lifecycle hook (runtime-spec config.md "POSIX-platform Hooks").
+export const HookSchema = v.looseObject({
+  path: v.pipe(Str, v.startsWith("/", "a hook path must be absolute")),
+  args: v.optional(ArgList),
+  env: v.optional(ArgList),
+  timeout: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1, "a hook timeout must be at least 1 second"))),
+});
+export type HookSpec = v.InferOutput<typeof HookSchema>;
+
+const HookList = v.optional(List(HookSchema, LIMITS.hooks));
+export const HooksSchema = v.looseObject({
+  prestart: HookList,
+  createRuntime: HookList,
+  createContainer: HookList,
+  startContainer: HookList,
+  poststart: HookList,
+  poststop: HookList,
+});
+
 export const LinuxSchema = v.looseObject({
   namespaces: v.optional(List(NamespaceSchema, LIMITS.namespaces)),
   resources: v.optional(v.looseObject({})),
@@ -116,5 +136,6 @@ export const SpecSchema = v.looseObject({
     ),
   ),
   linux: v.optional(LinuxSchema),
+  hooks: v.optional(HooksSchema),
 });
 export type Spec = v.InferOutput<typeof SpecSchema>;

@@ -108,9 +108,20 @@ export const NetworkV1_1 = v.looseObject({
 // published for it (its shim, or the attached `husk exec`). `ps` reports it.
 export const ExecV1_1 = v.looseObject({ id: v.string(), process: ProcessRefV1_1 });
 
+const HookV1_1 = v.looseObject({
+  path: v.string(),
+  args: v.optional(v.array(v.string())),
+  env: v.optional(v.array(v.string())),
+  timeout: v.optional(v.number()),
+});
+
 export const ContainerV1_1 = v.looseObject({
   ...ContainerV1.entries,
   execs: v.optional(v.array(ExecV1_1)),
+  // The hooks husk runs itself for a VM sandbox's container (those that run
+  // on the host: prestart, createRuntime, poststart, poststop), kept from
+  // create because poststart and poststop come later.
+  hooks: v.optional(v.record(v.string(), v.array(HookV1_1))),
 });
 
 export const SandboxV1_1 = v.looseObject({

@@ -9,6 +9,7 @@ import type { Context } from "./context.ts";
 import { bootSandbox, doneCreating, markRunning } from "./create-sandbox.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
 import { containerIn } from "./find.ts";
+import { checkHostHooks, hostHooksOf, runHostHooks } from "./hooks.ts";
 import { guestView } from "./rootfs.ts";
 import { spawnShim, type ShimTarget } from "./shim-spawn.ts";
 
@@ -51,6 +52,7 @@ function creatingEntry(id: string, bundle: Bundle): ContainerDoc {
     process: bundle.spec.process,
     mounts: bundle.spec.mounts,
     annotations: bundle.spec.annotations,
+    ...(hostHooksOf(bundle.spec) ? { hooks: hostHooksOf(bundle.spec) } : {}),
   };
 }
 
@@ -62,6 +64,7 @@ export async function createContainer(ctx: Context, opts: CreateOptions): Promis
   validateId(opts.id);
   const bundle = loadBundle(opts.bundle);
   checkOptions(opts, bundle);
+  checkHostHooks(bundle.spec);
   if (ctx.store.hasContainer(opts.id)) throw exists(opts.id);
   const joined = sandboxToJoin(bundle);
   const pid = joined ? await joinSandbox(ctx, joined, opts, bundle) : await newSandbox(ctx, opts, bundle);
@@ -116,11 +119,16 @@ async function joinSandbox(ctx: Context, sandboxId: string, opts: CreateOptions,
   }
 }
 
-// Asks the agent to create the container, then starts its shim.
+// Asks the agent to create the container, then starts its shim and runs the
+// prestart and createRuntime hooks (hooks.ts).
 async function makeInAgent(ctx: Context, doc: SandboxDoc, opts: CreateOptions, bundle: Bundle): Promise<number> {
   await createInAgent(ctx, doc, opts.id, bundle);
   crashPoint("create:container-made");
-  return startShim(ctx, { sandboxId: doc.id, containerId: opts.id }, opts.consoleSocket);
+  const shim = startShim(ctx, { sandboxId: doc.id, containerId: opts.id }, opts.consoleSocket);
+  const c = { ...creatingEntry(opts.id, bundle), pid: shim };
+  await runHostHooks(c, "prestart", "creating");
+  await runHostHooks(c, "createRuntime", "creating");
+  return shim;
 }
 
 // runc create in the guest (a few seconds under TCG); a hung guest fails the

@@ -1,12 +1,13 @@
 import { existsSync } from "node:fs";
 import { ErrorCode, HuskError, errnoOf, errorMessage, log, terminate } from "../core/index.ts";
 import { checkOperation } from "../oci/index.ts";
-import { PersistError } from "../persist/index.ts";
+import { PersistError, type ContainerDoc } from "../persist/index.ts";
 import type { AgentClient } from "../protocol/index.ts";
 import { LOCKED_CALL_MS, withAgent } from "./agent.ts";
 import type { Context } from "./context.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
 import { containerIn, liveStatus } from "./find.ts";
+import { runHostHooks } from "./hooks.ts";
 import { unshareContainer } from "./rootfs.ts";
 
 
@@ -34,8 +35,10 @@ export async function deleteContainer(ctx: Context, id: string, force: boolean):
   const sandboxId = found.sandbox.id;
   let last = false;
   let shim: { pid: number; start?: number } | undefined;
+  let poststop: ContainerDoc | undefined;
   await ctx.store.update(sandboxId, async (doc) => {
     const c = containerIn(doc, id);
+    poststop = c;
     checkOperation(id, await liveStatus(ctx, doc, c), "delete", { force });
     // The last container out with --force: the sandbox's teardown removes it
     // with the rest (one bounded call, then the VM goes whether it answers or not).
@@ -59,4 +62,5 @@ export async function deleteContainer(ctx: Context, id: string, force: boolean):
   // The shim records the exit and leaves by itself once the lock is free.
   if (shim) await terminate(shim.pid, shim.start, 1000);
   if (last) await destroySandbox(ctx, sandboxId, { force });
+  if (poststop) await runHostHooks(poststop, "poststop", "stopped");
 }

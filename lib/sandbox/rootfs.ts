@@ -7,6 +7,7 @@ import { GUEST_SHARE_MOUNT } from "../guest/index.ts";
 import type { Bundle, Spec } from "../oci/index.ts";
 import { featuresOf } from "../hypervisor/index.ts";
 import type { SandboxDoc } from "../persist/index.ts";
+import { withoutHostHooks } from "./hooks.ts";
 import type { RootfsSchema } from "../protocol/index.ts";
 import { removeTree, unmountUnder } from "./mounts.ts";
 
@@ -50,7 +51,7 @@ export function guestView(
 ): GuestView {
   const readonly = bundle.spec.root?.readonly === true;
   if (!sharedFs || !doc.config.sharedDir)
-    return { rootfs: { source: { case: "path", value: bundle.rootfs }, readonly }, spec: bundle.spec };
+    return { rootfs: { source: { case: "path", value: bundle.rootfs }, readonly }, spec: withoutHostHooks(bundle.spec) };
   const name = shareName(containerId);
   const hostDir = join(doc.config.sharedDir, name);
   const guestDir = `${GUEST_SHARE_MOUNT}/${name}`;
@@ -63,7 +64,8 @@ export function guestView(
   });
   return {
     rootfs: { source: { case: "overlay", value: { lowerDirs: [`${guestDir}/rootfs`] } }, readonly },
-    spec: { ...bundle.spec, mounts, ...(bundle.spec.linux ? { linux: inGuestNetwork(bundle.spec.linux) } : {}) },
+    // The host's hooks run on the host (hooks.ts); the guest's runc gets the rest.
+    spec: { ...withoutHostHooks(bundle.spec), mounts, ...(bundle.spec.linux ? { linux: inGuestNetwork(bundle.spec.linux) } : {}) },
   };
 }
 
