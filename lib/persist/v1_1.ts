@@ -118,9 +118,8 @@ const HookV1_1 = v.looseObject({
 export const ContainerV1_1 = v.looseObject({
   ...ContainerV1.entries,
   execs: v.optional(v.array(ExecV1_1)),
-  // The hooks husk runs itself for a VM sandbox's container (those that run
-  // on the host: prestart, createRuntime, poststart, poststop), kept from
-  // create because poststart and poststop come later.
+  // The hooks husk runs itself on the host (prestart, createRuntime,
+  // poststart, poststop), kept from create because the last two come later.
   hooks: v.optional(v.record(v.string(), v.array(HookV1_1))),
 });
 
