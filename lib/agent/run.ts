@@ -1,6 +1,6 @@
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { HuskError, VERSION, log } from "../core/index.ts";
+import { HuskError, VERSION, errorMessage, log } from "../core/index.ts";
 import { serveAgent, type AgentListener, type AgentServer } from "../protocol/server/index.ts";
 import { acceptConnection, closeFd, listenVsock } from "../sys/index.ts";
 import { Engine } from "./engine/index.ts";
@@ -77,11 +77,22 @@ function serveVsock(port: number, serve: (listener: AgentListener) => AgentServe
   };
 }
 
+// A container that runs out of memory in the guest must never take the agent
+// (and with it every container's stdio and exit status) along.
+function protectFromOom(): void {
+  try {
+    writeFileSync("/proc/self/oom_score_adj", "-1000");
+  } catch (e) {
+    log.warn(`agent: cannot protect itself from the OOM killer: ${errorMessage(e)}`);
+  }
+}
+
 // Serves until SIGTERM or SIGINT, then removes every container it runs.
 export async function runAgent(o: AgentOptions): Promise<void> {
   const vsockPort = /^vsock:(\d+)$/.exec(o.listen)?.[1];
   const listener = vsockPort ? undefined : parseListen(o.listen);
-  const engine = await Engine.open({ stateDir: o.stateDir, runtime: o.runtime, noPivot: o.guest && rootIsRamfs() });
+  if (o.guest) protectFromOom();
+  const engine = await Engine.open({ stateDir: o.stateDir, runtime: o.runtime, noPivot: o.guest && rootIsRamfs(), guest: o.guest });
   const impl = agentService({ engine, guest: o.guest, ociRuntime: o.runtime, ociRuntimeVersion: await runtimeVersion(o.runtime) });
   const serve = (l: AgentListener) => serveAgent(impl, l, { agentVersion: VERSION, capabilities: AGENT_CAPABILITIES });
   const server = vsockPort ? serveVsock(Number(vsockPort), serve) : serve(listener!);

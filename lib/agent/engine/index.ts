@@ -15,6 +15,7 @@ import {
 } from "../../oci/index.ts";
 import { cgroupStats } from "./cgroup.ts";
 import { ConsoleSocket } from "./console.ts";
+import { inGuest } from "./guest-spec.ts";
 import { Proc } from "./process.ts";
 import { Reaper } from "./reaper.ts";
 import { prepareRootfs, unmountUnder, type PreparedRootfs } from "./rootfs.ts";
@@ -47,6 +48,8 @@ export interface EngineOptions {
   // pivot_root cannot leave an initramfs: in a guest whose / is rootfs, runc
   // must move the container root and chroot instead (runc --no-pivot).
   noPivot?: boolean;
+  // In a VM: containers get cgroups of the guest's own (guest-spec.ts).
+  guest?: boolean;
 }
 
 export interface SignalOptions {
@@ -95,6 +98,7 @@ export class Engine {
     private readonly reaper: Reaper,
     private readonly outputLimit: number,
     private readonly noPivot = false,
+    private readonly guest = false,
   ) {
     this.tag = new Bun.CryptoHasher("sha256").update(stateDir).digest("hex").slice(0, 8);
   }
@@ -106,7 +110,7 @@ export class Engine {
     const stateDir = realpathSync(opts.stateDir);
     for (const sub of ["runc", "c", "con", "log"]) mkdirSync(join(stateDir, sub), { recursive: true, mode: 0o700 });
     const runc = new Runc(opts.runtime ?? DEFAULTS.ociRuntime, join(stateDir, "runc"), join(stateDir, "log"));
-    const engine = new Engine(stateDir, runc, new Reaper(), opts.outputLimit ?? DEFAULT_OUTPUT_LIMIT, opts.noPivot);
+    const engine = new Engine(stateDir, runc, new Reaper(), opts.outputLimit ?? DEFAULT_OUTPUT_LIMIT, opts.noPivot, opts.guest);
     await engine.clearLeftovers();
     return engine;
   }
@@ -205,17 +209,20 @@ export class Engine {
       spec = opts.spec;
       rootfs = await prepareRootfs(opts.rootfs, dir); // last: nothing below can fail and leave it mounted
     }
-    const cgroupsPath = spec.linux?.cgroupsPath || `husk-${this.tag}-${id.length <= MAX_DIR_NAME ? id : basename(dir)}`;
-    return {
-      bundle,
-      rootfs,
-      spec: {
-        ...spec,
-        root: { ...spec.root, path: rootfs.path, readonly: spec.root?.readonly ?? false },
-        process: withTerminal(spec.process!, opts.terminal, opts.consoleSize),
-        linux: { ...spec.linux, cgroupsPath },
-      },
+    const name = id.length <= MAX_DIR_NAME ? id : basename(dir);
+    const cgroupsPath = spec.linux?.cgroupsPath || `husk-${this.tag}-${name}`;
+    const made: Spec = {
+      ...spec,
+      root: { ...spec.root, path: rootfs.path, readonly: spec.root?.readonly ?? false },
+      process: withTerminal(spec.process!, opts.terminal, opts.consoleSize),
+      linux: { ...spec.linux, cgroupsPath },
     };
+    try {
+      return { bundle, rootfs, spec: this.guest ? inGuest(made, name) : made };
+    } catch (e) {
+      await rootfs.release().catch(() => {});
+      throw e;
+    }
   }
 
   // Runs `runc create` or `runc exec -d` with the process's stdio attached,
