@@ -121,6 +121,9 @@ export const ContainerV1_1 = v.looseObject({
   // The hooks husk runs itself on the host (prestart, createRuntime,
   // poststart, poststop), kept from create because the last two come later.
   hooks: v.optional(v.record(v.string(), v.array(HookV1_1))),
+  // The container's init pid as its agent sees it (the guest's, in a VM):
+  // what another container's namespace path to it is translated to.
+  initPid: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
 });
 
 export const SandboxV1_1 = v.looseObject({

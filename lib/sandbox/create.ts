@@ -80,11 +80,11 @@ async function newSandbox(ctx: Context, opts: CreateOptions, bundle: Bundle): Pr
       throw e instanceof PersistError && e.reason === "exists" ? exists(opts.id) : e;
     });
   try {
-    const shim = await makeInAgent(ctx, { ...doc, ...ready }, opts, bundle);
+    const { shim, initPid } = await makeInAgent(ctx, { ...doc, ...ready }, opts, bundle);
     crashPoint("create:shim-started");
     await ctx.store.update(doc.id, (d) => {
       markRunning(d, ready);
-      recordCreated(containerIn(d, opts.id), shim);
+      recordCreated(containerIn(d, opts.id), shim, initPid);
     });
     crashPoint("create:saved-created");
     return shim;
@@ -110,8 +110,8 @@ async function joinSandbox(ctx: Context, sandboxId: string, opts: CreateOptions,
       throw e;
     });
   try {
-    const shim = await makeInAgent(ctx, doc, opts, bundle);
-    await ctx.store.update(sandboxId, (d) => recordCreated(containerIn(d, opts.id), shim));
+    const { shim, initPid } = await makeInAgent(ctx, doc, opts, bundle);
+    await ctx.store.update(sandboxId, (d) => recordCreated(containerIn(d, opts.id), shim, initPid));
     return shim;
   } catch (e) {
     await dropContainer(ctx, sandboxId, opts.id);
@@ -121,23 +121,24 @@ async function joinSandbox(ctx: Context, sandboxId: string, opts: CreateOptions,
 
 // Asks the agent to create the container, then starts its shim and runs the
 // prestart and createRuntime hooks (hooks.ts).
-async function makeInAgent(ctx: Context, doc: SandboxDoc, opts: CreateOptions, bundle: Bundle): Promise<number> {
-  await createInAgent(ctx, doc, opts.id, bundle);
+async function makeInAgent(ctx: Context, doc: SandboxDoc, opts: CreateOptions, bundle: Bundle): Promise<Made> {
+  const initPid = await createInAgent(ctx, doc, opts.id, bundle);
   crashPoint("create:container-made");
   const shim = startShim(ctx, { sandboxId: doc.id, containerId: opts.id }, opts.consoleSocket);
   const c = { ...creatingEntry(opts.id, bundle), pid: shim };
   await runHostHooks(c, "prestart", "creating");
   await runHostHooks(c, "createRuntime", "creating");
-  return shim;
+  return { shim, initPid };
 }
 
 // runc create in the guest (a few seconds under TCG); a hung guest fails the
 // create, which then removes what it made.
 const CREATE_CALL_MS = 120_000;
 
-export async function createInAgent(ctx: Context, doc: SandboxDoc, id: string, bundle: Bundle): Promise<void> {
+// The container's init pid as the agent sees it (the guest's, in a VM).
+export async function createInAgent(ctx: Context, doc: SandboxDoc, id: string, bundle: Bundle): Promise<number> {
   const view = guestView(doc, id, bundle);
-  await withAgent(ctx, doc, (a) =>
+  const r = await withAgent(ctx, doc, (a) =>
     a.rpc.createContainer({
       containerId: id,
       ociSpecJson: JSON.stringify(view.spec),
@@ -147,10 +148,17 @@ export async function createInAgent(ctx: Context, doc: SandboxDoc, id: string, b
     }),
     { timeoutMs: CREATE_CALL_MS, what: `create ${id}: the agent's CreateContainer` },
   );
+  return r.pid;
 }
 
-function recordCreated(c: ContainerDoc, shim?: number): void {
+interface Made {
+  shim: number;
+  initPid: number;
+}
+
+function recordCreated(c: ContainerDoc, shim?: number, initPid?: number): void {
   c.state = "created";
+  if (initPid) c.initPid = initPid;
   if (shim) {
     c.pid = shim;
     c.pidStartTime = processStartTime(shim);
@@ -177,8 +185,8 @@ export async function addContainer(ctx: Context, sandboxId: string, id: string, 
     d.containers.push(creatingEntry(id, bundle));
   });
   try {
-    await createInAgent(ctx, doc, id, bundle);
-    await ctx.store.update(sandboxId, (d) => recordCreated(containerIn(d, id)));
+    const initPid = await createInAgent(ctx, doc, id, bundle);
+    await ctx.store.update(sandboxId, (d) => recordCreated(containerIn(d, id), undefined, initPid));
   } catch (e) {
     await dropContainer(ctx, sandboxId, id);
     throw e;

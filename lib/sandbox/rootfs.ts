@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { HuskError } from "../core/index.ts";
+import { ErrorCode, HuskError } from "../core/index.ts";
 import { GUEST_SHARE_MOUNT } from "../guest/index.ts";
 import type { Bundle, Spec } from "../oci/index.ts";
 import { featuresOf } from "../hypervisor/index.ts";
@@ -50,8 +50,9 @@ export function guestView(
   sharedFs = !!doc.vm && featuresOf(doc.vm.driver).sharedFs,
 ): GuestView {
   const readonly = bundle.spec.root?.readonly === true;
+  const linux = bundle.spec.linux && joinedNamespaces(doc, bundle.spec.linux, sharedFs);
   if (!sharedFs || !doc.config.sharedDir)
-    return { rootfs: { source: { case: "path", value: bundle.rootfs }, readonly }, spec: withoutHostHooks(bundle.spec) };
+    return { rootfs: { source: { case: "path", value: bundle.rootfs }, readonly }, spec: { ...withoutHostHooks(bundle.spec), ...(linux ? { linux } : {}) } };
   const name = shareName(containerId);
   const hostDir = join(doc.config.sharedDir, name);
   const guestDir = `${GUEST_SHARE_MOUNT}/${name}`;
@@ -65,8 +66,32 @@ export function guestView(
   return {
     rootfs: { source: { case: "overlay", value: { lowerDirs: [`${guestDir}/rootfs`] } }, readonly },
     // The host's hooks run on the host (hooks.ts); the guest's runc gets the rest.
-    spec: { ...withoutHostHooks(bundle.spec), mounts, ...(bundle.spec.linux ? { linux: inGuestNetwork(bundle.spec.linux) } : {}) },
+    spec: { ...withoutHostHooks(bundle.spec), mounts, ...(linux ? { linux: inGuestNetwork(linux) } : {}) },
   };
+}
+
+const PROC_NS = /^\/proc\/(\d+)\/ns\/([a-z_]+)$/;
+
+// A namespace path naming a container of this sandbox (CRI names the pod
+// sandbox container by the pid husk published: its shim's) is that
+// container's namespace: translated to its init as the agent sees it (in a
+// VM, the guest's). Any other path names a namespace of the host, which a VM
+// cannot join (the network is carried in instead: inGuestNetwork); without a
+// VM, runc joins it as it would.
+function joinedNamespaces(doc: SandboxDoc, linux: NonNullable<Spec["linux"]>, vm: boolean): NonNullable<Spec["linux"]> {
+  if (!linux.namespaces) return linux;
+  const namespaces = linux.namespaces.map((n) => {
+    if (!n.path) return n;
+    const m = PROC_NS.exec(n.path);
+    const owner = m && doc.containers.find((c) => c.pid === Number(m[1]) && c.initPid);
+    if (owner) return { ...n, path: `/proc/${owner.initPid}/ns/${m![2]}` };
+    if (!vm || n.type === "network") return n;
+    throw new HuskError(
+      `cannot join host namespace ${n.path} (${n.type}) from a VM sandbox: only the namespaces of the sandbox's own containers can be joined`,
+      { code: ErrorCode.FailedPrecondition },
+    );
+  });
+  return { ...linux, namespaces };
 }
 
 // A network namespace given by path is the host's: the VM carries its
