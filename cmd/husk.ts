@@ -49,9 +49,13 @@ function report(msg: string, exitCode: number, print = true): number {
   return exitCode;
 }
 
-// A message that spans lines (a tool's stderr) is folded onto one.
+// A message that spans lines (a tool's stderr) is folded onto one; control
+// and direction-changing characters from user input are shown escaped.
 const oneLine = (msg: string): string => {
-  const s = msg.trim().replace(/\s*\n\s*/g, " | ");
+  const s = msg
+    .trim()
+    .replace(/\s*\n\s*/g, " | ")
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
   return s.length > 2000 ? `${s.slice(0, 2000)}...` : s;
 };
 

@@ -32,7 +32,9 @@ function isZombie(pid: number): boolean {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // SIGTERM, then SIGKILL after graceMs; true once the process is gone.
+// Never init or this process, whatever a (corrupt) record says.
 export async function terminate(pid: number, startTime?: number, graceMs = 5000): Promise<boolean> {
+  if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) return false;
   if (!isAlive(pid, startTime)) return true;
   const signal = (sig: NodeJS.Signals) => {
     try {

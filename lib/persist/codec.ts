@@ -1,4 +1,4 @@
-import { COMMIT, VERSION, errorMessage } from "../core/index.ts";
+import { COMMIT, VERSION, errorMessage, preview } from "../core/index.ts";
 import { PersistError, type Origin } from "./errors.ts";
 import type { FormatChain } from "./formats.ts";
 
@@ -20,9 +20,9 @@ export function salvage(text: string): { id?: string; formatVersion?: string; st
 
 function describeSalvage(s: ReturnType<typeof salvage>): string {
   const parts = [
-    s.id !== undefined && `id ${JSON.stringify(s.id)}`,
-    s.formatVersion !== undefined && `format ${JSON.stringify(s.formatVersion)}`,
-    s.state !== undefined && `state ${JSON.stringify(s.state)}`,
+    s.id !== undefined && `id ${preview(s.id)}`,
+    s.formatVersion !== undefined && `format ${preview(s.formatVersion)}`,
+    s.state !== undefined && `state ${preview(s.state)}`,
   ].filter(Boolean);
   return parts.length ? `what could be read: ${parts.join(", ")}` : "nothing could be read from it";
 }
@@ -49,7 +49,7 @@ export function decodeText<Doc extends Record<string, unknown>>(
   if (doc.id !== origin.sandboxId)
     throw new PersistError(
       "invalid",
-      `${origin.where} (sandbox ${origin.sandboxId}) holds the document of sandbox ${JSON.stringify(doc.id)}`,
+      `${origin.where} (sandbox ${origin.sandboxId}) holds the document of sandbox ${preview(doc.id)}`,
       origin.sandboxId,
       origin.path,
     );

@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { describeIssues } from "../core/index.ts";
+import { describeIssues, preview } from "../core/index.ts";
 import { PersistError, type Origin } from "./errors.ts";
 import { typedFromLegacy, withLegacy } from "./legacy.ts";
 import { SandboxV1 } from "./v1.ts";
@@ -87,7 +87,7 @@ export class FormatChain<Doc extends Record<string, unknown>> {
 
   private startFor(found: string, origin: Origin): number {
     const ver = parseVersion(found);
-    if (!ver) throw invalid(origin, `formatVersion ${JSON.stringify(found)} is not "major.minor"`);
+    if (!ver) throw invalid(origin, `formatVersion ${preview(found)} is not "major.minor"`);
     const newest = this.parsed.at(-1)!;
     if (ver.major > newest.major)
       throw new PersistError(

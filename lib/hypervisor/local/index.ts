@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { HuskError } from "../../core/index.ts";
 import { LocalVmSchema, type LocalVmRecord as LocalVm } from "../../persist/index.ts";
@@ -31,6 +31,13 @@ function removeOrphans(runtime: string, runcRoot: string): void {
   for (const id of ids) spawnSync(runtime, ["--root", runcRoot, "delete", "--force", id]);
 }
 
+// Only a socket: the path comes from a document, which may be corrupt.
+function removeSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) rmSync(path, { force: true });
+  } catch {}
+}
+
 export function localDriver(opts: LocalOptions): Hypervisor<LocalVm> {
   return {
     name: "local",
@@ -54,7 +61,7 @@ export function localDriver(opts: LocalOptions): Hypervisor<LocalVm> {
     status: async (vm) => (running(vm.agent) ? "running" : "stopped"),
     async stop(vm) {
       await stopProcess(vm.agent, undefined, 5000);
-      rmSync(vm.socket, { force: true });
+      removeSocket(vm.socket);
       removeOrphans(opts.ociRuntime, join(vm.dir, "agent", "runc"));
     },
   };
