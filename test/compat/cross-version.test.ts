@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -325,6 +326,29 @@ describe.each(releases.map((r) => [r.version, r] as const))("release %s", (_, re
     if (built.status !== 0) throw new Error(`husk guest build: ${built.stderr}`);
     await vmScenario(vmDownRow(release), builtBinary(), old, TEST_GUEST_DIR, release);
   }, 600_000);
+
+  // Its agent lacks the `network` capability: the current husk refuses to give
+  // it a network namespace rather than leave the container unnetworked.
+  test.skipIf(!!vmSkip)("its agent, given a network it cannot configure, fails the create by capability and leaves the netns as it was", () => {
+    const ns = `husk-cv-${process.pid}`;
+    spawnSync("ip", ["netns", "add", ns]);
+    try {
+      spawnSync("ip", ["-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1"]);
+      const cli = new Cli({ HUSK_HYPERVISOR: "qemu", HUSK_GUEST_DIR: oldGuestDir(old) });
+      const b = makeBusyboxBundle(join(work, `net-${release.version}`), { args: ["true"] });
+      const spec = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
+      spec.linux.namespaces = spec.linux.namespaces.map((n: { type: string }) => (n.type === "network" ? { type: "network", path: `/run/netns/${ns}` } : n));
+      writeFileSync(join(b, "config.json"), JSON.stringify(spec));
+      const r = cli.using(builtBinary()).run(["create", "--bundle", b, fresh("net")]);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`agent ${release.version.replaceAll(".", "\\.")} in sandbox \\S+ lacks capability 'network'`));
+      expect(spawnSync("ip", ["-n", ns, "-o", "link"], { encoding: "utf8" }).stdout).not.toContain("_husk");
+      expect(cli.leftovers().filter((n) => n !== "qemu")).toEqual([]);
+      expect(processesUsing(cli.root)).toEqual([]);
+    } finally {
+      spawnSync("ip", ["netns", "del", ns]);
+    }
+  }, 300_000);
 
   test("protocol: the current proto is wire-compatible with its frozen baseline", async () => {
     const check = () => {
