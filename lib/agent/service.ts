@@ -20,7 +20,7 @@ export interface ServiceOptions {
 // Every capability this agent backs with an implementation.
 export const AGENT_CAPABILITIES = [
   "health", "sandbox", "containers", "stdio", "tty", "exec", "exec-tty",
-  "signal-all", "resize", "ps", "pause", "stats", "overlay-rootfs", "container-state", "network",
+  "signal-all", "resize", "ps", "pause", "stats", "overlay-rootfs", "container-state", "network", "update",
 ] as const;
 
 // Methods throw HuskErrors; serveAgent sends each with the Connect code of its
@@ -49,6 +49,18 @@ function parseSpecJson(json: string, id: string) {
     throw new HuskError(`invalid OCI spec for container ${id}: ${errorMessage(e)}`, { code: ErrorCode.InvalidArgument });
   }
   return parseSpec(raw, `OCI spec for container ${id}`);
+}
+
+function parseResources(json: string, id: string): Record<string, unknown> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch (e) {
+    throw new HuskError(`invalid resources for container ${id}: ${errorMessage(e)}`, { code: ErrorCode.InvalidArgument });
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+    throw new HuskError(`invalid resources for container ${id}: not a JSON object`, { code: ErrorCode.InvalidArgument });
+  return raw as Record<string, unknown>;
 }
 
 async function mountAll(mounts: { source: string; target: string; fstype: string; options: string[] }[]): Promise<void> {
@@ -100,6 +112,7 @@ export function agentService(o: ServiceOptions): AgentImpl {
       return { pid: state.pid };
     },
     startContainer: async (r) => (await engine.start(r.containerId), {}),
+    updateContainer: async (r) => (await engine.update(r.containerId, parseResources(r.resourcesJson, r.containerId)), {}),
     removeContainer: async (r) => (await engine.delete(r.containerId, { force: r.force }), {}),
     pauseContainer: async (r) => (await engine.pause(r.containerId), {}),
     resumeContainer: async (r) => (await engine.resume(r.containerId), {}),

@@ -22,6 +22,7 @@ export const CAPABILITIES = [
   "console-socket", // terminal master handed to a host socket (agent on the host)
   "container-state", // GetContainerState: status, pid and exit of one container
   "network", // ConfigureNetwork: the host netns's interfaces and routes, in the guest
+  "update", // UpdateContainer: a live container's resource limits
 ] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
@@ -43,6 +44,7 @@ export const RPC_CAPABILITY: Record<AgentMethodName, Capability | null> = {
   listProcesses: "ps",
   statsContainer: "stats",
   getContainerState: "container-state",
+  updateContainer: "update",
   execProcess: "exec",
   signalProcess: "containers",
   waitProcess: "containers",

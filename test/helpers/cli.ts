@@ -32,7 +32,7 @@ export class Cli {
     return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
   }
 
-  ok(args: string[], opts: { stdioFile?: string } = {}): string {
+  ok(args: string[], opts: { stdioFile?: string; input?: string } = {}): string {
     const r = this.run(args, opts);
     if (r.status !== 0) throw new Error(`husk ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
     return r.stdout;

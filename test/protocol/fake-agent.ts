@@ -94,6 +94,11 @@ export function fakeAgent(): AgentImpl & { containers: Map<string, FakeContainer
       const status = c.exit ? S.STOPPED : c.paused ? S.PAUSED : c.started ? S.RUNNING : S.CREATED;
       return { status, pid: 4242, exitStatus: c.exit?.exitStatus ?? 0, signal: c.exit?.signal ?? 0 };
     },
+    updateContainer: (req) => {
+      get(req.containerId);
+      calls.push("updateContainer");
+      return {};
+    },
     listProcesses: (req) => {
       get(req.containerId);
       return { processes: [{ pid: 4242, args: ["sh"] }] };

@@ -48,6 +48,18 @@ describe.skipIf(!!skip)("resource limits in a QEMU VM (TCG)", () => {
     expect(out.split("\n")).toEqual(["0::/", String(64 * MiB), "50", "50000 100000", ""]);
   }, 120_000);
 
+  test("husk update changes the limits live in the guest: runc's flags, -r -, and a cpuset beyond the VM refused", () => {
+    const read = () => cli.ok(["exec", POD, "cat", "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/pids.max", "/sys/fs/cgroup/cpu.max"]).split("\n");
+    cli.ok(["update", "--memory", "96m", "--pids-limit", "20", POD]);
+    expect(read()).toEqual([String(96 * MiB), "20", "50000 100000", ""]);
+    cli.ok(["update", "-r", "-", POD], { input: JSON.stringify({ cpu: { quota: 20_000, period: 100_000 } }) });
+    expect(read()).toEqual([String(96 * MiB), "20", "20000 100000", ""]);
+    const r = cli.run(["update", "--cpuset-cpus", "0-1", POD]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr.trim()).toMatch(/^husk: .*linux\.resources\.cpu\.cpus: CPU 1 is outside the VM's 1 vCPU \(0-0\)$/);
+    cli.ok(["update", "--memory", "64m", POD]);
+  }, 120_000);
+
   test("a container over its memory limit exits 137; the agent and its sibling live on", () => {
     // 200 MiB into a tmpfs: memory charged to the container that no reclaim can free.
     const fill = ["dd", "if=/dev/zero", "of=/big/fill", "bs=1M", "count=200"];

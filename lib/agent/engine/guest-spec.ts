@@ -16,7 +16,7 @@ const CGROUP_MOUNT: MountSpec = {
 };
 
 export function inGuest(spec: Spec, cgroupName: string, cpus = availableParallelism()): Spec {
-  checkResources(spec, cpus);
+  if (spec.linux?.resources) checkGuestResources(spec.linux.resources, cpus);
   const linux = spec.linux ?? {};
   const namespaces = linux.namespaces ?? [];
   const mounts = spec.mounts ?? [];
@@ -44,9 +44,8 @@ interface Resources {
   cpu?: { cpus?: string };
 }
 
-function checkResources(spec: Spec, cpus: number): void {
-  const r = spec.linux?.resources as Resources | undefined;
-  if (!r) return;
+export function checkGuestResources(resources: object, cpus = availableParallelism()): void {
+  const r = resources as Resources;
   if (r.hugepageLimits?.length)
     throw new HuskError("linux.resources.hugepageLimits: huge pages are not available inside husk's VMs", { code: ErrorCode.Unimplemented });
   const set = r.cpu?.cpus;

@@ -15,7 +15,7 @@ import {
 } from "../../oci/index.ts";
 import { cgroupStats } from "./cgroup.ts";
 import { ConsoleSocket } from "./console.ts";
-import { inGuest } from "./guest-spec.ts";
+import { checkGuestResources, inGuest } from "./guest-spec.ts";
 import { Proc } from "./process.ts";
 import { Reaper } from "./reaper.ts";
 import { prepareRootfs, unmountUnder, type PreparedRootfs } from "./rootfs.ts";
@@ -462,6 +462,22 @@ export class Engine {
     const out = await this.runc.run(["ps", "--format", "json", id]);
     const pids = JSON.parse(out || "null") as number[] | null;
     return pids ?? [];
+  }
+
+  // runc update -r: new limits for a live container's cgroup. In a VM what
+  // the guest cannot give (a cpuset beyond its vCPUs) is refused by field.
+  update(id: string, resources: Record<string, unknown>): Promise<void> {
+    return this.locked(id, async (c) => {
+      checkOperation(id, c.status, "update");
+      if (this.guest) checkGuestResources(resources);
+      const file = join(c.dir, "update.json");
+      writeFileSync(file, JSON.stringify(resources));
+      try {
+        await this.runc.run(["update", "--resources", file, id]);
+      } finally {
+        rmSync(file, { force: true });
+      }
+    });
   }
 
   // The exec id of each running exec, by its pid.

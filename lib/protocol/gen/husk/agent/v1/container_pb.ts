@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file husk/agent/v1/container.proto.
  */
 export const file_husk_agent_v1_container: GenFile = /*@__PURE__*/
-  fileDesc("Ch1odXNrL2FnZW50L3YxL2NvbnRhaW5lci5wcm90bxINaHVzay5hZ2VudC52MSJ8CgZSb290ZnMSFQoLc2hhcmVkX3BhdGgYASABKAlIABIOCgRwYXRoGAIgASgJSAASLwoHb3ZlcmxheRgDIAEoCzIcLmh1c2suYWdlbnQudjEuT3ZlcmxheVJvb3Rmc0gAEhAKCHJlYWRvbmx5GAQgASgIQggKBnNvdXJjZSI9Cg1PdmVybGF5Um9vdGZzEhIKCmxvd2VyX2RpcnMYASADKAkSGAoQdXBwZXJfc2l6ZV9ieXRlcxgCIAEoBCKqAQoWQ3JlYXRlQ29udGFpbmVyUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAkSFQoNb2NpX3NwZWNfanNvbhgCIAEoCRIlCgZyb290ZnMYAyABKAsyFS5odXNrLmFnZW50LnYxLlJvb3RmcxIQCgh0ZXJtaW5hbBgEIAEoCBISCgpvcGVuX3N0ZGluGAUgASgIEhYKDmNvbnNvbGVfc29ja2V0GAYgASgJIiYKF0NyZWF0ZUNvbnRhaW5lclJlc3BvbnNlEgsKA3BpZBgBIAEoDSItChVTdGFydENvbnRhaW5lclJlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgJIhgKFlN0YXJ0Q29udGFpbmVyUmVzcG9uc2UiPQoWUmVtb3ZlQ29udGFpbmVyUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAkSDQoFZm9yY2UYAiABKAgiGQoXUmVtb3ZlQ29udGFpbmVyUmVzcG9uc2UiLQoVUGF1c2VDb250YWluZXJSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSIYChZQYXVzZUNvbnRhaW5lclJlc3BvbnNlIi4KFlJlc3VtZUNvbnRhaW5lclJlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgJIhkKF1Jlc3VtZUNvbnRhaW5lclJlc3BvbnNlIiwKFExpc3RQcm9jZXNzZXNSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSJGChVMaXN0UHJvY2Vzc2VzUmVzcG9uc2USLQoJcHJvY2Vzc2VzGAEgAygLMhouaHVzay5hZ2VudC52MS5Qcm9jZXNzSW5mbyJHCgtQcm9jZXNzSW5mbxILCgNwaWQYASABKA0SDAoEcHBpZBgCIAEoDRIPCgdleGVjX2lkGAMgASgJEgwKBGFyZ3MYBCADKAkiMAoYR2V0Q29udGFpbmVyU3RhdGVSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSKnAgoZR2V0Q29udGFpbmVyU3RhdGVSZXNwb25zZRI/CgZzdGF0dXMYASABKA4yLy5odXNrLmFnZW50LnYxLkdldENvbnRhaW5lclN0YXRlUmVzcG9uc2UuU3RhdHVzEgsKA3BpZBgCIAEoDRITCgtleGl0X3N0YXR1cxgDIAEoBRIOCgZzaWduYWwYBCABKA0SEAoIZXhlY19pZHMYBSADKAkihAEKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABITCg9TVEFUVVNfQ1JFQVRJTkcQARISCg5TVEFUVVNfQ1JFQVRFRBACEhIKDlNUQVRVU19SVU5OSU5HEAMSEQoNU1RBVFVTX1BBVVNFRBAEEhIKDlNUQVRVU19TVE9QUEVEEAUiLQoVU3RhdHNDb250YWluZXJSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSKAAQoWU3RhdHNDb250YWluZXJSZXNwb25zZRIkCgNjcHUYASABKAsyFy5odXNrLmFnZW50LnYxLkNwdVN0YXRzEioKBm1lbW9yeRgCIAEoCzIaLmh1c2suYWdlbnQudjEuTWVtb3J5U3RhdHMSFAoMcGlkc19jdXJyZW50GAMgASgEIkkKCENwdVN0YXRzEhMKC3VzYWdlX25hbm9zGAEgASgEEhIKCnVzZXJfbmFub3MYAiABKAQSFAoMc3lzdGVtX25hbm9zGAMgASgEIlAKC01lbW9yeVN0YXRzEhMKC3VzYWdlX2J5dGVzGAEgASgEEhMKC2xpbWl0X2J5dGVzGAIgASgEEhcKD21heF91c2FnZV9ieXRlcxgDIAEoBGIGcHJvdG8z");
+  fileDesc("Ch1odXNrL2FnZW50L3YxL2NvbnRhaW5lci5wcm90bxINaHVzay5hZ2VudC52MSJ8CgZSb290ZnMSFQoLc2hhcmVkX3BhdGgYASABKAlIABIOCgRwYXRoGAIgASgJSAASLwoHb3ZlcmxheRgDIAEoCzIcLmh1c2suYWdlbnQudjEuT3ZlcmxheVJvb3Rmc0gAEhAKCHJlYWRvbmx5GAQgASgIQggKBnNvdXJjZSI9Cg1PdmVybGF5Um9vdGZzEhIKCmxvd2VyX2RpcnMYASADKAkSGAoQdXBwZXJfc2l6ZV9ieXRlcxgCIAEoBCKqAQoWQ3JlYXRlQ29udGFpbmVyUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAkSFQoNb2NpX3NwZWNfanNvbhgCIAEoCRIlCgZyb290ZnMYAyABKAsyFS5odXNrLmFnZW50LnYxLlJvb3RmcxIQCgh0ZXJtaW5hbBgEIAEoCBISCgpvcGVuX3N0ZGluGAUgASgIEhYKDmNvbnNvbGVfc29ja2V0GAYgASgJIiYKF0NyZWF0ZUNvbnRhaW5lclJlc3BvbnNlEgsKA3BpZBgBIAEoDSItChVTdGFydENvbnRhaW5lclJlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgJIhgKFlN0YXJ0Q29udGFpbmVyUmVzcG9uc2UiPQoWUmVtb3ZlQ29udGFpbmVyUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAkSDQoFZm9yY2UYAiABKAgiGQoXUmVtb3ZlQ29udGFpbmVyUmVzcG9uc2UiLQoVUGF1c2VDb250YWluZXJSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSIYChZQYXVzZUNvbnRhaW5lclJlc3BvbnNlIi4KFlJlc3VtZUNvbnRhaW5lclJlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgJIhkKF1Jlc3VtZUNvbnRhaW5lclJlc3BvbnNlIkYKFlVwZGF0ZUNvbnRhaW5lclJlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgJEhYKDnJlc291cmNlc19qc29uGAIgASgJIhkKF1VwZGF0ZUNvbnRhaW5lclJlc3BvbnNlIiwKFExpc3RQcm9jZXNzZXNSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSJGChVMaXN0UHJvY2Vzc2VzUmVzcG9uc2USLQoJcHJvY2Vzc2VzGAEgAygLMhouaHVzay5hZ2VudC52MS5Qcm9jZXNzSW5mbyJHCgtQcm9jZXNzSW5mbxILCgNwaWQYASABKA0SDAoEcHBpZBgCIAEoDRIPCgdleGVjX2lkGAMgASgJEgwKBGFyZ3MYBCADKAkiMAoYR2V0Q29udGFpbmVyU3RhdGVSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSKnAgoZR2V0Q29udGFpbmVyU3RhdGVSZXNwb25zZRI/CgZzdGF0dXMYASABKA4yLy5odXNrLmFnZW50LnYxLkdldENvbnRhaW5lclN0YXRlUmVzcG9uc2UuU3RhdHVzEgsKA3BpZBgCIAEoDRITCgtleGl0X3N0YXR1cxgDIAEoBRIOCgZzaWduYWwYBCABKA0SEAoIZXhlY19pZHMYBSADKAkihAEKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABITCg9TVEFUVVNfQ1JFQVRJTkcQARISCg5TVEFUVVNfQ1JFQVRFRBACEhIKDlNUQVRVU19SVU5OSU5HEAMSEQoNU1RBVFVTX1BBVVNFRBAEEhIKDlNUQVRVU19TVE9QUEVEEAUiLQoVU3RhdHNDb250YWluZXJSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSKAAQoWU3RhdHNDb250YWluZXJSZXNwb25zZRIkCgNjcHUYASABKAsyFy5odXNrLmFnZW50LnYxLkNwdVN0YXRzEioKBm1lbW9yeRgCIAEoCzIaLmh1c2suYWdlbnQudjEuTWVtb3J5U3RhdHMSFAoMcGlkc19jdXJyZW50GAMgASgEIkkKCENwdVN0YXRzEhMKC3VzYWdlX25hbm9zGAEgASgEEhIKCnVzZXJfbmFub3MYAiABKAQSFAoMc3lzdGVtX25hbm9zGAMgASgEIlAKC01lbW9yeVN0YXRzEhMKC3VzYWdlX2J5dGVzGAEgASgEEhMKC2xpbWl0X2J5dGVzGAIgASgEEhcKD21heF91c2FnZV9ieXRlcxgDIAEoBGIGcHJvdG8z");
 
 /**
  * Where a container's root filesystem comes from, as seen in the guest.
@@ -289,6 +289,47 @@ export const ResumeContainerResponseSchema: GenMessage<ResumeContainerResponse> 
   messageDesc(file_husk_agent_v1_container, 11);
 
 /**
+ * Changes the resource limits of a live container (needs capability
+ * "update"), as `runc update -r` does.
+ *
+ * @generated from message husk.agent.v1.UpdateContainerRequest
+ */
+export type UpdateContainerRequest = Message<"husk.agent.v1.UpdateContainerRequest"> & {
+  /**
+   * @generated from field: string container_id = 1;
+   */
+  containerId: string;
+
+  /**
+   * linux.resources of the OCI runtime spec as UTF-8 JSON; fields left out
+   * keep their value.
+   *
+   * @generated from field: string resources_json = 2;
+   */
+  resourcesJson: string;
+};
+
+/**
+ * Describes the message husk.agent.v1.UpdateContainerRequest.
+ * Use `create(UpdateContainerRequestSchema)` to create a new message.
+ */
+export const UpdateContainerRequestSchema: GenMessage<UpdateContainerRequest> = /*@__PURE__*/
+  messageDesc(file_husk_agent_v1_container, 12);
+
+/**
+ * @generated from message husk.agent.v1.UpdateContainerResponse
+ */
+export type UpdateContainerResponse = Message<"husk.agent.v1.UpdateContainerResponse"> & {
+};
+
+/**
+ * Describes the message husk.agent.v1.UpdateContainerResponse.
+ * Use `create(UpdateContainerResponseSchema)` to create a new message.
+ */
+export const UpdateContainerResponseSchema: GenMessage<UpdateContainerResponse> = /*@__PURE__*/
+  messageDesc(file_husk_agent_v1_container, 13);
+
+/**
  * @generated from message husk.agent.v1.ListProcessesRequest
  */
 export type ListProcessesRequest = Message<"husk.agent.v1.ListProcessesRequest"> & {
@@ -303,7 +344,7 @@ export type ListProcessesRequest = Message<"husk.agent.v1.ListProcessesRequest">
  * Use `create(ListProcessesRequestSchema)` to create a new message.
  */
 export const ListProcessesRequestSchema: GenMessage<ListProcessesRequest> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 12);
+  messageDesc(file_husk_agent_v1_container, 14);
 
 /**
  * @generated from message husk.agent.v1.ListProcessesResponse
@@ -320,7 +361,7 @@ export type ListProcessesResponse = Message<"husk.agent.v1.ListProcessesResponse
  * Use `create(ListProcessesResponseSchema)` to create a new message.
  */
 export const ListProcessesResponseSchema: GenMessage<ListProcessesResponse> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 13);
+  messageDesc(file_husk_agent_v1_container, 15);
 
 /**
  * @generated from message husk.agent.v1.ProcessInfo
@@ -357,7 +398,7 @@ export type ProcessInfo = Message<"husk.agent.v1.ProcessInfo"> & {
  * Use `create(ProcessInfoSchema)` to create a new message.
  */
 export const ProcessInfoSchema: GenMessage<ProcessInfo> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 14);
+  messageDesc(file_husk_agent_v1_container, 16);
 
 /**
  * Needs capability "container-state".
@@ -376,7 +417,7 @@ export type GetContainerStateRequest = Message<"husk.agent.v1.GetContainerStateR
  * Use `create(GetContainerStateRequestSchema)` to create a new message.
  */
 export const GetContainerStateRequestSchema: GenMessage<GetContainerStateRequest> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 15);
+  messageDesc(file_husk_agent_v1_container, 17);
 
 /**
  * What the agent knows of a container: whether it lives, and how it ended.
@@ -423,7 +464,7 @@ export type GetContainerStateResponse = Message<"husk.agent.v1.GetContainerState
  * Use `create(GetContainerStateResponseSchema)` to create a new message.
  */
 export const GetContainerStateResponseSchema: GenMessage<GetContainerStateResponse> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 16);
+  messageDesc(file_husk_agent_v1_container, 18);
 
 /**
  * The container's OCI status (runtime-spec "state").
@@ -466,7 +507,7 @@ export enum GetContainerStateResponse_Status {
  * Describes the enum husk.agent.v1.GetContainerStateResponse.Status.
  */
 export const GetContainerStateResponse_StatusSchema: GenEnum<GetContainerStateResponse_Status> = /*@__PURE__*/
-  enumDesc(file_husk_agent_v1_container, 16, 0);
+  enumDesc(file_husk_agent_v1_container, 18, 0);
 
 /**
  * @generated from message husk.agent.v1.StatsContainerRequest
@@ -483,7 +524,7 @@ export type StatsContainerRequest = Message<"husk.agent.v1.StatsContainerRequest
  * Use `create(StatsContainerRequestSchema)` to create a new message.
  */
 export const StatsContainerRequestSchema: GenMessage<StatsContainerRequest> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 17);
+  messageDesc(file_husk_agent_v1_container, 19);
 
 /**
  * @generated from message husk.agent.v1.StatsContainerResponse
@@ -510,7 +551,7 @@ export type StatsContainerResponse = Message<"husk.agent.v1.StatsContainerRespon
  * Use `create(StatsContainerResponseSchema)` to create a new message.
  */
 export const StatsContainerResponseSchema: GenMessage<StatsContainerResponse> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 18);
+  messageDesc(file_husk_agent_v1_container, 20);
 
 /**
  * @generated from message husk.agent.v1.CpuStats
@@ -537,7 +578,7 @@ export type CpuStats = Message<"husk.agent.v1.CpuStats"> & {
  * Use `create(CpuStatsSchema)` to create a new message.
  */
 export const CpuStatsSchema: GenMessage<CpuStats> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 19);
+  messageDesc(file_husk_agent_v1_container, 21);
 
 /**
  * @generated from message husk.agent.v1.MemoryStats
@@ -566,5 +607,5 @@ export type MemoryStats = Message<"husk.agent.v1.MemoryStats"> & {
  * Use `create(MemoryStatsSchema)` to create a new message.
  */
 export const MemoryStatsSchema: GenMessage<MemoryStats> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 20);
+  messageDesc(file_husk_agent_v1_container, 22);
 
