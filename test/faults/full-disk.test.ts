@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, test } from "vitest";
+import { afterAll, describe, expect, test, vi } from "vitest";
 import { spawnSync } from "node:child_process";
 import { closeSync, mkdirSync, mkdtempSync, openSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -6,6 +6,11 @@ import { join } from "node:path";
 import { Cli } from "../helpers/cli.ts";
 import { busyboxSpec, makeBusyboxRootfs } from "../helpers/bundle.ts";
 import { leakMark, noLeaks, settledLeaks } from "../helpers/leaks.ts";
+import { loadSettings } from "../../lib/config/index.ts";
+import { PersistError } from "../../lib/persist/index.ts";
+import { log } from "../../lib/core/index.ts";
+import { openContext } from "../../lib/sandbox/context.ts";
+import { deleteContainer } from "../../lib/sandbox/delete.ts";
 
 // A full disk under --root (a small tmpfs): create fails with one line that
 // names the path and says so, leaving nothing; delete and gc still work,
@@ -68,7 +73,7 @@ describe("a full disk", () => {
     expect(await settledLeaks(root, [id("c")])).toEqual(noLeaks);
   });
 
-  test("delete --force and gc still work on a full disk, with a warning", async () => {
+  test("delete --force and gc still work on a full disk", async () => {
     const { cli, root, bundle, fill } = fullDisk();
     const [a, b] = [id("a"), id("b")];
     cli.ok(["create", "--bundle", bundle, a], { stdioFile: join(base, "out") });
@@ -83,5 +88,32 @@ describe("a full disk", () => {
     const gc = JSON.parse(cli.ok(["gc", "--json"]));
     expect(gc).toEqual([expect.objectContaining({ sandbox: b, removed: true })]);
     expect(await settledLeaks(root, [a, b])).toEqual(noLeaks);
+  });
+
+  test("a document update that cannot be written is skipped with a warning, and removal goes on", async () => {
+    const { cli, root, bundle } = fullDisk();
+    const c = id("w");
+    cli.ok(["create", "--bundle", bundle, c], { stdioFile: join(base, "out") });
+    const ctx = await openContext(loadSettings({ root, hypervisor: "local", configPath: "/dev/null" }, {}));
+    // The store writes nothing while the sandbox is removed: every save hits a full disk.
+    const enospc = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC", syscall: "write", path: join(root, c, "x.tmp") });
+    const update = ctx.store.update.bind(ctx.store);
+    ctx.store.update = (sandbox, fn) =>
+      update(sandbox, async (d) => {
+        await fn(d);
+        throw new PersistError("io", `cannot write ${join(root, sandbox, "persist.json")} (sandbox ${sandbox}): no space left on device`, sandbox, undefined, enospc);
+      });
+    const notice = vi.spyOn(log, "notice").mockImplementation(() => {});
+    let notices: string[];
+    try {
+      await deleteContainer(ctx, c, true);
+    } finally {
+      notices = notice.mock.calls.map((a) => a[0]);
+      notice.mockRestore();
+    }
+    expect(notices).toEqual([
+      expect.stringMatching(/^delete .*: cannot write .* no space left on device; the document was not updated, removal goes on$/),
+    ]);
+    expect(await settledLeaks(root, [c])).toEqual(noLeaks);
   });
 });
