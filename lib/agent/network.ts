@@ -26,11 +26,18 @@ async function ip(args: string[]): Promise<void> {
     throw new HuskError(`ip ${args.join(" ")}: ${(await new Response(p.stderr).text()).trim()}`, { code: ErrorCode.InvalidArgument });
 }
 
+// Devices get their names in two steps, so that swapping names (the host's
+// eth1 is the guest's eth0) never collides with a device not yet renamed.
+async function rename(nics: ConfigureNetworkRequest["interfaces"]): Promise<void> {
+  const devs = nics.map((n) => deviceWithMac(n.mac));
+  for (const [i, dev] of devs.entries()) if (dev !== nics[i]!.name) await ip(["link", "set", "dev", dev, "name", `husknet${i}`]);
+  for (const [i, dev] of devs.entries()) if (dev !== nics[i]!.name) await ip(["link", "set", "dev", `husknet${i}`, "name", nics[i]!.name]);
+}
+
 export async function configureNetwork(req: ConfigureNetworkRequest): Promise<void> {
   await ip(["link", "set", "lo", "up"]);
+  await rename(req.interfaces);
   for (const nic of req.interfaces) {
-    const dev = deviceWithMac(nic.mac);
-    if (dev !== nic.name) await ip(["link", "set", "dev", dev, "name", nic.name]);
     if (nic.mtu) await ip(["link", "set", "dev", nic.name, "mtu", String(nic.mtu)]);
     for (const a of nic.addresses) await ip([a.includes(":") ? "-6" : "-4", "addr", "add", a, "dev", nic.name]);
     await ip(["link", "set", "dev", nic.name, "up"]);

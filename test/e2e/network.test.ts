@@ -188,8 +188,13 @@ describe.skipIf(!!vmSkip)("a pod's containers share the VM's network", () => {
 });
 
 describe.skipIf(!!vmSkip)("VM network input husk refuses, leaving the netns as it was", () => {
-  const cli = (root: string, args: string[]) =>
-    run([builtBinary(), "--root", root, "--hypervisor", "qemu", ...args], { HUSK_CONFIG: "/dev/null", HUSK_GUEST_DIR: TEST_GUEST_DIR });
+  let guest: Record<string, string> = {};
+  beforeAll(() => {
+    const r = buildAssets();
+    if (r.status !== 0) throw new Error(`husk guest build failed: ${r.stderr}`);
+    guest = { HUSK_CONFIG: "/dev/null", HUSK_GUEST_DIR: TEST_GUEST_DIR, HUSK_GUEST_VERSION: /guest assets (\S+)/.exec(r.stdout)![1]! };
+  }, 600_000);
+  const cli = (root: string, args: string[]) => run([builtBinary(), "--root", root, "--hypervisor", "qemu", ...args], guest);
   const bundleWith = (name: string, network: { path?: string } | undefined) => {
     const b = makeBusyboxBundle(join(work, name), { args: ["true"] });
     const spec = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
@@ -198,6 +203,32 @@ describe.skipIf(!!vmSkip)("VM network input husk refuses, leaving the netns as i
     writeFileSync(join(b, "config.json"), JSON.stringify(spec));
     return b;
   };
+
+  test("a create that crashed after the VM got its network: delete --force removes the taps and filters", async () => {
+    const crashNs = `${NETNS}-crash`;
+    run(["ip", "netns", "add", crashNs]);
+    try {
+      run(["ip", "-n", crashNs, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1"]);
+      const root = join(work, "crash-root");
+      const b = bundleWith("b-crash", { path: `/run/netns/${crashNs}` });
+      const husk = (args: string[], env: Record<string, string> = {}) =>
+        run([builtBinary(), "--root", root, "--hypervisor", "qemu", ...args], { ...guest, ...env });
+      // Two interfaces whose names the guest's devices swap (its eth0 is the host's eth1).
+      const crashed = husk(["create", "-b", b, "nc1"], { HUSK_TEST_CRASH_AT: "create:agent-ready" });
+      expect(crashed.stderr).toBe(""); // killed after the guest took both interfaces, not failed
+      expect(crashed.status).not.toBe(0);
+      const links = run(["ip", "-n", crashNs, "-o", "link"]).stdout;
+      expect(links).toContain("tap0_husk"); // the crash left them
+      expect(links).toContain("tap1_husk");
+      expect(husk(["delete", "--force", "nc1"]).status).toBe(0);
+      expect(run(["ip", "-n", crashNs, "-o", "link"]).stdout).not.toContain("_husk");
+      expect(run(["tc", "-n", crashNs, "qdisc", "show"]).stdout).not.toContain("ingress");
+      await until(() => processesUsing(root).length === 0, 20_000, "the VM to be gone");
+      expect(existsSync(root) ? readdirSync(root).filter((n) => n !== "qemu") : []).toEqual([]);
+    } finally {
+      run(["ip", "netns", "del", crashNs]);
+    }
+  }, 300_000);
 
   test("a netns path that does not exist, the host's network, an interface that cannot be mirrored", () => {
     const root = join(work, "bad-root");
