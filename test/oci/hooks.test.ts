@@ -60,6 +60,16 @@ describe.each(["local", "qemu"] as const)("hooks with the %s driver", (driver) =
       poststop: [recorder(dir, "poststop")],
     });
     const id = `hk-${driver}`;
+    try {
+      await lifecycle(cli, dir, b, id);
+    } finally {
+      cli.run(["delete", "--force", id]); // whatever failed, no VM outlives the test
+    }
+    await until(() => processesUsing(cli.root).length === 0, 20_000, "nothing left running");
+    expect(cli.leftovers().filter((n) => n !== "qemu")).toEqual([]);
+  }, 300_000);
+
+  async function lifecycle(cli: Cli, dir: string, b: string, id: string): Promise<void> {
     cli.ok(["create", "--bundle", b, id], { stdioFile: cli.out });
     const created = cli.state(id);
     expect(readFileSync(join(dir, "order"), "utf8")).toBe("prestart\ncreateRuntime\n");
@@ -80,14 +90,13 @@ describe.each(["local", "qemu"] as const)("hooks with the %s driver", (driver) =
     expect(state("prestart").pid).toBeGreaterThan(0);
     // The pid a hook sees is the one husk reports (its shim's).
     for (const kind of ["prestart", "createRuntime", "poststart"]) expect(state(kind).pid, kind).toBe(created.pid);
-    await until(() => processesUsing(cli.root).length === 0, 20_000, "nothing left running");
-    expect(cli.leftovers().filter((n) => n !== "qemu")).toEqual([]);
-  }, 300_000);
+  }
 
   test.skipIf(!!skip)("a prestart hook that outlives its timeout fails the create, which leaves nothing", async () => {
     const cli = cliFor();
     const b = hookedBundle(`slow-${driver}`, { prestart: [{ path: "/bin/sh", args: ["sh", "-c", "sleep 30"], timeout: 1 }] });
     const r = cli.run(["create", "--bundle", b, `slow-${driver}`], { stdioFile: cli.out });
+    if (r.status === 0) cli.run(["delete", "--force", `slow-${driver}`]); // (a failure of the test must not leave a VM)
     expect(r.status).not.toBe(0);
     expect(cli.output(cli.out)).toContain("husk: hook prestart[0] (/bin/sh) did not finish within its timeout of 1 s");
     expect(cli.run(["state", `slow-${driver}`]).status).not.toBe(0);
