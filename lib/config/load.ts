@@ -68,6 +68,10 @@ function fromFile(f: ConfigFile): SettingsOverrides {
     virtiofsdPath: f.virtiofsd?.path,
     guestDir: f.guest?.dir,
     guestVersion: f.guest?.version,
+    vmMemoryMiB: f.vm?.memory,
+    vmMemoryOverheadMiB: f.vm?.memory_overhead,
+    vmMinMemoryMiB: f.vm?.min_memory,
+    vmCpus: f.vm?.cpus,
   };
 }
 

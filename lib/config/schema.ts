@@ -4,6 +4,8 @@ export const HYPERVISORS = ["auto", "clh", "qemu", "local"] as const;
 export const PERSIST_STORES = ["fs", "sqlite"] as const;
 export const LOG_FORMATS = ["text", "json"] as const;
 
+const PositiveInt = v.pipe(v.number(), v.integer(), v.minValue(1));
+
 // The config file, /etc/husk/config.toml. Unknown keys are ignored so that a
 // file written for a newer release still works after a rollback.
 export const ConfigFileSchema = v.partial(
@@ -19,6 +21,11 @@ export const ConfigFileSchema = v.partial(
     clh: v.partial(v.object({ path: v.string() })),
     virtiofsd: v.partial(v.object({ path: v.string() })),
     guest: v.partial(v.object({ dir: v.string(), version: v.string() })),
+    // VM size (MiB, vCPUs): memory when the container sets no limit, the
+    // overhead added to a limit, the least a VM gets, and the vCPU default.
+    vm: v.partial(
+      v.object({ memory: PositiveInt, memory_overhead: v.pipe(v.number(), v.integer(), v.minValue(0)), min_memory: PositiveInt, cpus: PositiveInt }),
+    ),
   }),
 );
 export type ConfigFile = v.InferOutput<typeof ConfigFileSchema>;
@@ -38,5 +45,9 @@ export const SettingsSchema = v.object({
   virtiofsdPath: v.optional(v.string()),
   guestDir: v.string(),
   guestVersion: v.optional(v.string()),
+  vmMemoryMiB: v.optional(v.number()),
+  vmMemoryOverheadMiB: v.optional(v.number()),
+  vmMinMemoryMiB: v.optional(v.number()),
+  vmCpus: v.optional(v.number()),
 });
 export type Settings = v.InferOutput<typeof SettingsSchema>;

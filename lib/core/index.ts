@@ -15,3 +15,4 @@ export {
   setWindowSize,
 } from "./pty.ts";
 export { crashPoint } from "./crash.ts";
+export { parseSize } from "./units.ts";

@@ -12,6 +12,7 @@ import { containerIn } from "./find.ts";
 import { checkHostHooks, hostHooksOf, runHostHooks } from "./hooks.ts";
 import { guestView } from "./rootfs.ts";
 import { spawnShim, type ShimTarget } from "./shim-spawn.ts";
+import { vmSize, type VmSize } from "./sizing.ts";
 
 export interface CreateOptions {
   id: string;
@@ -65,16 +66,17 @@ export async function createContainer(ctx: Context, opts: CreateOptions): Promis
   const bundle = loadBundle(opts.bundle);
   checkOptions(opts, bundle);
   checkHostHooks(bundle.spec);
+  const size = vmSize(ctx.settings, bundle.spec); // refuses bad sizes before anything is made
   if (ctx.store.hasContainer(opts.id)) throw exists(opts.id);
   const joined = sandboxToJoin(bundle);
-  const pid = joined ? await joinSandbox(ctx, joined, opts, bundle) : await newSandbox(ctx, opts, bundle);
+  const pid = joined ? await joinSandbox(ctx, joined, opts, bundle) : await newSandbox(ctx, opts, bundle, size);
   if (opts.pidFile) writePidFile(opts.pidFile, pid);
   return pid;
 }
 
-async function newSandbox(ctx: Context, opts: CreateOptions, bundle: Bundle): Promise<number> {
+async function newSandbox(ctx: Context, opts: CreateOptions, bundle: Bundle, size: VmSize): Promise<number> {
   const entry = creatingEntry(opts.id, bundle);
-  const sandbox = { id: opts.id, hostname: bundle.spec.hostname, annotations: bundle.spec.annotations, spec: bundle.spec };
+  const sandbox = { id: opts.id, hostname: bundle.spec.hostname, annotations: bundle.spec.annotations, spec: bundle.spec, ...size };
   const { doc, ready } = await bootSandbox(ctx, sandbox, entry)
     .catch((e) => {
       throw e instanceof PersistError && e.reason === "exists" ? exists(opts.id) : e;

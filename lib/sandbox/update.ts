@@ -1,4 +1,4 @@
-import { ErrorCode, HuskError } from "../core/index.ts";
+import { ErrorCode, HuskError, parseSize } from "../core/index.ts";
 import { checkOperation } from "../oci/index.ts";
 import { withAgent } from "./agent.ts";
 import type { Context } from "./context.ts";
@@ -19,14 +19,12 @@ export interface UpdateFlags {
 
 const invalid = (msg: string) => new HuskError(msg, { code: ErrorCode.InvalidArgument });
 
-const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
-
-// Sizes as runc reads them (go-units RAMInBytes): 64m, 1g, 512k, bytes; -1 = unlimited.
-export function parseBytes(flag: string, value: string, allowUnlimited = false): number {
+// Sizes as runc reads them: 64m, 1g, 512k, bytes; -1 = unlimited.
+function parseBytes(flag: string, value: string, allowUnlimited = false): number {
   if (allowUnlimited && value === "-1") return -1;
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(value.trim());
-  if (!m) throw invalid(`update --${flag}: ${JSON.stringify(value)} is not a size such as 64m or 1g${allowUnlimited ? " (or -1)" : ""}`);
-  return Math.round(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
+  const n = parseSize(value);
+  if (n === undefined) throw invalid(`update --${flag}: ${JSON.stringify(value)} is not a size such as 64m or 1g${allowUnlimited ? " (or -1)" : ""}`);
+  return n;
 }
 
 function parseInteger(flag: string, value: string, min: number): number {

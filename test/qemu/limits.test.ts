@@ -16,13 +16,13 @@ if (skip) console.log(`test/qemu/limits: skipped: ${skip}`);
 const POD = "limpod";
 const MiB = 1024 * 1024;
 
-function bundle(args: string[], resources: object, opts: { pod?: boolean; cgroupsPath?: string; tmpfs?: string } = {}): string {
+function bundle(args: string[], resources: object, opts: { pod?: boolean; cgroupsPath?: string; tmpfs?: string; tmpfsSize?: string } = {}): string {
   const dir = makeBusyboxBundle(join(mkdtempSync(join(tmpdir(), "husk-limits-")), "bundle"), { args });
   const spec = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
   spec.linux.resources = resources;
   // As containerd writes it with SystemdCgroup: a host path that means nothing in the guest.
   if (opts.cgroupsPath) spec.linux.cgroupsPath = opts.cgroupsPath;
-  if (opts.tmpfs) spec.mounts.push({ destination: opts.tmpfs, type: "tmpfs", source: "tmpfs", options: ["size=300m"] });
+  if (opts.tmpfs) spec.mounts.push({ destination: opts.tmpfs, type: "tmpfs", source: "tmpfs", options: [`size=${opts.tmpfsSize ?? "300m"}`] });
   if (opts.pod) spec.annotations = { "io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": POD };
   writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
   return dir;
@@ -39,7 +39,7 @@ describe.skipIf(!!skip)("resource limits in a QEMU VM (TCG)", () => {
   }, 600_000);
   afterAll(async () => {
     if (!cli) return;
-    for (const id of ["oom", "badcpu", "huge", POD]) cli.run(["delete", "--force", id]);
+    for (const id of ["oom", "big", "badcpu", "huge", POD]) cli.run(["delete", "--force", id]);
     await until(() => processesUsing(cli.root).length === 0, 30_000, "VM processes to exit");
   }, 120_000);
 
@@ -69,6 +69,14 @@ describe.skipIf(!!skip)("resource limits in a QEMU VM (TCG)", () => {
     expect(cli.state(POD).status).toBe("running");
     expect(cli.ok(["exec", POD, "echo", "alive"])).toBe("alive\n");
   }, 180_000);
+
+  test("a container limited to 1 GiB gets a VM it can use: 900 MiB fit", () => {
+    const fill = ["sh", "-c", "dd if=/dev/zero of=/big/fill bs=1M count=900 2>/dev/null && du -m /big/fill"];
+    const b = bundle(fill, { memory: { limit: 1024 * MiB } }, { tmpfs: "/big", tmpfsSize: "1000m" });
+    const r = cli.run(["run", "--bundle", b, "big"]);
+    expect(r.stdout).toBe("900\t/big/fill\n");
+    expect(r.status).toBe(0);
+  }, 300_000);
 
   test("what the VM cannot give is refused by field, and nothing of it is left", () => {
     const cases: [string, object, RegExp][] = [
