@@ -113,7 +113,9 @@ async function joinSandbox(ctx: Context, sandboxId: string, opts: CreateOptions,
     });
   try {
     const { shim, initPid } = await makeInAgent(ctx, doc, opts, bundle);
+    crashPoint("create:shim-started");
     await ctx.store.update(sandboxId, (d) => recordCreated(containerIn(d, opts.id), shim, initPid));
+    crashPoint("create:saved-created");
     return shim;
   } catch (e) {
     await dropContainer(ctx, sandboxId, opts.id);

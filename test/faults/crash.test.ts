@@ -86,4 +86,26 @@ describe("a create killed at any point", () => {
       expect(await settledLeaks(root, [id])).toEqual(noLeaks);
     }
   });
+
+  test.each(["create:container-made", "create:shim-started"])("a container joining a pod, killed at %s: delete --force removes it, the pod lives on", async (point) => {
+    const { cli, root, id: pod, bundle } = setup();
+    cli.ok(["create", "--bundle", bundle, pod], { stdioFile: cli.out });
+    const joiner = join(base, `joiner${n}`);
+    mkdirSync(joiner);
+    const spec = busyboxSpec({ args: ["sleep", "60"] }, rootfs);
+    spec.process!.env = [...spec.process!.env!, leakMark(root)];
+    spec.annotations = { "io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": pod };
+    writeFileSync(join(joiner, "config.json"), JSON.stringify(spec));
+    const c = `${pod}-j`;
+    const r = spawnSync(builtBinary(), ["--root", root, "create", "--bundle", joiner, c], {
+      env: env(root, { HUSK_TEST_CRASH_AT: point }), stdio: "ignore", timeout: 60_000,
+    });
+    expect(r.signal).toBe("SIGKILL");
+    expect(JSON.parse(cli.ok(["gc", "--json"]))).toEqual([]); // the pod is alive
+    cli.ok(["delete", "--force", c]);
+    expect(cli.state(pod).status).toBe("created");
+    expect(cli.run(["state", c]).stderr).toMatch(/container .* does not exist/);
+    cli.ok(["delete", "--force", pod]);
+    expect(await settledLeaks(root, [pod, c])).toEqual(noLeaks);
+  });
 });
