@@ -1,7 +1,7 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { randomUUID } from "node:crypto";
-import { HuskError, errorMessage, isAlive, processStartTime } from "../core/index.ts";
-import { ProcessSchema, type ProcessSpec } from "../oci/index.ts";
+import { ErrorCode, HuskError, errorMessage, isAlive, processStartTime } from "../core/index.ts";
+import { LIMITS, ProcessSchema, type ProcessSpec } from "../oci/index.ts";
 import { describeIssues } from "../core/index.ts";
 import * as v from "valibot";
 import { connect } from "./agent.ts";
@@ -28,12 +28,19 @@ export interface ExecOptions {
 function loadProcessFile(path: string): ProcessSpec {
   let raw: unknown;
   try {
+    const size = statSync(path).size;
+    if (size > LIMITS.configBytes) throw new Error(`${size} bytes, over the limit of ${LIMITS.configBytes}`);
     raw = JSON.parse(readFileSync(path, "utf8"));
   } catch (e) {
-    throw new HuskError(`exec --process ${path}: ${errorMessage(e)}`);
+    throw new HuskError(`exec --process ${path}: ${errorMessage(e)}`, { code: ErrorCode.InvalidArgument });
   }
+  return checkedProcess(raw, `exec --process ${path}`);
+}
+
+// Within the same bounds as a bundle's process (docs/limits.md).
+function checkedProcess(raw: unknown, where: string): ProcessSpec {
   const r = v.safeParse(ProcessSchema, raw);
-  if (!r.success) throw new HuskError(`exec --process ${path}: ${describeIssues(r.issues)}`);
+  if (!r.success) throw new HuskError(`${where}: ${describeIssues(r.issues)}`, { code: ErrorCode.InvalidArgument });
   return r.output;
 }
 
@@ -49,13 +56,14 @@ function parseUser(user: string | undefined, base: ProcessSpec["user"]): Process
 export function execProcessSpec(opts: ExecOptions, containerProcess: Partial<ProcessSpec> | undefined): ProcessSpec {
   if (opts.processFile) return loadProcessFile(opts.processFile);
   const base = containerProcess ?? {};
-  return {
+  const spec = {
     args: opts.args,
     env: [...(base.env ?? []), ...opts.env],
     cwd: opts.cwd ?? base.cwd ?? "/",
     user: parseUser(opts.user, base.user ?? { uid: 0, gid: 0 }),
     terminal: opts.tty,
   };
+  return checkedProcess(spec, "exec");
 }
 
 const SIGKILL = 9;

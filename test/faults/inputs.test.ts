@@ -61,6 +61,27 @@ describe("inputs are bounded before any work", () => {
     expect(cli.leftovers()).toEqual([]);
   });
 
+  test("exec is bounded the same way: flags and --process", () => {
+    const cli = new Cli();
+    const bundle = bundleWith((s) => (s.process!.args = ["sleep", "60"]));
+    cli.ok(["create", "--bundle", bundle, "ex"], { stdioFile: cli.out });
+    cli.ok(["start", "ex"]);
+    const processFile = join(bundle, "process.json");
+    writeFileSync(processFile, JSON.stringify({ args: ["true"], cwd: "/", user: { uid: 0, gid: 0 }, env: many(100_000, (i) => `V${i}=x`) }));
+    for (const [args, message] of [
+      [["exec", "--cwd", `/${huge(10_000)}`, "ex", "true"], /^husk: exec: cwd: over the limit of 4096 bytes: "\/aaa/],
+      [["exec", "--process", processFile, "ex"], /^husk: exec --process .*: env: 100000 entries, over the limit of 16384$/],
+    ] as const) {
+      const r = cli.run([...args]);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr.length).toBeLessThan(600);
+      expect(r.stderr.trim()).toMatch(message);
+    }
+    cli.ok(["delete", "--force", "ex"]);
+    expect(cli.leftovers()).toEqual([]);
+  });
+
   test("the limits are documented", async () => {
     const doc = await Bun.file(join(import.meta.dirname, "..", "..", "docs", "limits.md")).text();
     for (const n of Object.values(LIMITS)) expect(doc).toContain(n.toLocaleString("en-US"));
