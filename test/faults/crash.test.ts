@@ -18,7 +18,7 @@ const base = mkdtempSync(join(tmpdir(), "husk crash "));
 const rootfs = makeBusyboxRootfs(join(base, "rootfs"));
 let n = 0;
 
-function setup() {
+function setup(persist = "fs") {
   const root = join(base, `r${++n} ${"x".repeat(100)}`, "root");
   mkdirSync(join(root, ".."), { recursive: true });
   const id = `crash${n}-${process.pid}`;
@@ -27,7 +27,7 @@ function setup() {
   const spec = busyboxSpec({ args: ["sleep", "60"] }, rootfs);
   spec.process!.env = [...spec.process!.env!, leakMark(root)];
   writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
-  return { cli: new Cli({}, root), root, id, bundle };
+  return { cli: new Cli({ HUSK_PERSIST: persist }, root), root, id, bundle, persist };
 }
 
 const env = (root: string, extra: Record<string, string> = {}) => ({
@@ -38,13 +38,14 @@ const env = (root: string, extra: Record<string, string> = {}) => ({
 const BEFORE_RECORDED = ["create:saved-creating", "create:vm-started", "create:saved-vm", "create:agent-ready", "create:container-made", "create:shim-started"];
 
 describe("a create killed at any point", () => {
-  test.each(BEFORE_RECORDED)("killed at %s: gc removes everything", async (point) => {
-    const { cli, root, id, bundle } = setup();
+  const cases = BEFORE_RECORDED.flatMap((p) => [[p, "fs"], [p, "sqlite"]]);
+  test.each(cases)("killed at %s (%s store): gc removes everything", async (point, store) => {
+    const { cli, root, id, bundle } = setup(store);
     const r = spawnSync(builtBinary(), ["--root", root, "create", "--bundle", bundle, id], {
-      env: env(root, { HUSK_TEST_CRASH_AT: point }), stdio: "ignore", timeout: 60_000,
+      env: env(root, { HUSK_TEST_CRASH_AT: point, HUSK_PERSIST: store }), stdio: "ignore", timeout: 60_000,
     });
     expect(r.signal).toBe("SIGKILL");
-    expect(cli.leftovers()).toEqual([id]); // the trace
+    expect(cli.leftovers().filter((f) => !f.startsWith("persist.db"))).toEqual([id]); // the trace
     const gc = JSON.parse(cli.ok(["gc", "--json"])) as { sandbox: string; removed: boolean; reason: string }[];
     expect(gc).toEqual([expect.objectContaining({ sandbox: id, removed: true, reason: expect.stringMatching(/create crashed/) })]);
     expect(await settledLeaks(root, [id])).toEqual(noLeaks);

@@ -14,7 +14,7 @@ export interface Leaks {
   mounts: string[];
   aliases: string[]; // /run/husk-s entries pointing under the root
   cgroups: string[]; // cgroup directories of the given containers
-  files: string[]; // anything under the root (an empty container index aside)
+  files: string[]; // anything under the root but the store's own (empty index, sqlite database)
 }
 
 const ALIAS_BASES = ["/run/husk-s", "/tmp/husk-s"];
@@ -95,7 +95,9 @@ function files(root: string): string[] {
     }
   };
   walk(root);
-  return out.filter((p) => p !== join(root, INDEX_DIR));
+  // The store itself (the index, sqlite's database) is not a sandbox's.
+  const store = [INDEX_DIR, "persist.db", "persist.db-wal", "persist.db-shm"].map((n) => join(root, n));
+  return out.filter((p) => !store.includes(p));
 }
 
 export function findLeaks(root: string, containerIds: readonly string[] = []): Leaks {
