@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { builtBinary } from "../helpers/husk.ts";
@@ -27,9 +27,29 @@ beforeAll(() => {
 afterAll(() => restoreConfig?.());
 
 const noLeftovers = async () => {
-  await until(() => processesUsing(huskRoot).length === 0, 15_000, "husk processes to exit");
+  await until(() => processesUsing(huskRoot).length === 0, 30_000, "husk processes to exit");
   expect(existsSync(huskRoot) ? readdirSync(huskRoot) : []).toEqual([]);
 };
+
+const vmSkip = vmSkipReason();
+if (vmSkip) console.log(`test/e2e/clients (qemu): skipped: ${vmSkip}`);
+
+// The settings conmon and containerd's shim find in /etc/husk/config.toml, per driver.
+function driverConfig(driver: string): string {
+  if (driver === "local") return `hypervisor = "local"\nroot = "${huskRoot}"\n`;
+  const r = buildAssets();
+  if (r.status !== 0) throw new Error(`husk guest build failed: ${r.stderr}`);
+  const version = /guest assets (\S+)/.exec(r.stdout)![1]!;
+  return `hypervisor = "qemu"\nroot = "${huskRoot}"\n[guest]\ndir = "${TEST_GUEST_DIR}"\nversion = "${version}"\n`;
+}
+
+const DRIVERS = [
+  { driver: "local", skip: false },
+  { driver: "qemu", skip: !!vmSkip },
+];
+
+// A VM sandbox boots under TCG: every scenario has room for a few boots.
+const VM_TEST_MS = 300_000;
 
 describe("podman --runtime husk", () => {
   const env = {
@@ -47,79 +67,72 @@ describe("podman --runtime husk", () => {
     expect(imp.status, imp.stderr).toBe(0);
   });
 
-  test("run --rm prints hello", async () => {
-    const r = podman("run", "--rm", "--network", "none", image, "echo", "hello");
-    expect(r.stderr).toBe("");
-    expect(r.stdout).toBe("hello\n");
-    expect(r.status).toBe(0);
-    await noLeftovers();
+  describe.each(DRIVERS)("with the $driver driver", ({ driver, skip }) => {
+    const vm = driver === "qemu";
+    const it = test.skipIf(skip);
+    let restoreDriver: () => void;
+    beforeAll(() => {
+      if (!skip) restoreDriver = installHostConfig(driverConfig(driver));
+    }, 600_000);
+    afterAll(() => restoreDriver?.());
+
+    it("run --rm prints hello, from the guest's kernel in a VM", async () => {
+      const r = podman("run", "--rm", "--network", "none", image, "sh", "-c", "echo hello; uname -r");
+      expect(r.stderr).toBe("");
+      const [hello, kernel] = r.stdout.trim().split("\n");
+      expect(hello).toBe("hello");
+      if (vm) expect(kernel).not.toBe(release());
+      else expect(kernel).toBe(release());
+      expect(r.status).toBe(0);
+      await noLeftovers();
+    }, VM_TEST_MS);
+
+    it("the exit code reaches podman", () => {
+      expect(podman("run", "--rm", "--network", "none", image, "sh", "-c", "exit 3").status).toBe(3);
+    }, VM_TEST_MS);
+
+    it("-e and -w take effect", () => {
+      const r = podman("run", "--rm", "--network", "none", "-e", "FOO=bar", "-w", "/tmp", image, "sh", "-c", "echo $FOO; pwd");
+      expect(r.stdout).toBe("bar\n/tmp\n");
+    }, VM_TEST_MS);
+
+    it("run -t and exec -t give the process a terminal (conmon's console socket)", async () => {
+      const r = podman("run", "--rm", "-t", "--network", "none", image, "sh", "-c", "tty; exit 2");
+      expect(r.stdout).toMatch(/^\/dev\/pts\/\d+\r\n$/);
+      expect(r.status).toBe(2);
+      const started = podman("run", "-d", "--name", "husk-t1", "--network", "none", image, "sleep", "100");
+      expect(started.status, started.stderr).toBe(0);
+      const ex = podman("exec", "-t", "husk-t1", "sh", "-c", "tty; exit 5");
+      expect(ex.stdout).toMatch(/^\/dev\/pts\/\d+\r\n$/);
+      expect(ex.status).toBe(5);
+      expect(podman("rm", "-f", "--time", "0", "husk-t1").status).toBe(0);
+      await noLeftovers();
+    }, VM_TEST_MS);
+
+    it("--memory and --pids-limit are the container's own limits", () => {
+      // cgroup v2 in the guest; this host's cgroup v1 hierarchy for runc on the host.
+      const files = vm ? "/sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max" : "/sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max";
+      const r = podman("run", "--rm", "--network", "none", "--memory", "64m", "--pids-limit", "50", image, "sh", "-c", `cat ${files}`);
+      expect(r.stdout).toBe(`${64 * 1024 * 1024}\n50\n`);
+      expect(r.status).toBe(0);
+    }, VM_TEST_MS);
+
+    it("exec, stop and rm -f of a running container", async () => {
+      const trap = "trap 'exit 0' TERM; while true; do sleep 0.1; done";
+      const started = podman("run", "-d", "--name", "husk-s1", "--network", "none", image, "sh", "-c", trap);
+      expect(started.status, started.stderr).toBe(0);
+      const ex = podman("exec", "husk-s1", "sh", "-c", "echo from exec; exit 4");
+      expect(ex.stdout).toBe("from exec\n");
+      expect(ex.status).toBe(4);
+      expect(podman("stop", "-t", "10", "husk-s1").status).toBe(0);
+      // Stopped by TERM (the handler exits 0), not by the SIGKILL fallback (137).
+      expect(podman("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "husk-s1").stdout.trim()).toBe("exited 0");
+      expect(podman("rm", "-f", "husk-s1").status).toBe(0);
+      podman("run", "-d", "--name", "husk-s2", "--network", "none", image, "sleep", "100");
+      expect(podman("rm", "-f", "--time", "0", "husk-s2").status).toBe(0);
+      await noLeftovers();
+    }, VM_TEST_MS);
   });
-
-  test("the exit code reaches podman", () => {
-    expect(podman("run", "--rm", "--network", "none", image, "sh", "-c", "exit 3").status).toBe(3);
-  });
-
-  test("-e and -w take effect", () => {
-    const r = podman("run", "--rm", "--network", "none", "-e", "FOO=bar", "-w", "/tmp", image, "sh", "-c", "echo $FOO; pwd");
-    expect(r.stdout).toBe("bar\n/tmp\n");
-  });
-
-  test("run -t and exec -t give the process a terminal (conmon's console socket)", async () => {
-    const r = podman("run", "--rm", "-t", "--network", "none", image, "sh", "-c", "tty; exit 2");
-    expect(r.stdout).toMatch(/^\/dev\/pts\/\d+\r\n$/);
-    expect(r.status).toBe(2);
-    const started = podman("run", "-d", "--name", "husk-t1", "--network", "none", image, "sleep", "100");
-    expect(started.status, started.stderr).toBe(0);
-    const ex = podman("exec", "-t", "husk-t1", "sh", "-c", "tty; exit 5");
-    expect(ex.stdout).toMatch(/^\/dev\/pts\/\d+\r\n$/);
-    expect(ex.status).toBe(5);
-    expect(podman("rm", "-f", "--time", "0", "husk-t1").status).toBe(0);
-    await noLeftovers();
-  });
-
-  test("exec, stop and rm -f of a running container", async () => {
-    const trap = "trap 'exit 0' TERM; while true; do sleep 0.1; done";
-    const started = podman("run", "-d", "--name", "husk-s1", "--network", "none", image, "sh", "-c", trap);
-    expect(started.status, started.stderr).toBe(0);
-    const ex = podman("exec", "husk-s1", "sh", "-c", "echo from exec; exit 4");
-    expect(ex.stdout).toBe("from exec\n");
-    expect(ex.status).toBe(4);
-    const t0 = Date.now();
-    expect(podman("stop", "-t", "10", "husk-s1").status).toBe(0);
-    expect(Date.now() - t0).toBeLessThan(8000); // stopped by TERM, not by the SIGKILL fallback
-    expect(podman("inspect", "--format", "{{.State.Status}}", "husk-s1").stdout.trim()).toBe("exited");
-    expect(podman("rm", "-f", "husk-s1").status).toBe(0);
-    podman("run", "-d", "--name", "husk-s2", "--network", "none", image, "sleep", "100");
-    expect(podman("rm", "-f", "--time", "0", "husk-s2").status).toBe(0);
-    await noLeftovers();
-  });
-});
-
-describe.skipIf(!!vmSkipReason())("podman --runtime husk with the qemu driver", () => {
-  const env = {
-    CONTAINERS_STORAGE_CONF: join(work, "storage.conf"),
-    CONTAINERS_CONF: join(work, "containers.conf"),
-  };
-  let restoreVmConfig: () => void;
-  beforeAll(() => {
-    const r = buildAssets();
-    if (r.status !== 0) throw new Error(`husk guest build failed: ${r.stderr}`);
-    const version = /guest assets (\S+)/.exec(r.stdout)![1]!;
-    restoreVmConfig = installHostConfig(
-      `hypervisor = "qemu"\nroot = "${huskRoot}"\n[guest]\ndir = "${TEST_GUEST_DIR}"\nversion = "${version}"\n`,
-    );
-  }, 600_000);
-  afterAll(() => restoreVmConfig?.());
-
-  test("run --rm echo hello runs in the guest", async () => {
-    const r = run(["podman", "--runtime", builtBinary(), "run", "--rm", "--network", "none", "localhost/husk-busybox:latest", "sh", "-c", "echo hello; uname -r"], env);
-    expect(r.stderr).toBe("");
-    const [hello, kernel] = r.stdout.trim().split("\n");
-    expect(hello).toBe("hello");
-    expect(kernel).not.toBe(release());
-    expect(r.status).toBe(0);
-    await until(() => processesUsing(huskRoot).length === 0, 20_000, "VM processes to exit");
-  }, 300_000);
 });
 
 describe("containerd (ctr --runc-binary husk)", () => {
@@ -148,9 +161,65 @@ describe("containerd (ctr --runc-binary husk)", () => {
     await until(() => daemon?.exitCode !== null || daemon?.signalCode !== null, 10_000, "containerd to stop").catch(() => daemon?.kill("SIGKILL"));
   });
 
-  test("ctr run prints output and returns the exit status", () => {
-    const r = ctr("run", "--rm", "--runc-binary", builtBinary(), "localhost/husk-busybox:latest", "husk-ctr1", "sh", "-c", "echo hi from ctr; exit 4");
-    expect(r.stdout).toBe("hi from ctr\n");
-    expect(r.status).toBe(4);
+  describe.each(DRIVERS)("with the $driver driver", ({ driver, skip }) => {
+    const vm = driver === "qemu";
+    const it = test.skipIf(skip);
+    const image = "localhost/husk-busybox:latest";
+    const husk = ["--runc-binary", builtBinary()];
+    let restoreDriver: () => void;
+    beforeAll(() => {
+      if (!skip) restoreDriver = installHostConfig(driverConfig(driver));
+    }, 600_000);
+    afterAll(async () => {
+      if (skip) return;
+      for (const id of ["husk-ctr3"]) {
+        ctr("task", "kill", "-s", "SIGKILL", id);
+        ctr("task", "delete", "-f", id);
+        ctr("container", "delete", id);
+      }
+      restoreDriver?.();
+    }, 120_000);
+
+    it("ctr run prints output and returns the exit status", () => {
+      const r = ctr("run", "--rm", ...husk, image, "husk-ctr1", "sh", "-c", "echo hi from ctr; exit 4");
+      expect(r.stdout).toBe("hi from ctr\n");
+      expect(r.status).toBe(4);
+    }, VM_TEST_MS);
+
+    it("ctr run -t gives the process a terminal (under script, as from a shell)", async () => {
+      const cmd = ["ctr", "--address", sock, "run", "--rm", "-t", ...husk, image, "husk-ctr2", "sh", "-c", "'tty; exit 3'"].join(" ");
+      // script's stdin stays open until the end (its end of file would end the session first).
+      const child = spawn("script", ["-qec", `${cmd}; echo rc=$?`, "/dev/null"], { stdio: ["pipe", "pipe", "ignore"] });
+      let out = "";
+      child.stdout!.on("data", (c) => (out += c.toString()));
+      try {
+        await until(() => /rc=\d+/.test(out), VM_TEST_MS - 10_000, `ctr run -t to end; it showed ${JSON.stringify(out)}`);
+      } finally {
+        child.stdin!.end();
+        child.kill();
+      }
+      // As with runc: the container's pty (\r\n) seen through script's own (\r again).
+      expect(out).toMatch(/\/dev\/pts\/\d+\r\r?\nrc=3\r\n$/);
+    }, VM_TEST_MS);
+
+    it("run -d, task exec, task ps lists the init pid, --memory-limit is the container's", () => {
+      const started = ctr("run", "-d", "--memory-limit", String(64 * 1024 * 1024), ...husk, image, "husk-ctr3", "sleep", "300");
+      expect(started.status, started.stderr).toBe(0);
+      const ex = ctr("task", "exec", "--exec-id", "e1", "husk-ctr3", "sh", "-c", "echo from exec; exit 6");
+      expect(ex.stdout).toBe("from exec\n");
+      expect(ex.status).toBe(6);
+      // The limit: inside the VM's container (its own cgroup v2); for runc on
+      // this cgroup v1 host, at linux.cgroupsPath (ctr's spec mounts no cgroupfs).
+      const limit = vm
+        ? ctr("task", "exec", "--exec-id", "e2", "husk-ctr3", "cat", "/sys/fs/cgroup/memory.max").stdout.trim()
+        : readFileSync("/sys/fs/cgroup/memory/default/husk-ctr3/memory.limit_in_bytes", "utf8").trim();
+      expect(limit).toBe(String(64 * 1024 * 1024));
+      const initPid = /husk-ctr3\s+(\d+)/.exec(ctr("task", "ls").stdout)?.[1];
+      expect(initPid).toBeDefined();
+      expect(ctr("task", "ps", "husk-ctr3").stdout.split("\n").slice(1).map((l) => l.trim().split(/\s+/)[0])).toContain(initPid);
+      expect(ctr("task", "kill", "-s", "SIGKILL", "husk-ctr3").status).toBe(0);
+      expect(ctr("task", "delete", "-f", "husk-ctr3").status).toBe(0);
+      expect(ctr("container", "delete", "husk-ctr3").status).toBe(0);
+    }, VM_TEST_MS);
   });
 });

@@ -1,0 +1,60 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { busyboxRootfsTar } from "../test/helpers/images.ts";
+import { installHostConfig } from "../test/helpers/host-config.ts";
+import { DIST_HUSK } from "../test/helpers/husk.ts";
+import { TEST_GUEST_DIR, buildAssets, vmSkipReason } from "../test/qemu/assets.ts";
+
+// `podman run --rm IMAGE true` wall time, side by side in one run: runc,
+// husk with the local driver, husk with the qemu driver (TCG unless KVM).
+// Absolute VM figures under TCG mean little; compare the ratios.
+// Needs podman and dist/husk; rewrites /etc/husk/config.toml while it runs.
+
+const RUNS = Number(process.env.HUSK_BENCH_PODMAN_RUNS ?? 3);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (xs: number[]) => `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)}, n=${xs.length})`;
+
+const work = mkdtempSync(join(tmpdir(), "husk-bench-podman-"));
+const env = { ...process.env, CONTAINERS_STORAGE_CONF: join(work, "storage.conf"), CONTAINERS_CONF: join(work, "containers.conf") };
+writeFileSync(env.CONTAINERS_STORAGE_CONF, `[storage]\ndriver = "vfs"\nrunroot = "${work}/run"\ngraphroot = "${work}/graph"\n`);
+writeFileSync(env.CONTAINERS_CONF, `[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n`);
+const image = "localhost/husk-bench-busybox:latest";
+const podman = (args: string[]) => spawnSync("podman", args, { env, encoding: "utf8", timeout: 300_000 });
+
+function time(runtime: string): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = performance.now();
+    const r = podman(["--runtime", runtime, "run", "--rm", "--network", "none", image, "true"]);
+    if (r.status !== 0) throw new Error(`podman --runtime ${runtime} run: ${r.stderr}`);
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+const huskRoot = join(work, "husk-root");
+let restore: (() => void) | undefined;
+try {
+  if (podman(["import", busyboxRootfsTar(join(work, "img")), image]).status !== 0) throw new Error("podman import failed");
+  const runc = time("runc");
+  restore = installHostConfig(`hypervisor = "local"\nroot = "${huskRoot}"\n`);
+  const local = time(DIST_HUSK);
+  console.log(`podman run --rm true, runc:        ${fmt(runc)}`);
+  console.log(`podman run --rm true, husk local:  ${fmt(local)} (${(median(local) / median(runc)).toFixed(1)}x runc)`);
+  const skip = vmSkipReason();
+  if (skip) console.log(`podman run --rm true, husk qemu: n/a (${skip})`);
+  else {
+    const built = buildAssets();
+    const version = /guest assets (\S+)/.exec(built.stdout)?.[1];
+    if (!version) throw new Error(`guest build: ${built.stderr}`);
+    installHostConfig(`hypervisor = "qemu"\nroot = "${huskRoot}"\n[guest]\ndir = "${TEST_GUEST_DIR}"\nversion = "${version}"\n`);
+    const qemu = time(DIST_HUSK);
+    console.log(`podman run --rm true, husk qemu:   ${fmt(qemu)} (${(median(qemu) / median(runc)).toFixed(1)}x runc)`);
+  }
+} finally {
+  restore?.();
+  podman(["rmi", "-f", image]);
+  rmSync(work, { recursive: true, force: true });
+}
