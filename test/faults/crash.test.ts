@@ -1,4 +1,4 @@
-import { describe, expect, test } from "vitest";
+import { afterAll, describe, expect, test } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,6 +17,9 @@ import { writeFileSync } from "node:fs";
 const base = mkdtempSync(join(tmpdir(), "husk crash "));
 const rootfs = makeBusyboxRootfs(join(base, "rootfs"));
 let n = 0;
+// A failed test still leaves nothing running.
+const made: { cli: Cli; ids: string[] }[] = [];
+afterAll(() => made.forEach(({ cli, ids }) => [...ids].reverse().forEach((id) => cli.run(["delete", "--force", id]))));
 
 function setup(persist = "fs") {
   const root = join(base, `r${++n} ${"x".repeat(100)}`, "root");
@@ -27,7 +30,9 @@ function setup(persist = "fs") {
   const spec = busyboxSpec({ args: ["sleep", "60"] }, rootfs);
   spec.process!.env = [...spec.process!.env!, leakMark(root)];
   writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
-  return { cli: new Cli({ HUSK_PERSIST: persist }, root), root, id, bundle, persist };
+  const cli = new Cli({ HUSK_PERSIST: persist }, root);
+  made.push({ cli, ids: [id, `${id}-j`] });
+  return { cli, root, id, bundle, persist };
 }
 
 const env = (root: string, extra: Record<string, string> = {}) => ({
@@ -108,5 +113,26 @@ describe("a create killed at any point", () => {
     expect(cli.run(["state", c]).stderr).toMatch(/container .* does not exist/);
     cli.ok(["delete", "--force", pod]);
     expect(await settledLeaks(root, [pod, c])).toEqual(noLeaks);
+  });
+
+  test("gc run again and again during a create that is alive leaves it alone", async () => {
+    const { cli, root, id, bundle } = setup();
+    const child = spawn(builtBinary(), ["--root", root, "create", "--bundle", bundle, id], { env: env(root), stdio: "ignore" });
+    const exited = new Promise<number | null>((r) => child.on("exit", r));
+    let done = false;
+    exited.then(() => (done = true));
+    let runs = 0;
+    while (!done) {
+      const gc = cli.run(["gc", "--json"]);
+      expect(gc.status).toBe(0);
+      expect(JSON.parse(gc.stdout)).toEqual([]);
+      runs++;
+      await Bun.sleep(10); // lets the child's exit be seen
+    }
+    expect(await exited).toBe(0);
+    expect(runs).toBeGreaterThan(0);
+    expect(cli.state(id).status).toBe("created");
+    cli.ok(["delete", "--force", id]);
+    expect(await settledLeaks(root, [id])).toEqual(noLeaks);
   });
 });
