@@ -7,6 +7,7 @@ export default defineCommand({
   args: {
     ...createArgs,
     detach: { type: "boolean", alias: "d", description: "do not wait for the container to exit" },
+    "no-subreaper": { type: "boolean", description: "accepted for compatibility" },
   },
   async run({ args }) {
     warnSystemdCgroup();
