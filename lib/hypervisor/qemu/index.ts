@@ -154,7 +154,10 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
       await stopVirtiofsd(vm.virtiofsd);
       const f = vmFiles(vm.dir);
       for (const p of [f.qmp, f.agent, f.vfs, `${f.vfs}.pid`]) rmSync(p, { force: true });
-      if (vm.agentInShare) rmSync(dirname(vm.agentInShare), { recursive: true, force: true });
+      // Only where placeAgent puts it: a document is never trusted to name
+      // what a recursive removal takes.
+      const placed = vm.virtiofsd && join(vm.virtiofsd.sharedDir, AGENT_IN_SHARE);
+      if (vm.agentInShare && vm.agentInShare === placed) rmSync(dirname(placed), { recursive: true, force: true });
     },
   };
   return driver;
