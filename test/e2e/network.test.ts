@@ -124,6 +124,7 @@ describe.each([
       // DNS and name files are podman's, bound in (through the share for a VM).
       expect(inside(web, "cat /etc/hosts").stdout).toMatch(new RegExp(`^${ip.replaceAll(".", "\\.")}\\s.*${web}`, "m"));
       expect(inside(web, "cat /etc/hostname").stdout.trim()).toBe(inspect(web, "{{.Config.Hostname}}"));
+      expect(inside(web, "cat /etc/resolv.conf").stdout).toBe(readFileSync(inspect(web, "{{.ResolvConfPath}}"), "utf8"));
 
       const want = inside(web, "cat /www/blob.md5").stdout.trim();
       const got = podman("run", "--rm", "--network", "huskbr", image, "sh", "-c", `wget -qO /tmp/b http://${ip}:8080/blob && md5sum /tmp/b | cut -d' ' -f1`);
