@@ -52,8 +52,7 @@ export function carryIntoVm(netns: string): NetworkRecord {
       done.push({ name: i.name, tap });
       return { name: i.name, mac: i.mac, mtu: i.mtu, addresses: i.addresses, tap };
     });
-    const routes = view.routes.map((r) => ({ destination: r.destination, ...(r.gateway ? { gateway: r.gateway } : {}), ...(r.device ? { device: r.device } : {}), family: r.family }));
-    return { mode: "netns", netns, interfaces, routes };
+    return { mode: "netns", netns, interfaces, routes: view.routes }; // NetRoute is the record's shape
   } catch (e) {
     for (const d of done) detachTap(netns, d.name, d.tap);
     throw e;

@@ -14,12 +14,12 @@ export interface NetIface {
   addresses: string[]; // CIDR, scope global
 }
 
-export interface NetRoute {
+export type NetRoute = {
   destination: string; // "default" or CIDR
   gateway?: string;
   device?: string;
   family: 4 | 6;
-}
+};
 
 export interface NetnsView {
   interfaces: NetIface[];

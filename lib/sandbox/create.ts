@@ -53,7 +53,7 @@ function creatingEntry(id: string, bundle: Bundle): ContainerDoc {
     process: bundle.spec.process,
     mounts: bundle.spec.mounts,
     annotations: bundle.spec.annotations,
-    ...(hostHooksOf(bundle.spec) ? { hooks: hostHooksOf(bundle.spec) } : {}),
+    ...hostHooksOf(bundle.spec),
   };
 }
 

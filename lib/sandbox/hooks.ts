@@ -23,10 +23,11 @@ type HostHooks = NonNullable<ContainerDoc["hooks"]>;
 
 const hostHooks = (spec: Spec, kind: HostHook): HookSpec[] => (spec.hooks?.[kind] as HookSpec[] | undefined) ?? [];
 
-// What the container's record keeps, for the hooks that come after create.
-export function hostHooksOf(spec: Spec): HostHooks | undefined {
+// What the container's record keeps ({ hooks } or nothing), for the hooks
+// that come after create.
+export function hostHooksOf(spec: Spec): { hooks?: HostHooks } {
   const kept = HOST_HOOKS.filter((k) => hostHooks(spec, k).length).map((k) => [k, hostHooks(spec, k)] as const);
-  return kept.length ? Object.fromEntries(kept) : undefined;
+  return kept.length ? { hooks: Object.fromEntries(kept) } : {};
 }
 
 // Before anything is made: a host hook that cannot run is refused by name.

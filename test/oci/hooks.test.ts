@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Cli, processesUsing, until } from "../helpers/cli.ts";
 import { makeBusyboxBundle } from "../helpers/bundle.ts";
-import { TEST_GUEST_DIR, buildAssets, vmSkipReason } from "../qemu/assets.ts";
+import { vmEnv, vmSkipReason } from "../qemu/assets.ts";
 
 // Lifecycle hooks as the runtime-spec orders them: husk runs prestart,
 // createRuntime, poststart and poststop itself on the host, for a VM sandbox
@@ -43,9 +43,7 @@ describe.each(["local", "qemu"] as const)("hooks with the %s driver", (driver) =
   const skip = driver === "qemu" ? vmSkipReason() : undefined;
   const cliFor = () => {
     if (driver === "local") return new Cli();
-    const built = buildAssets();
-    if (built.status !== 0) throw new Error(`husk guest build: ${built.stderr}`);
-    return new Cli({ HUSK_HYPERVISOR: "qemu", HUSK_GUEST_DIR: TEST_GUEST_DIR, HUSK_GUEST_VERSION: /guest assets (\S+)/.exec(built.stdout)![1]! });
+    return new Cli(vmEnv());
   };
 
   test.skipIf(!!skip)("prestart, createRuntime, poststart, poststop run in order with the container's state", async () => {

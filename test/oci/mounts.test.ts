@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Cli, processesUsing, until } from "../helpers/cli.ts";
 import { makeBusyboxBundle } from "../helpers/bundle.ts";
-import { TEST_GUEST_DIR, buildAssets, vmSkipReason } from "../qemu/assets.ts";
+import { vmEnv, vmSkipReason } from "../qemu/assets.ts";
 
 // Bind mounts of host directories with the options runc takes (propagation,
 // ro, nosuid/nodev/noexec, recursive): present in the container with those
@@ -37,9 +37,7 @@ describe.each(["local", "qemu"] as const)("bind mounts with the %s driver", (dri
   test.skipIf(!!skip)("each bind is there with its options and propagation; writes through rw reach the host, ro refuses them", async () => {
     let cli = new Cli();
     if (driver === "qemu") {
-      const built = buildAssets();
-      if (built.status !== 0) throw new Error(`husk guest build: ${built.stderr}`);
-      cli = new Cli({ HUSK_HYPERVISOR: "qemu", HUSK_GUEST_DIR: TEST_GUEST_DIR, HUSK_GUEST_VERSION: /guest assets (\S+)/.exec(built.stdout)![1]! });
+      cli = new Cli(vmEnv());
     }
     const src = join(work, `src-${driver}`);
     mkdirSync(src);

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Cli, processesUsing, until } from "../helpers/cli.ts";
 import { makeBusyboxBundle } from "../helpers/bundle.ts";
-import { TEST_GUEST_DIR, buildAssets, vmSkipReason } from "../qemu/assets.ts";
+import { vmEnv, vmSkipReason } from "../qemu/assets.ts";
 
 // Joining another container's namespace by path, as CRI does for a pod: the
 // path names the pod sandbox container by the pid husk published (its
@@ -39,9 +39,7 @@ describe.each(["local", "qemu"] as const)("a pod's namespaces with the %s driver
   test.skipIf(!!skip)("a container joins the sandbox container's ipc and uts namespaces by path; a host namespace is refused in a VM", async () => {
     let cli = new Cli();
     if (driver === "qemu") {
-      const built = buildAssets();
-      if (built.status !== 0) throw new Error(`husk guest build: ${built.stderr}`);
-      cli = new Cli({ HUSK_HYPERVISOR: "qemu", HUSK_GUEST_DIR: TEST_GUEST_DIR, HUSK_GUEST_VERSION: /guest assets (\S+)/.exec(built.stdout)![1]! });
+      cli = new Cli(vmEnv());
     }
     const [a, b, c] = [`nsa-${driver}`, `nsb-${driver}`, `nsc-${driver}`];
     try {

@@ -45,3 +45,11 @@ export function qemuEnv(): Record<string, string> {
   pruneOldVersions(version);
   return { HUSK_HYPERVISOR: "qemu", HUSK_GUEST_DIR: TEST_GUEST_DIR, HUSK_GUEST_VERSION: version };
 }
+
+// Builds (or finds) the test guest assets and returns the environment that
+// boots them with the qemu driver: what a VM test's Cli needs.
+export function vmEnv(): Record<string, string> {
+  const built = buildAssets();
+  if (built.status !== 0) throw new Error(`husk guest build: ${built.stderr}`);
+  return { HUSK_HYPERVISOR: "qemu", HUSK_GUEST_DIR: TEST_GUEST_DIR, HUSK_GUEST_VERSION: /guest assets (\S+)/.exec(built.stdout)![1]! };
+}
