@@ -1,4 +1,4 @@
-// Persist format 1.1 — FROZEN once released. A minor of 1.0: everything here is
+// Persist format 1.1 — FROZEN: release 0.2.0 writes it. A minor of 1.0: everything here is
 // additive, so a release that reads 1.0 (0.1.0) still reads, keeps and writes
 // back a 1.1 document (as 1.0; the next 1.1 reader migrates it again).
 //
