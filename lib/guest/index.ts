@@ -19,6 +19,7 @@ export {
   GUEST_SHARE_MOUNT,
   GUEST_SHARE_TAG,
 } from "./init.ts";
+export { bootableAssets, verifiedCacheFile, verifyGuestAssets } from "./verify.ts";
 export { extractVmlinux } from "./vmlinux.ts";
 export { writeCpio, type CpioEntry } from "./cpio.ts";
 export { resolveModules, GUEST_MODULES } from "./modules.ts";

@@ -1,5 +1,5 @@
 import type { Settings } from "../../config/index.ts";
-import { resolveGuestAssets } from "../../guest/index.ts";
+import { bootableAssets } from "../../guest/index.ts";
 import { ErrorCode, HuskError } from "../../core/index.ts";
 import { ClhVmSchema, type ClhVmRecord as ClhVm } from "../../persist/index.ts";
 import { running } from "../process.ts";
@@ -55,7 +55,7 @@ function apiOf(vm: ClhVm): ClhApi {
 export function clhDriver(settings: Settings): Hypervisor<ClhVm> {
   // The sandbox layer names no assets: boot the configured (or newest) ones.
   const withAssets = (given: VmSpec): VmSpec =>
-    given.assets ? given : { ...given, assets: resolveGuestAssets(settings.guestDir, settings.guestVersion) };
+    given.assets ? given : { ...given, assets: bootableAssets(settings.guestDir, settings.guestVersion) };
   return {
     name: "clh",
     features: CLH_FEATURES,

@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import type { Duplex } from "node:stream";
 import type { Settings } from "../../config/index.ts";
 import { ErrorCode, HuskError, errorMessage, log } from "../../core/index.ts";
-import { AGENT_IN_SHARE, readManifest, resolveGuestAssets, type GuestAssets } from "../../guest/index.ts";
+import { AGENT_IN_SHARE, bootableAssets, readManifest, type GuestAssets } from "../../guest/index.ts";
 import { QemuVmSchema, type QemuVmRecord as QemuVm } from "../../persist/index.ts";
 import { dialUnix } from "../dial.ts";
 import { isDirectory, running, sleep, spawnDetached, stopProcess, waitUntil } from "../process.ts";
@@ -87,7 +87,7 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
     async start(spec) {
       const qemu = qemuBin();
       if (!isDirectory(spec.sharedDir)) throw new HuskError(`shared directory ${spec.sharedDir} of sandbox ${spec.sandboxId} does not exist`);
-      const assets = spec.assets ?? resolveGuestAssets(settings.guestDir, settings.guestVersion);
+      const assets = spec.assets ?? bootableAssets(settings.guestDir, settings.guestVersion);
       mkdirSync(spec.vmDir, { recursive: true });
       const f = vmFiles(spec.vmDir);
       for (const s of [f.qmp, f.agent, f.vfs]) rmSync(s, { force: true });
