@@ -62,6 +62,12 @@ function fromNextMinor(root: string, sandbox: string): void {
   writeFileSync(docPath(root, sandbox), JSON.stringify(next, null, 2));
 }
 
+// What older releases did differently. 0.1.0's `ps` listed the container's
+// own (host) pids; its agent had no `network` capability (format 1.0 and the
+// network came together in 0.2.0).
+const listsHostPids = (manager: string, older?: Release) => manager !== builtBinary() && older?.version === "0.1.0";
+const lacksNetwork = (r: Release) => r.persistFormat === "1.0";
+
 // The current `ps`: json is the pid published for init (the shim); the
 // table lists the container's processes (sh and its sleep), init's with it.
 function expectPs(m: Cli, id: string, initPid: number): void {
@@ -96,7 +102,7 @@ async function sweep(cli: Cli, bins: string[], ids: string[]): Promise<void> {
 
 // `maker` creates, `manager` runs every operation; the agent stays `maker`'s.
 // A rollback to `older` also meets a newer minor and a newer major format.
-async function scenario(row: string, maker: string, manager: string, older?: Release) {
+async function scenario(row: string, maker: string, manager: string, older?: Release, makerRelease?: Release) {
   const cli = new Cli();
   const m = cli.using(manager);
   const { created, running, out } = createPair(cli.using(maker));
@@ -122,7 +128,7 @@ async function scenario(row: string, maker: string, manager: string, older?: Rel
       expect(m.ok(["exec", running, "cat", "/proc/1/cmdline"])).toContain("trap");
     });
     await matrix.cell(row, "ps", () => {
-      if (manager === builtBinary()) return expectPs(m, running, made.running.pid);
+      if (!listsHostPids(manager, older)) return expectPs(m, running, made.running.pid);
       // 0.1.0 listed the container's own (host) pids.
       const pids = JSON.parse(m.ok(["ps", "--format", "json", running])) as number[];
       expect(pids).toHaveLength(2);
@@ -145,7 +151,7 @@ async function scenario(row: string, maker: string, manager: string, older?: Rel
       m.ok(["resume", running]);
       expect(m.state(running).status).toBe("running");
     });
-    if (!older) await matrix.cell(row, "format", () => upgradedOnWrite(rawMade, rawBeforePause, readDoc(cli.root, running)));
+    if (!older) await matrix.cell(row, "format", () => upgradedOnWrite(makerRelease, rawMade, rawBeforePause, readDoc(cli.root, running)));
     if (older) {
       // pause and resume made the older husk write the document back: what it did not know is still there.
       await matrix.cell(row, "minor", () => {
@@ -184,8 +190,8 @@ async function scenario(row: string, maker: string, manager: string, older?: Rel
 // the current husk changes it: reading (state, list, exec, ps) leaves its
 // bytes alone; the first write (pause) makes it the current format, with the
 // typed VM record built from what the older release wrote.
-function upgradedOnWrite(made: string, beforeWrite: string, after: Doc & { vm?: { driver: string } }) {
-  expect(JSON.parse(made).formatVersion).toBe("1.0");
+function upgradedOnWrite(release: Release | undefined, made: string, beforeWrite: string, after: Doc & { vm?: { driver: string } }) {
+  expect(JSON.parse(made).formatVersion).toBe(release?.persistFormat);
   expect(beforeWrite).toBe(made);
   expect(after.formatVersion).toBe(FORMATS.current);
   expect(after.vm?.driver).toBe(JSON.parse(made).hypervisor.driver);
@@ -193,8 +199,8 @@ function upgradedOnWrite(made: string, beforeWrite: string, after: Doc & { vm?: 
 }
 
 // Guest assets an old husk built: its kernel, its init, its agent.
-function oldGuestDir(old: string): string {
-  const guestDir = join(work, "guest-old");
+function oldGuestDir(old: string, release: Release): string {
+  const guestDir = join(work, `guest-${release.version}`);
   if (existsSync(join(guestDir, ".built"))) return guestDir;
   const built = new Cli().using(old).run(["guest", "build", "--dest", guestDir, "--agent", old]);
   if (built.status !== 0) throw new Error(`old husk guest build: ${built.stderr}`);
@@ -205,7 +211,7 @@ function oldGuestDir(old: string): string {
 // A VM sandbox one husk booted (with its own guest assets: kernel and agent)
 // is managed by the other without a restart: the old one's by the current
 // husk (upgrade), the current one's by the old husk (rollback).
-async function vmScenario(row: string, maker: string, manager: string, guestDir: string, older?: Release) {
+async function vmScenario(row: string, maker: string, manager: string, guestDir: string, older?: Release, makerRelease?: Release) {
   const cli = new Cli({ HUSK_HYPERVISOR: "qemu", HUSK_GUEST_DIR: guestDir });
   const [mk, m] = [cli.using(maker), cli.using(manager)];
   const id = fresh("vm");
@@ -222,7 +228,7 @@ async function vmScenario(row: string, maker: string, manager: string, guestDir:
       expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 5, stdout: "out\n" });
     });
     await matrix.cell(row, "ps", () =>
-      manager === builtBinary()
+      !listsHostPids(manager, older)
         ? expectPs(m, id, mk.state(id).pid)
         : expect((JSON.parse(m.ok(["ps", "--format", "json", id])) as number[]).length).toBe(2),
     );
@@ -243,13 +249,13 @@ async function vmScenario(row: string, maker: string, manager: string, guestDir:
       const r = m.run(["exec", id, "echo", "after-resume"]);
       expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 0, stdout: "after-resume\n" });
     });
-    if (!older) await matrix.cell(row, "format", () => upgradedOnWrite(rawMade, rawBeforePause, readDoc(cli.root, id)));
+    if (!older) await matrix.cell(row, "format", () => upgradedOnWrite(makerRelease, rawMade, rawBeforePause, readDoc(cli.root, id)));
     // The older release wrote the current husk's document back: the typed
     // sections it does not know are still there, and its 1.0 view of them worked.
     if (older)
       await matrix.cell(row, "minor", () => {
         const doc = readDoc(cli.root, id) as Doc & { vm?: unknown; proxy?: unknown };
-        expect(doc.formatVersion).toBe("1.0");
+        expect(doc.formatVersion).toBe(older.persistFormat);
         expect(older.commit.startsWith(doc.writtenBy.commit)).toBe(true);
         expect(doc.vm).toEqual((JSON.parse(rawMade) as typeof doc).vm);
         expect(doc.proxy).toEqual((JSON.parse(rawMade) as typeof doc).proxy);
@@ -310,7 +316,7 @@ describe.each(releases.map((r) => [r.version, r] as const))("release %s", (_, re
   });
 
   test("upgrade: the current husk manages what it left running", async () => {
-    await scenario(upRow(release), old, builtBinary());
+    await scenario(upRow(release), old, builtBinary(), undefined, release);
   }, 180_000);
 
   test("rollback: it manages what the current husk made, reads a newer minor, refuses a newer major", async () => {
@@ -318,7 +324,7 @@ describe.each(releases.map((r) => [r.version, r] as const))("release %s", (_, re
   }, 180_000);
 
   test.skipIf(!!vmSkip)("upgrade (qemu): the current husk manages a VM sandbox it left running", async () => {
-    await vmScenario(vmRow(release), old, builtBinary(), oldGuestDir(old));
+    await vmScenario(vmRow(release), old, builtBinary(), oldGuestDir(old, release), undefined, release);
   }, 600_000);
 
   test.skipIf(!!vmSkip)("rollback (qemu): it manages a VM sandbox the current husk made (format 1.1)", async () => {
@@ -329,12 +335,14 @@ describe.each(releases.map((r) => [r.version, r] as const))("release %s", (_, re
 
   // Its agent lacks the `network` capability: the current husk refuses to give
   // it a network namespace rather than leave the container unnetworked.
-  test.skipIf(!!vmSkip)("its agent, given a network it cannot configure, fails the create by capability and leaves the netns as it was", () => {
+  if (lacksNetwork(release)) test.skipIf(!!vmSkip)("its agent, given a network it cannot configure, fails the create by capability and leaves the netns as it was", () => {
+    const caps = JSON.parse(new Cli().using(old).ok(["version", "--json"])).protocol.capabilities as string[];
+    expect(caps).not.toContain("network");
     const ns = `husk-cv-${process.pid}`;
     spawnSync("ip", ["netns", "add", ns]);
     try {
       spawnSync("ip", ["-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1"]);
-      const cli = new Cli({ HUSK_HYPERVISOR: "qemu", HUSK_GUEST_DIR: oldGuestDir(old) });
+      const cli = new Cli({ HUSK_HYPERVISOR: "qemu", HUSK_GUEST_DIR: oldGuestDir(old, release) });
       const b = makeBusyboxBundle(join(work, `net-${release.version}`), { args: ["true"] });
       const spec = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
       spec.linux.namespaces = spec.linux.namespaces.map((n: { type: string }) => (n.type === "network" ? { type: "network", path: `/run/netns/${ns}` } : n));
