@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { builtBinary } from "../helpers/husk.ts";
 import { busyboxOciTar, busyboxRootfsTar } from "../helpers/images.ts";
 import { installHostConfig } from "../helpers/host-config.ts";
+import { startContainerd, type Containerd } from "../helpers/containerd.ts";
 import { processesUsing, until } from "../helpers/cli.ts";
 import { TEST_GUEST_DIR, buildAssets, vmSkipReason } from "../qemu/assets.ts";
 
@@ -136,30 +137,15 @@ describe("podman --runtime husk", () => {
 });
 
 describe("containerd (ctr --runc-binary husk)", () => {
-  const dir = join(work, "containerd");
-  const sock = join(dir, "containerd.sock");
-  let daemon: ChildProcess | undefined;
-  const ctr = (...args: string[]) => run(["ctr", "--address", sock, ...args]);
+  let containerd: Containerd;
+  const ctr = (...args: string[]) => containerd.ctr(...args);
 
   beforeAll(async () => {
-    const config = join(work, "containerd.toml");
-    writeFileSync(config, [
-      "version = 2",
-      `root = "${dir}/root"`,
-      `state = "${dir}/state"`,
-      'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
-      "[grpc]", `  address = "${sock}"`,
-      "[ttrpc]", `  address = "${sock}.ttrpc"`,
-    ].join("\n"));
-    daemon = spawn("containerd", ["--config", config], { stdio: "ignore" });
-    await until(() => ctr("version").status === 0, 20_000, "containerd to answer");
+    containerd = await startContainerd({ dir: join(work, "containerd") });
     const imp = ctr("image", "import", busyboxOciTar(join(work, "img-ctr"), "localhost/husk-busybox:latest"));
     expect(imp.status, imp.stderr).toBe(0);
   });
-  afterAll(async () => {
-    daemon?.kill("SIGTERM");
-    await until(() => daemon?.exitCode !== null || daemon?.signalCode !== null, 10_000, "containerd to stop").catch(() => daemon?.kill("SIGKILL"));
-  });
+  afterAll(() => containerd?.stop());
 
   describe.each(DRIVERS)("with the $driver driver", ({ driver, skip }) => {
     const vm = driver === "qemu";
@@ -187,7 +173,7 @@ describe("containerd (ctr --runc-binary husk)", () => {
     }, VM_TEST_MS);
 
     it("ctr run -t gives the process a terminal (under script, as from a shell)", async () => {
-      const cmd = ["ctr", "--address", sock, "run", "--rm", "-t", ...husk, image, "husk-ctr2", "sh", "-c", "'tty; exit 3'"].join(" ");
+      const cmd = ["ctr", "--address", containerd.socket, "run", "--rm", "-t", ...husk, image, "husk-ctr2", "sh", "-c", "'tty; exit 3'"].join(" ");
       // script's stdin stays open until the end (its end of file would end the session first).
       const child = spawn("script", ["-qec", `${cmd}; echo rc=$?`, "/dev/null"], { stdio: ["pipe", "pipe", "ignore"] });
       let out = "";

@@ -20,8 +20,9 @@ export function busyboxRootfsTar(dir: string): string {
 
 const sha256 = (data: Uint8Array) => new Bun.CryptoHasher("sha256").update(data).digest("hex");
 
-// An OCI image layout tarball (for `ctr image import`), named `name`.
-export function busyboxOciTar(dir: string, name: string): string {
+// An OCI image layout tarball (for `ctr image import`), named `name`;
+// `config` overrides the image's Cmd/Entrypoint/Env.
+export function busyboxOciTar(dir: string, name: string, imageConfig: Record<string, unknown> = {}): string {
   const layer = readFileSync(busyboxRootfsTar(dir));
   const layout = join(dir, "layout");
   const blobs = join(layout, "blobs", "sha256");
@@ -36,7 +37,7 @@ export function busyboxOciTar(dir: string, name: string): string {
   const config = put(enc({
     architecture: "amd64",
     os: "linux",
-    config: { Env: ["PATH=/bin"], Cmd: ["sh"] },
+    config: { Env: ["PATH=/bin"], Cmd: ["sh"], ...imageConfig },
     rootfs: { type: "layers", diff_ids: [layerRef.digest] },
   }));
   const manifest = put(enc({

@@ -1,0 +1,280 @@
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { builtBinary } from "../helpers/husk.ts";
+import { busyboxOciTar } from "../helpers/images.ts";
+import { startContainerd, type Containerd } from "../helpers/containerd.ts";
+import { criClients, type CriClients } from "../helpers/cri.ts";
+import { findLeaks, noLeaks, type Leaks } from "../helpers/leaks.ts";
+import { INDEX_DIR } from "../../lib/persist/index.ts";
+import { until } from "../helpers/cli.ts";
+import { vmEnv, vmSkipReason } from "../qemu/assets.ts";
+
+// Kubernetes pods the way kubelet makes them: a CRI client (cri-api's proto,
+// gRPC) drives containerd's CRI plugin, whose runtime handler `husk` is the
+// runc shim with BinaryName = husk. A pod is one sandbox (one VM with qemu),
+// its containers join it. containerd, its CNI bridge and the pods' network
+// namespaces all live in a network namespace this test creates.
+
+const work = mkdtempSync(join(tmpdir(), "husk-cri-"));
+const PAUSE = "localhost/husk-pause:latest";
+const BUSYBOX = "localhost/husk-busybox:latest";
+const vmSkip = vmSkipReason();
+const MiB = 1024 * 1024;
+
+function run(cmd: string[], timeout = 60_000) {
+  const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: "utf8", timeout });
+  return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+// containerd's shim passes no settings but --root: a wrapper names this test's config file.
+function huskWrapper(driver: string, root: string, guest: Record<string, string>): string {
+  const config = join(work, `husk-${driver}.toml`);
+  const g = guest.HUSK_GUEST_DIR ? `[guest]\ndir = "${guest.HUSK_GUEST_DIR}"\nversion = "${guest.HUSK_GUEST_VERSION}"\n` : "";
+  writeFileSync(config, `root = "${root}"\nhypervisor = "${driver}"\n${g}`);
+  const path = join(work, `husk-${driver}`);
+  writeFileSync(path, `#!/bin/sh\nexec ${builtBinary()} --config ${config} "$@"\n`);
+  chmodSync(path, 0o755);
+  return path;
+}
+
+// The CRI plugin's settings: handler `husk` (and plain runc), a CNI bridge
+// with host-local addresses and portmap. restrict_oom_score_adj: containerd's
+// -998 for the sandbox needs CAP_SYS_RESOURCE, which this machine lacks.
+function criConfig(dir: string, husk: string, huskRoot: string): string {
+  const cri = 'plugins."io.containerd.grpc.v1.cri"';
+  return [
+    `[${cri}]`,
+    `  sandbox_image = "${PAUSE}"`,
+    "  restrict_oom_score_adj = true",
+    "  netns_mounts_under_state_dir = true",
+    `[${cri}.containerd]`,
+    '  default_runtime_name = "runc"',
+    `[${cri}.containerd.runtimes.runc]`,
+    '  runtime_type = "io.containerd.runc.v2"',
+    `[${cri}.containerd.runtimes.husk]`,
+    '  runtime_type = "io.containerd.runc.v2"',
+    '  pod_annotations = ["io.husk.*"]',
+    `[${cri}.containerd.runtimes.husk.options]`,
+    `  BinaryName = "${husk}"`,
+    `  Root = "${huskRoot}"`,
+    "  SystemdCgroup = false",
+    `[${cri}.cni]`,
+    '  bin_dir = "/usr/lib/cni"',
+    `  conf_dir = "${dir}/cni"`,
+  ].join("\n");
+}
+
+function cniConfig(dir: string, bridge: string, subnet: string): void {
+  mkdirSync(join(dir, "cni"), { recursive: true });
+  writeFileSync(join(dir, "cni", "10-husk.conflist"), JSON.stringify({
+    cniVersion: "0.4.0",
+    name: bridge,
+    plugins: [
+      {
+        type: "bridge", bridge, isGateway: true, ipMasq: false,
+        ipam: { type: "host-local", ranges: [[{ subnet: `${subnet}.0/24` }]], routes: [{ dst: "0.0.0.0/0" }], dataDir: join(dir, "ipam") },
+      },
+      { type: "portmap", capabilities: { portMappings: true } },
+    ],
+  }));
+}
+
+// Interfaces named like husk's taps, and ingress qdiscs, in a netns.
+function tapsAndFilters(netns: string): string[] {
+  const links = run(["ip", "-n", netns, "-o", "link"]).stdout.split("\n").filter((l) => l.includes("_husk"));
+  const qdiscs = run(["tc", "-n", netns, "qdisc", "show"]).stdout.split("\n").filter((l) => l.includes("ingress"));
+  return [...links, ...qdiscs];
+}
+
+// cgroup directories named after any of the ids, anywhere in the host's hierarchies.
+function cgroupsOf(ids: string[]): string[] {
+  const found = run(["find", "/sys/fs/cgroup", "-maxdepth", "4", "-type", "d"]).stdout.split("\n");
+  return found.filter((d) => ids.some((id) => d.endsWith(id)));
+}
+
+// What husk left under its root, once its processes had time to go. The
+// shim's --root is <Root>/<namespace>: that directory and its (empty) index
+// stay, as runc's would.
+async function leftBehind(root: string, kept: string[]): Promise<Leaks> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const found = findLeaks(root);
+    const leaks = { ...found, files: found.files.filter((f) => !kept.includes(f)) };
+    if (JSON.stringify(leaks) === JSON.stringify(noLeaks) || Date.now() > deadline) return leaks;
+    await Bun.sleep(200);
+  }
+}
+
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+describe.each([
+  ["local", 1],
+  ["qemu", 2],
+] as const)("Kubernetes pods through containerd's CRI, %s driver", (driver, n) => {
+  const skip = driver === "qemu" ? vmSkip : undefined;
+  const it = test.skipIf(!!skip);
+  const dir = join(work, driver);
+  const netns = `husk-cri-${process.pid}-${n}`;
+  const nsPath = `/run/netns/${netns}`;
+  const subnet = `10.90.${(process.pid % 100) * 2 + n}`;
+  const huskRoot = join(dir, "husk-root");
+  const hostPort = 19080 + n;
+  let containerd: Containerd;
+  let cri: CriClients;
+  let pod: string;
+  let podConfig: Record<string, unknown>;
+  const ids: Record<string, string> = {};
+  const inNs = (cmd: string[]) => run(["nsenter", `--net=${nsPath}`, ...cmd]);
+
+  const exec = async (id: string, script: string, timeout = 0n) => {
+    const r = await cri.runtime.execSync({ containerId: id, cmd: ["sh", "-c", script], timeout });
+    return { stdout: text(r.stdout), stderr: text(r.stderr), exitCode: r.exitCode as number };
+  };
+  const container = async (name: string, script: string, extra: Record<string, unknown> = {}) => {
+    const r = await cri.runtime.createContainer({
+      podSandboxId: pod,
+      config: { metadata: { name }, image: { image: BUSYBOX }, command: ["sh", "-c", script], logPath: `${name}.log`, ...extra },
+      sandboxConfig: podConfig,
+    });
+    return r.containerId as string;
+  };
+
+  beforeAll(async () => {
+    if (skip) return;
+    const guest = driver === "qemu" ? vmEnv() : {};
+    expect(run(["ip", "netns", "add", netns]).status).toBe(0);
+    inNs(["ip", "link", "set", "lo", "up"]);
+    cniConfig(dir, `huskcri${n}`, subnet);
+    containerd = await startContainerd({ dir, netns: nsPath, cri: criConfig(dir, huskWrapper(driver, huskRoot, guest), huskRoot) });
+    for (const [name, config] of [[PAUSE, { Cmd: ["sleep", "2147483647"] }], [BUSYBOX, {}]] as const) {
+      const imp = containerd.ctr("-n", "k8s.io", "image", "import", busyboxOciTar(join(dir, `img-${name.split("/")[1]!.split(":")[0]}`), name, config));
+      expect(imp.status, imp.stderr).toBe(0);
+    }
+    cri = await criClients(containerd.socket);
+  }, 600_000);
+
+  afterAll(async () => {
+    if (skip) return;
+    try {
+      for (const p of (await cri.runtime.listPodSandbox({})).items) {
+        await cri.runtime.stopPodSandbox({ podSandboxId: p.id }).catch(() => {});
+        await cri.runtime.removePodSandbox({ podSandboxId: p.id }).catch(() => {});
+      }
+    } finally {
+      await containerd?.stop();
+      run(["ip", "netns", "del", netns]);
+    }
+  }, 300_000);
+
+  it("Version names containerd and CRI v1", async () => {
+    const v = await cri.runtime.version({});
+    expect(v.runtimeName).toBe("containerd");
+    expect(v.runtimeApiVersion).toBe("v1");
+  });
+
+  it("RunPodSandbox (handler husk): the pod has its hostname, DNS config and an IP the host reaches", async () => {
+    podConfig = {
+      metadata: { name: "web", uid: `uid-${driver}`, namespace: "default", attempt: 0 },
+      hostname: "web-pod",
+      logDirectory: join(dir, "logs"),
+      dnsConfig: { servers: ["10.96.0.10"], searches: ["default.svc.cluster.local"], options: ["ndots:5"] },
+      portMappings: [{ protocol: cri.api.Protocol.TCP, containerPort: 8080, hostPort }],
+      labels: { app: "husk-cri" },
+      linux: {},
+    };
+    mkdirSync(join(dir, "logs"), { recursive: true });
+    pod = (await cri.runtime.runPodSandbox({ config: podConfig, runtimeHandler: "husk" })).podSandboxId;
+    const status = (await cri.runtime.podSandboxStatus({ podSandboxId: pod })).status;
+    expect(status.state).toBe(cri.api.PodSandboxState.SANDBOX_READY);
+    expect(status.network.ip).toMatch(new RegExp(`^${subnet.replaceAll(".", "\\.")}\\.\\d+$`));
+    expect(status.labels).toEqual({ app: "husk-cri" });
+    expect(status.runtimeHandler).toBe("husk");
+  }, 300_000);
+
+  it("two containers: one boot, the pod's hostname and DNS, B reaches A on localhost, the host reaches A by pod IP and hostPort", async () => {
+    ids.a = await container("a", "mkdir -p /w && hostname > /w/i && httpd -f -p 8080 -h /w");
+    await cri.runtime.startContainer({ containerId: ids.a });
+    ids.b = await container("b", "trap 'exit 7' TERM; while true; do sleep 0.2; done");
+    await cri.runtime.startContainer({ containerId: ids.b });
+
+    const boot = (id: string) => exec(id, "cat /proc/sys/kernel/random/boot_id").then((r) => r.stdout.trim());
+    const [bootA, bootB] = [await boot(ids.a), await boot(ids.b)];
+    expect(bootA).toMatch(/^[0-9a-f-]{36}$/);
+    expect(bootB).toBe(bootA);
+    const hostBoot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    if (driver === "qemu") expect(bootA).not.toBe(hostBoot);
+    for (const id of [ids.a, ids.b]) expect((await exec(id, "hostname")).stdout).toBe("web-pod\n");
+    const resolv = (await exec(ids.b, "cat /etc/resolv.conf")).stdout;
+    expect(resolv).toMatch(/^nameserver 10\.96\.0\.10$/m);
+    expect(resolv).toMatch(/^search default\.svc\.cluster\.local$/m);
+    expect(resolv).toMatch(/^options ndots:5$/m);
+
+    let page = "";
+    for (let i = 0; i < 100 && page !== "web-pod\n"; i++) {
+      page = (await exec(ids.b, "wget -qO- http://127.0.0.1:8080/i 2>&1")).stdout;
+      if (page !== "web-pod\n") await Bun.sleep(300);
+    }
+    expect(page).toBe("web-pod\n");
+    const ip = (await cri.runtime.podSandboxStatus({ podSandboxId: pod })).status.network.ip;
+    expect(inNs(["curl", "-s", "-m", "10", `http://${ip}:8080/i`]).stdout).toBe("web-pod\n");
+    expect(inNs(["curl", "-s", "-m", "10", `http://${subnet}.1:${hostPort}/i`]).stdout).toBe("web-pod\n"); // the hostPort
+  }, 300_000);
+
+  it("ContainerStatus, ListContainers, ListPodSandbox", async () => {
+    const s = (await cri.runtime.containerStatus({ containerId: ids.a })).status;
+    expect(s.state).toBe(cri.api.ContainerState.CONTAINER_RUNNING);
+    expect(s.startedAt).toBeGreaterThan(0n);
+    expect(s.metadata.name).toBe("a");
+    const listed = (await cri.runtime.listContainers({ filter: { podSandboxId: pod } })).containers;
+    expect(listed.map((c: { id: string }) => c.id).sort()).toEqual([ids.a, ids.b].sort());
+    const pods = (await cri.runtime.listPodSandbox({ filter: { labelSelector: { app: "husk-cri" } } })).items;
+    expect(pods.map((p: { id: string; state: number }) => [p.id, p.state])).toEqual([[pod, cri.api.PodSandboxState.SANDBOX_READY]]);
+  });
+
+  it("ExecSync: stdout, stderr, exit code; a timeout ends it", async () => {
+    expect(await exec(ids.b, "echo out; echo err >&2; exit 3")).toEqual({ stdout: "out\n", stderr: "err\n", exitCode: 3 });
+    const t0 = Date.now();
+    await expect(exec(ids.b, "sleep 60", 2n)).rejects.toThrow(/timeout|deadline/i);
+    expect(Date.now() - t0).toBeLessThan(30_000);
+  }, 120_000);
+
+  it("UpdateContainerResources reaches the container's cgroup", async () => {
+    await cri.runtime.updateContainerResources({ containerId: ids.b, linux: { memoryLimitInBytes: BigInt(96 * MiB), cpuPeriod: 100_000n, cpuQuota: 50_000n } });
+    const limit = await exec(ids.b, "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes");
+    expect(limit.stdout.trim()).toBe(String(96 * MiB));
+  });
+
+  it("StopContainer: TERM within the grace period, then KILL", async () => {
+    let t0 = Date.now();
+    await cri.runtime.stopContainer({ containerId: ids.b, timeout: 20n });
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    let s = (await cri.runtime.containerStatus({ containerId: ids.b })).status;
+    expect([s.state, s.exitCode]).toEqual([cri.api.ContainerState.CONTAINER_EXITED, 7]); // its TERM handler
+    expect(s.finishedAt).toBeGreaterThanOrEqual(s.startedAt);
+
+    const deaf = await container("deaf", "trap '' TERM; while true; do sleep 0.2; done");
+    await cri.runtime.startContainer({ containerId: deaf });
+    t0 = Date.now();
+    await cri.runtime.stopContainer({ containerId: deaf, timeout: 2n });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(2000);
+    s = (await cri.runtime.containerStatus({ containerId: deaf })).status;
+    expect([s.state, s.exitCode]).toEqual([cri.api.ContainerState.CONTAINER_EXITED, 137]);
+    await cri.runtime.removeContainer({ containerId: deaf });
+    await cri.runtime.removeContainer({ containerId: ids.b });
+    expect((await cri.runtime.listContainers({ filter: { podSandboxId: pod } })).containers.map((c: { id: string }) => c.id)).toEqual([ids.a]);
+  }, 120_000);
+
+  it("StopPodSandbox and RemovePodSandbox leave nothing: no husk process, VM, tap, mount, cgroup or file", async () => {
+    await cri.runtime.stopPodSandbox({ podSandboxId: pod });
+    await cri.runtime.removePodSandbox({ podSandboxId: pod });
+    expect((await cri.runtime.listPodSandbox({})).items).toEqual([]);
+    expect((await cri.runtime.listContainers({})).containers).toEqual([]);
+    const ns = join(huskRoot, "k8s.io");
+    expect(await leftBehind(huskRoot, [ns, join(ns, INDEX_DIR)])).toEqual(noLeaks);
+    expect(tapsAndFilters(netns)).toEqual([]);
+    expect(cgroupsOf([pod, ids.a!, ids.b!])).toEqual([]);
+  }, 120_000);
+});
