@@ -51,8 +51,9 @@ function sandbox(name: string): Sandbox {
   const [id, pid] = podman("inspect", "--format", "{{.Id}} {{.State.Pid}}", name).stdout.trim().split(" ");
   const doc = box.run(["husk", "inspect", id!]);
   ok(doc, `husk inspect ${name}`);
-  const vm = JSON.parse(doc.stdout).vm;
-  return { id: id!, pid: Number(pid), assetsVersion: vm.assetsVersion, vmm: vm.vmm.pid };
+  const parsed = JSON.parse(doc.stdout);
+  const vm = parsed.vm ?? parsed.hypervisor; // format 1.0 (release 0.1.0) names it hypervisor
+  return { id: id!, pid: Number(pid), assetsVersion: vm.assetsVersion, vmm: vm.vmm?.pid ?? vm.pid };
 }
 
 // Lines appended by a container every 100 ms, sampled from the host: the
@@ -189,5 +190,70 @@ describe.skipIf(!!skip)("the Debian package", () => {
     expect(run.stdout.trim()).not.toBe(spawnSync("uname", ["-r"], { encoding: "utf8" }).stdout.trim());
     ok(dpkg("--purge", "husk"), "dpkg --purge");
     expect(leftovers()).toEqual([]);
+  }, VM_MS);
+
+  test(`upgrade ${previous.version} → current under two VM containers writing heartbeats, then rollback, remove and purge`, async () => {
+    ok(dpkg("-i", prev.deb), "dpkg -i previous");
+    expect(installedVersion()).toBe(`${prev.version} install ok installed`);
+    const a = await heartbeat("hb-a");
+    const b = await heartbeat("hb-b");
+    expect([a.assetsVersion, b.assetsVersion]).toEqual([prev.assetsVersion, prev.assetsVersion]);
+
+    // dpkg -i of the current package while both write.
+    const up = await longestGap([join(hbDir, "hb-a"), join(hbDir, "hb-b")], () => box.runAsync(["dpkg", `--log=${join(work, "dpkg.log")}`, "-i", cur.deb]));
+    console.log(`package upgrade ${prev.version} → ${cur.version}: longest heartbeat gaps ${up.gaps.join(" ms, ")} ms`);
+    ok(up.ran, "dpkg -i current over previous");
+    expect(installedVersion()).toBe(`${cur.version} install ok installed`);
+    expect(Math.max(...up.gaps)).toBeLessThan(1000);
+
+    // The old shims and VMs run on, from the replaced binary and the kept assets.
+    for (const s of [a, b]) {
+      expect(exeOf(s.pid)).toBe("/usr/bin/husk (deleted)");
+      expect(exeOf(s.vmm)).not.toBe("");
+    }
+    expect(guestVersions()).toEqual([prev.assetsVersion, cur.assetsVersion].sort());
+
+    // The new husk manages the old containers.
+    const ex = podman("exec", "hb-a", "sh", "-c", "echo from-exec; exit 3");
+    expect([ex.status, ex.stdout.trim()]).toEqual([3, "from-exec"]);
+    const ps = box.run(["husk", "ps", a.id]);
+    ok(ps, "husk ps");
+    expect(ps.stdout).toMatch(/PID/);
+    ok(podman("pause", "hb-a"), "podman pause");
+    expect(podman("inspect", "--format", "{{.State.Status}}", "hb-a").stdout.trim()).toBe("paused");
+    ok(podman("unpause", "hb-a"), "podman unpause");
+    ok(podman("kill", "hb-a"), "podman kill");
+    ok(podman("rm", "-f", "hb-a"), "podman rm");
+
+    // A new container boots the new assets; gc keeps what the old one booted.
+    ok(podman("run", "-d", "--name", "new", "--network", "none", image, "sleep", "1000"), "podman run new");
+    const n = sandbox("new");
+    expect(n.assetsVersion).toBe(cur.assetsVersion);
+    expect(exeOf(n.pid)).toBe("/usr/bin/husk");
+    const gc = box.run(["husk", "gc", "--assets", "--dry-run"]);
+    expect(gc.stdout).toContain(`kept assets ${prev.assetsVersion}: booted by sandbox ${b.id}`);
+
+    // Rollback: the previous package again, under the new container and hb-b.
+    const down = await longestGap([join(hbDir, "hb-b")], () => box.runAsync(["dpkg", `--log=${join(work, "dpkg.log")}`, "-i", prev.deb]));
+    console.log(`package rollback ${cur.version} → ${prev.version}: longest heartbeat gap ${down.gaps[0]} ms`);
+    ok(down.ran, "dpkg -i previous over current");
+    expect(installedVersion()).toBe(`${prev.version} install ok installed`);
+    expect(down.gaps[0]).toBeLessThan(1000);
+    expect(guestVersions()).toContain(cur.assetsVersion); // the new container booted it
+    const ex2 = podman("exec", "new", "sh", "-c", "echo back");
+    expect([ex2.status, ex2.stdout.trim()]).toEqual([0, "back"]);
+    ok(podman("pause", "new"), "podman pause (rolled back)");
+    ok(podman("unpause", "new"), "podman unpause (rolled back)");
+    ok(podman("rm", "-f", "--time", "0", "new"), "podman rm new");
+    ok(podman("rm", "-f", "--time", "0", "hb-b"), "podman rm hb-b");
+
+    // Remove keeps the conffile; purge takes it too.
+    ok(dpkg("-r", "husk"), "dpkg -r");
+    expect(leftovers()).toEqual(["config.toml"]);
+    ok(dpkg("--purge", "husk"), "dpkg --purge");
+    expect(leftovers()).toEqual([]);
+    const gone = Date.now() + 30_000;
+    while (box.processes().length && Date.now() < gone) await new Promise((r) => setTimeout(r, 200));
+    expect(box.processes().map((p) => exeOf(p))).toEqual([]);
   }, VM_MS);
 });
