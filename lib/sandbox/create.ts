@@ -1,6 +1,7 @@
 import { renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ErrorCode, HuskError, closeFd, crashPoint, errorMessage, handOverTerminal, log, processStartTime, validateId } from "../core/index.ts";
+import { featuresOf } from "../hypervisor/index.ts";
 import { loadBundle, type Bundle } from "../oci/index.ts";
 import { PersistError, type ContainerDoc, type SandboxDoc } from "../persist/index.ts";
 import { LOCKED_CALL_MS, withAgent } from "./agent.ts";
@@ -12,7 +13,8 @@ import { containerIn } from "./find.ts";
 import { checkHostHooks, hostHooksOf, runHostHooks } from "./hooks.ts";
 import { guestView } from "./rootfs.ts";
 import { spawnShim, type ShimTarget } from "./shim-spawn.ts";
-import { vmSize, type VmSize } from "./sizing.ts";
+import { VM_DEFAULTS, checkFitsVm, vmSize, type VmSize } from "./sizing.ts";
+import { enterCgroup } from "../cgroups/index.ts";
 
 export interface CreateOptions {
   id: string;
@@ -20,6 +22,7 @@ export interface CreateOptions {
   pidFile?: string;
   consoleSocket?: string;
   preserveFds?: number;
+  systemdCgroup?: boolean;
 }
 
 const CRI_TYPE = "io.kubernetes.cri.container-type";
@@ -76,7 +79,7 @@ export async function createContainer(ctx: Context, opts: CreateOptions): Promis
 
 async function newSandbox(ctx: Context, opts: CreateOptions, bundle: Bundle, size: VmSize): Promise<number> {
   const entry = creatingEntry(opts.id, bundle);
-  const sandbox = { id: opts.id, hostname: bundle.spec.hostname, annotations: bundle.spec.annotations, spec: bundle.spec, ...size };
+  const sandbox = { id: opts.id, hostname: bundle.spec.hostname, annotations: bundle.spec.annotations, spec: bundle.spec, systemdCgroup: opts.systemdCgroup, ...size };
   const { doc, ready } = await bootSandbox(ctx, sandbox, entry)
     .catch((e) => {
       throw e instanceof PersistError && e.reason === "exists" ? exists(opts.id) : e;
@@ -103,6 +106,7 @@ async function joinSandbox(ctx: Context, sandboxId: string, opts: CreateOptions,
     .update(sandboxId, (d) => {
       if (d.state !== "running")
         throw new HuskError(`sandbox ${sandboxId} named by ${CRI_SANDBOX} is ${d.state}, not running`, { code: ErrorCode.FailedPrecondition });
+      if (d.vm && featuresOf(d.vm.driver).isolation === "vm") checkFitsVm(ctx.settings, bundle.spec, d.config.memoryMiB ?? VM_DEFAULTS.memoryMiB, `container ${opts.id}`);
       if (d.containers.some((c) => c.id === opts.id) || !ctx.store.claimContainer(opts.id, sandboxId)) throw exists(opts.id);
       d.containers.push(creatingEntry(opts.id, bundle));
     })
@@ -126,6 +130,7 @@ async function joinSandbox(ctx: Context, sandboxId: string, opts: CreateOptions,
 // Asks the agent to create the container, then starts its shim and runs the
 // prestart and createRuntime hooks (hooks.ts).
 async function makeInAgent(ctx: Context, doc: SandboxDoc, opts: CreateOptions, bundle: Bundle): Promise<Made> {
+  if (doc.hostCgroup) enterCgroup(doc.hostCgroup); // the shim joins the sandbox's host processes
   const initPid = await createInAgent(ctx, doc, opts.id, bundle);
   crashPoint("create:container-made");
   const shim = startShim(ctx, { sandboxId: doc.id, containerId: opts.id }, opts.consoleSocket);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { builtBinary } from "../helpers/husk.ts";
 import { busyboxOciTar } from "../helpers/images.ts";
@@ -23,6 +23,8 @@ const PAUSE = "localhost/husk-pause:latest";
 const BUSYBOX = "localhost/husk-busybox:latest";
 const vmSkip = vmSkipReason();
 const MiB = 1024 * 1024;
+const POD_MEMORY_MIB = 160;
+const VM_OVERHEAD_MIB = 192; // [vm] memory_overhead's default
 
 function run(cmd: string[], timeout = 60_000) {
   const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: "utf8", timeout });
@@ -123,6 +125,7 @@ describe.each([
   const huskRoot = join(dir, "husk-root");
   const hostPort = 19080 + n;
   let containerd: Containerd;
+  let huskBin: string;
   let cri: CriClients;
   let pod: string;
   let podConfig: Record<string, unknown>;
@@ -148,7 +151,8 @@ describe.each([
     expect(run(["ip", "netns", "add", netns]).status).toBe(0);
     inNs(["ip", "link", "set", "lo", "up"]);
     cniConfig(dir, `huskcri${n}`, subnet);
-    containerd = await startContainerd({ dir, netns: nsPath, cri: criConfig(dir, huskWrapper(driver, huskRoot, guest), huskRoot) });
+    huskBin = huskWrapper(driver, huskRoot, guest);
+    containerd = await startContainerd({ dir, netns: nsPath, cri: criConfig(dir, huskBin, huskRoot) });
     for (const [name, config] of [[PAUSE, { Cmd: ["sleep", "2147483647"] }], [BUSYBOX, {}]] as const) {
       const imp = containerd.ctr("-n", "k8s.io", "image", "import", busyboxOciTar(join(dir, `img-${name.split("/")[1]!.split(":")[0]}`), name, config));
       expect(imp.status, imp.stderr).toBe(0);
@@ -183,7 +187,8 @@ describe.each([
       dnsConfig: { servers: ["10.96.0.10"], searches: ["default.svc.cluster.local"], options: ["ndots:5"] },
       portMappings: [{ protocol: cri.api.Protocol.TCP, containerPort: 8080, hostPort }],
       labels: { app: "husk-cri" },
-      linux: {},
+      // The pod's limits, as kubelet sums them: containerd passes them on the sandbox container.
+      linux: { resources: { memoryLimitInBytes: BigInt(POD_MEMORY_MIB * MiB), cpuPeriod: 100_000n, cpuQuota: 150_000n } },
     };
     mkdirSync(join(dir, "logs"), { recursive: true });
     pod = (await cri.runtime.runPodSandbox({ config: podConfig, runtimeHandler: "husk" })).podSandboxId;
@@ -195,7 +200,7 @@ describe.each([
   }, 300_000);
 
   it("two containers: one boot, the pod's hostname and DNS, B reaches A on localhost, the host reaches A by pod IP and hostPort", async () => {
-    ids.a = await container("a", "mkdir -p /w && hostname > /w/i && httpd -f -p 8080 -h /w");
+    ids.a = await container("a", "mkdir -p /w && hostname > /w/i && httpd -f -p 8080 -h /w", { linux: { resources: { memoryLimitInBytes: BigInt(64 * MiB) } } });
     await cri.runtime.startContainer({ containerId: ids.a });
     ids.b = await container("b", "trap 'exit 7' TERM; while true; do sleep 0.2; done");
     await cri.runtime.startContainer({ containerId: ids.b });
@@ -266,6 +271,64 @@ describe.each([
     await cri.runtime.removeContainer({ containerId: ids.b });
     expect((await cri.runtime.listContainers({ filter: { podSandboxId: pod } })).containers.map((c: { id: string }) => c.id)).toEqual([ids.a]);
   }, 120_000);
+
+  test.skipIf(!!skip || driver !== "qemu")("the pod's VM is sized from the pod's limits: their memory plus the VM's own, vCPUs from the CPU quota", async () => {
+    const memTotalKiB = Number(/MemTotal:\s+(\d+)/.exec((await exec(ids.a, "cat /proc/meminfo")).stdout)![1]);
+    const vmMiB = POD_MEMORY_MIB + VM_OVERHEAD_MIB;
+    expect(memTotalKiB / 1024).toBeLessThanOrEqual(vmMiB);
+    expect(memTotalKiB / 1024).toBeGreaterThan(vmMiB * 0.8); // less what the guest kernel keeps
+    expect((await exec(ids.a, "nproc")).stdout.trim()).toBe(String(Math.min(2, availableParallelism())));
+  });
+
+  it("bad input: a clear CRI error naming what husk refused, and nothing left behind", async () => {
+    const startFails = async (name: string, extra: Record<string, unknown>) => {
+      const id = await container(name, "sleep 100", extra);
+      const err = await cri.runtime.startContainer({ containerId: id }).then(() => undefined, (e: Error) => e.message);
+      await cri.runtime.removeContainer({ containerId: id });
+      return err;
+    };
+    // More memory than the host has, for a container of the pod and for a whole pod.
+    expect(await startFails("huge", { linux: { resources: { memoryLimitInBytes: BigInt(totalmem()) * 4n } } })).toMatch(
+      /linux\.resources\.memory\.limit: a VM of \d+ MiB is more than this host's \d+ MiB/,
+    );
+    const bigPod = {
+      ...podConfig, metadata: { name: "big", uid: `big-${driver}`, namespace: "default" }, portMappings: [],
+      linux: { resources: { memoryLimitInBytes: BigInt(totalmem()) * 4n } },
+    };
+    await expect(cri.runtime.runPodSandbox({ config: bigPod, runtimeHandler: "husk" })).rejects.toThrow(
+      /annotation io\.kubernetes\.cri\.sandbox-memory \(the pod's memory limits\): a VM of \d+ MiB is more than this host's \d+ MiB/,
+    );
+    // An option for husk it does not know (a pod annotation containerd passes on).
+    const typo = { ...podConfig, metadata: { name: "typo", uid: `typo-${driver}`, namespace: "default" }, portMappings: [], annotations: { "io.husk.vm.memroy": "1g" } };
+    await expect(cri.runtime.runPodSandbox({ config: typo, runtimeHandler: "husk" })).rejects.toThrow(
+      /annotation io\.husk\.vm\.memroy is not one husk knows \(io\.husk\.vm\.memory, io\.husk\.vm\.cpus\)/,
+    );
+    if (driver === "qemu")
+      expect(await startFails("too-big-for-the-vm", { linux: { resources: { memoryLimitInBytes: BigInt(POD_MEMORY_MIB * 2 * MiB) } } })).toMatch(
+        new RegExp(`linux\\.resources\\.memory\\.limit \\(${POD_MEMORY_MIB * 2} MiB\\) does not fit in the pod's VM of ${POD_MEMORY_MIB + VM_OVERHEAD_MIB} MiB`),
+      );
+    expect((await cri.runtime.listPodSandbox({})).items.map((p: { id: string }) => p.id)).toEqual([pod]);
+    expect(readdirSync(join(huskRoot, "k8s.io")).filter((x) => x !== INDEX_DIR)).toEqual([pod]); // one sandbox: the pod
+  }, 300_000);
+
+  it("a pod whose sandbox husk no longer knows: CreateContainer fails by name, the pod is still removed", async () => {
+    const ghost = { ...podConfig, metadata: { name: "ghost", uid: `ghost-${driver}`, namespace: "default" }, portMappings: [], linux: {} };
+    const id = (await cri.runtime.runPodSandbox({ config: ghost, runtimeHandler: "husk" })).podSandboxId as string;
+    try {
+      expect(run([huskBin, "--root", join(huskRoot, "k8s.io"), "delete", "--force", id]).status).toBe(0);
+      const c = (await cri.runtime.createContainer({
+        podSandboxId: id,
+        config: { metadata: { name: "orphan" }, image: { image: BUSYBOX }, command: ["sleep", "100"] },
+        sandboxConfig: ghost,
+      })).containerId;
+      await expect(cri.runtime.startContainer({ containerId: c })).rejects.toThrow(`sandbox ${id} named by io.kubernetes.cri.sandbox-id does not exist`);
+      await cri.runtime.removeContainer({ containerId: c });
+    } finally {
+      await cri.runtime.stopPodSandbox({ podSandboxId: id });
+      await cri.runtime.removePodSandbox({ podSandboxId: id });
+    }
+    expect(readdirSync(join(huskRoot, "k8s.io")).filter((x) => x !== INDEX_DIR)).toEqual([pod]); // one sandbox: the pod
+  }, 300_000);
 
   it("StopPodSandbox and RemovePodSandbox leave nothing: no husk process, VM, tap, mount, cgroup or file", async () => {
     await cri.runtime.stopPodSandbox({ podSandboxId: pod });

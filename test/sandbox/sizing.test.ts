@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest";
 import { availableParallelism } from "node:os";
 import { loadSettings } from "../../lib/config/index.ts";
 import { defaultSpec, type Spec } from "../../lib/oci/index.ts";
-import { vmSize } from "../../lib/sandbox/sizing.ts";
+import { checkFitsVm, vmSize } from "../../lib/sandbox/sizing.ts";
 import { makeBusyboxBundle } from "../helpers/bundle.ts";
 import { Cli } from "../helpers/cli.ts";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -43,6 +43,43 @@ describe("the VM a container gets", () => {
     refused(spec({ memory: { limit: 1024 * 1024 * MiB } }), /^linux\.resources\.memory\.limit: a VM of \d+ MiB is more than this host's/);
     refused(spec({}, { "io.husk.vm.cpus": "two" }), /^annotation io\.husk\.vm\.cpus: "two" is not a number of vCPUs/);
     refused(spec({}, { "io.husk.vm.cpus": "4096" }), /^annotation io\.husk\.vm\.cpus: 4096 is more than this host's \d+ CPUs$/);
+  });
+});
+
+describe("a Kubernetes pod's VM", () => {
+  const pod = (annotations: Record<string, string>, resources: Record<string, unknown> = {}) =>
+    spec(resources, { "io.kubernetes.cri.container-type": "sandbox", ...annotations });
+
+  test("sized from the pod's limits containerd passes on its sandbox container", () => {
+    const limits = { "io.kubernetes.cri.sandbox-memory": String(512 * MiB), "io.kubernetes.cri.sandbox-cpu-quota": "150000", "io.kubernetes.cri.sandbox-cpu-period": "100000" };
+    expect(vmSize(settings, pod(limits))).toEqual({ memoryMiB: 512 + 192, cpus: Math.min(2, availableParallelism()) });
+    // No limits in the pod ("0"): the default VM.
+    expect(vmSize(settings, pod({ "io.kubernetes.cri.sandbox-memory": "0", "io.kubernetes.cri.sandbox-cpu-quota": "0" }))).toEqual({ memoryMiB: 256, cpus: 1 });
+    // A pod's own annotation wins, and must hold the pod's limits.
+    expect(vmSize(settings, pod({ ...limits, "io.husk.vm.memory": "1g" })).memoryMiB).toBe(1024);
+    expect(() => vmSize(settings, pod({ ...limits, "io.husk.vm.memory": "600m" }))).toThrow(
+      /^annotation io\.husk\.vm\.memory: 600 MiB cannot hold annotation io\.kubernetes\.cri\.sandbox-memory \(the pod's memory limits\) \(512 MiB\)/,
+    );
+    // Only a sandbox container stands for its pod.
+    expect(vmSize(settings, spec({}, { "io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-memory": String(512 * MiB) }))).toEqual({ memoryMiB: 256, cpus: 1 });
+  });
+
+  test("more than the host has, a value that is no number, an io.husk annotation husk does not know: refused by name", () => {
+    expect(() => vmSize(settings, pod({ "io.kubernetes.cri.sandbox-memory": String(1024 * 1024 * MiB) }))).toThrow(
+      /^annotation io\.kubernetes\.cri\.sandbox-memory \(the pod's memory limits\): a VM of \d+ MiB is more than this host's \d+ MiB$/,
+    );
+    expect(() => vmSize(settings, pod({ "io.kubernetes.cri.sandbox-memory": "lots" }))).toThrow(/^annotation io\.kubernetes\.cri\.sandbox-memory: "lots" is not a number$/);
+    expect(() => vmSize(settings, spec({}, { "io.husk.vm.memroy": "1g" }))).toThrow(
+      /^annotation io\.husk\.vm\.memroy is not one husk knows \(io\.husk\.vm\.memory, io\.husk\.vm\.cpus\)$/,
+    );
+  });
+
+  test("a container joining the VM must fit beside the VM's own overhead", () => {
+    expect(() => checkFitsVm(settings, spec({ memory: { limit: 64 * MiB } }), 256, "container b")).not.toThrow();
+    expect(() => checkFitsVm(settings, spec({}), 256, "container b")).not.toThrow();
+    expect(() => checkFitsVm(settings, spec({ memory: { limit: 128 * MiB } }), 256, "container b")).toThrow(
+      /^container b: linux\.resources\.memory\.limit \(128 MiB\) does not fit in the pod's VM of 256 MiB beside its own 192 MiB; /,
+    );
   });
 });
 
