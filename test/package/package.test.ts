@@ -36,7 +36,8 @@ let box: Throwaway;
 const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
 const ok = (r: Ran, what: string) => expect(r.status, `${what}: ${r.stderr}${r.stdout}`).toBe(0);
 const podman = (...args: string[]) => box.run(["podman", "--runtime", "/usr/bin/husk", ...args]);
-const dpkg = (...args: string[]) => box.run(["dpkg", `--log=${join(work, "dpkg.log")}`, ...args]);
+const dpkgArgv = (...args: string[]) => ["dpkg", `--log=${join(work, "dpkg.log")}`, ...args];
+const dpkg = (...args: string[]) => box.run(dpkgArgv(...args));
 const installedVersion = () => box.run(["dpkg-query", "-W", "-f=${Version} ${Status}", "husk"]).stdout;
 const guestVersions = () => box.sh(`ls ${GUEST}`).stdout.split("\n").filter(Boolean).sort();
 
@@ -200,7 +201,7 @@ describe.skipIf(!!skip)("the Debian package", () => {
     expect([a.assetsVersion, b.assetsVersion]).toEqual([prev.assetsVersion, prev.assetsVersion]);
 
     // dpkg -i of the current package while both write.
-    const up = await longestGap([join(hbDir, "hb-a"), join(hbDir, "hb-b")], () => box.runAsync(["dpkg", `--log=${join(work, "dpkg.log")}`, "-i", cur.deb]));
+    const up = await longestGap([join(hbDir, "hb-a"), join(hbDir, "hb-b")], () => box.runAsync(dpkgArgv("-i", cur.deb)));
     console.log(`package upgrade ${prev.version} → ${cur.version}: longest heartbeat gaps ${up.gaps.join(" ms, ")} ms`);
     ok(up.ran, "dpkg -i current over previous");
     expect(installedVersion()).toBe(`${cur.version} install ok installed`);
@@ -234,7 +235,7 @@ describe.skipIf(!!skip)("the Debian package", () => {
     expect(gc.stdout).toContain(`kept assets ${prev.assetsVersion}: booted by sandbox ${b.id}`);
 
     // Rollback: the previous package again, under the new container and hb-b.
-    const down = await longestGap([join(hbDir, "hb-b")], () => box.runAsync(["dpkg", `--log=${join(work, "dpkg.log")}`, "-i", prev.deb]));
+    const down = await longestGap([join(hbDir, "hb-b")], () => box.runAsync(dpkgArgv("-i", prev.deb)));
     console.log(`package rollback ${cur.version} → ${prev.version}: longest heartbeat gap ${down.gaps[0]} ms`);
     ok(down.ran, "dpkg -i previous over current");
     expect(installedVersion()).toBe(`${prev.version} install ok installed`);
@@ -255,5 +256,74 @@ describe.skipIf(!!skip)("the Debian package", () => {
     const gone = Date.now() + 30_000;
     while (box.processes().length && Date.now() < gone) await new Promise((r) => setTimeout(r, 200));
     expect(box.processes().map((p) => exeOf(p))).toEqual([]);
+  }, VM_MS);
+
+  test("bad input: dpkg killed mid-upgrade, a newer major persist format in use, a corrupted asset file; then gc --assets", async () => {
+    ok(dpkg("-i", prev.deb), "dpkg -i previous");
+    const c = await heartbeat("hb-c");
+    const hb = [join(hbDir, "hb-c")];
+
+    // SIGKILL while dpkg unpacks the upgrade: dpkg marks the package
+    // half-installed (it asks for a reinstall, which `dpkg --configure -a`
+    // does not do); the old binary stays in place and the VM runs on.
+    const killed = await longestGap(hb, async () => {
+      const run = box.spawn(dpkgArgv("-i", cur.deb));
+      const partial = join(box.upper("/usr"), "bin/husk.dpkg-new");
+      while (!existsSync(partial)) await new Promise((r) => setTimeout(r, 10));
+      process.kill(run.pid, "SIGKILL");
+      return run.done;
+    });
+    expect(killed.ran.status).not.toBe(0);
+    expect(installedVersion()).toBe(`${prev.version} install reinstreq half-installed`);
+    expect(box.run(["husk", "--version"]).stdout).toContain(prev.version.replace(/\+.*/, ""));
+    const again = await longestGap(hb, () => box.runAsync(dpkgArgv("-i", cur.deb)));
+    console.log(`dpkg SIGKILLed while unpacking, then dpkg -i again: longest heartbeat gaps ${killed.gaps[0]} ms, ${again.gaps[0]} ms`);
+    ok(again.ran, "dpkg -i after the kill");
+    expect(installedVersion()).toBe(`${cur.version} install ok installed`);
+    expect(guestVersions()).toEqual([prev.assetsVersion, cur.assetsVersion].sort());
+    expect(Math.max(killed.gaps[0]!, again.gaps[0]!)).toBeLessThan(1000);
+    expect(exeOf(c.pid)).toBe("/usr/bin/husk (deleted)");
+
+    // A sandbox in a newer major format than the previous release reads:
+    // rolling back is refused before anything is unpacked.
+    box.sh("mkdir -p /run/husk/future && echo '{\"formatVersion\": \"2.0\", \"id\": \"future\"}' > /run/husk/future/persist.json");
+    const refused = dpkg("-i", prev.deb);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain(`husk ${prev.version} cannot be installed: /run/husk/future/persist.json has persist format 2.0, newer than this husk reads (>=1.0 <2.0); the installed husk was left in place.`);
+    expect(installedVersion()).toBe(`${cur.version} install ok installed`);
+    expect(sha256(join(box.upper("/usr"), "bin/husk"))).toBe(sha256(DIST_HUSK));
+    box.sh("rm -rf /run/husk/future");
+
+    // A corrupted kernel: no VM boots from it, and the error names the file
+    // and both checksums; the package repairs it.
+    const kernel = `${GUEST}/${cur.assetsVersion}/vmlinux`;
+    const manifest = JSON.parse(box.run(["cat", `${GUEST}/${cur.assetsVersion}/manifest.json`]).stdout);
+    ok(box.sh(`printf CORRUPTEDCORRUPT | dd of=${kernel} bs=1 seek=4096 conv=notrunc status=none`), "corrupt");
+    const bad = box.run(["sha256sum", kernel]).stdout.split(" ")[0]!;
+    const run = podman("run", "--rm", "--network", "none", image, "true");
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toContain(`guest asset file ${kernel} (assets ${cur.assetsVersion}) is corrupted: its sha256 is ${bad}, its manifest says ${manifest.files.kernel.sha256}`);
+    expect(podman("ps", "-a", "--format", "{{.Names}}").stdout.trim()).toBe("hb-c");
+    // Reinstalled, interrupted after the unpack: --configure -a completes it.
+    const repair = await longestGap(hb, async () => {
+      ok(await box.runAsync(dpkgArgv("--unpack", cur.deb)), "dpkg --unpack");
+      expect(installedVersion()).toBe(`${cur.version} install ok unpacked`);
+      return box.runAsync(dpkgArgv("--configure", "-a"));
+    });
+    ok(repair.ran, "dpkg --configure -a");
+    expect(installedVersion()).toBe(`${cur.version} install ok installed`);
+    expect(box.run(["sha256sum", kernel]).stdout.split(" ")[0]).toBe(manifest.files.kernel.sha256);
+    expect(guestVersions()).toEqual([prev.assetsVersion, cur.assetsVersion].sort());
+    expect(repair.gaps[0]).toBeLessThan(1000);
+
+    // The old container, managed by the new husk, then gone: gc takes its assets.
+    expect(podman("exec", "hb-c", "echo", "alive").stdout.trim()).toBe("alive");
+    ok(podman("rm", "-f", "--time", "0", "hb-c"), "podman rm hb-c");
+    const gc = box.run(["husk", "gc", "--assets"]);
+    ok(gc, "husk gc --assets");
+    expect(gc.stdout).toContain(`removed assets ${prev.assetsVersion}: no sandbox uses it`);
+    expect(guestVersions()).toEqual([cur.assetsVersion]);
+    ok(dpkg("--purge", "husk"), "dpkg --purge");
+    expect(leftovers()).toEqual([]);
   }, VM_MS);
 });

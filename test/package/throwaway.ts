@@ -66,15 +66,19 @@ export class Throwaway {
     return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: `${r.stderr ?? ""}${r.error ? String(r.error) : ""}` };
   }
 
-  // For what must not block the test's own clock (heartbeat sampling).
+  // For what must not block the test's own clock (heartbeat sampling). The
+  // pid is the command's own (nsenter and env exec it), for a SIGKILL.
+  spawn(cmd: string[]): { pid: number; done: Promise<Ran> } {
+    const child = spawn("nsenter", this.argv(cmd), { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "", stderr = "";
+    child.stdout!.on("data", (d) => (stdout += d));
+    child.stderr!.on("data", (d) => (stderr += d));
+    const done = new Promise<Ran>((resolve) => child.on("close", (code, signal) => resolve({ status: code ?? (signal ? 128 + 9 : -1), stdout, stderr })));
+    return { pid: child.pid!, done };
+  }
+
   runAsync(cmd: string[]): Promise<Ran> {
-    return new Promise((resolve) => {
-      const child = spawn("nsenter", this.argv(cmd), { stdio: ["ignore", "pipe", "pipe"] });
-      let stdout = "", stderr = "";
-      child.stdout!.on("data", (d) => (stdout += d));
-      child.stderr!.on("data", (d) => (stderr += d));
-      child.on("close", (code) => resolve({ status: code ?? -1, stdout, stderr }));
-    });
+    return this.spawn(cmd).done;
   }
 
   sh(script: string): Ran {
