@@ -1,12 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
-import { builtBinary } from "../helpers/husk.ts";
-import { busyboxOciTar } from "../helpers/images.ts";
-import { startContainerd, type Containerd } from "../helpers/containerd.ts";
-import { criClients, type CriClients } from "../helpers/cri.ts";
+import { BUSYBOX_IMAGE, startCriNode, type CriClients, type CriNode } from "../helpers/cri.ts";
 import { findLeaks, noLeaks, type Leaks } from "../helpers/leaks.ts";
 import { INDEX_DIR } from "../../lib/persist/index.ts";
 import { until } from "../helpers/cli.ts";
@@ -19,8 +16,6 @@ import { vmEnv, vmSkipReason } from "../qemu/assets.ts";
 // namespaces all live in a network namespace this test creates.
 
 const work = mkdtempSync(join(tmpdir(), "husk-cri-"));
-const PAUSE = "localhost/husk-pause:latest";
-const BUSYBOX = "localhost/husk-busybox:latest";
 const vmSkip = vmSkipReason();
 const MiB = 1024 * 1024;
 const POD_MEMORY_MIB = 160;
@@ -29,59 +24,6 @@ const VM_OVERHEAD_MIB = 192; // [vm] memory_overhead's default
 function run(cmd: string[], timeout = 60_000) {
   const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: "utf8", timeout });
   return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-}
-
-// containerd's shim passes no settings but --root: a wrapper names this test's config file.
-function huskWrapper(driver: string, root: string, guest: Record<string, string>): string {
-  const config = join(work, `husk-${driver}.toml`);
-  const g = guest.HUSK_GUEST_DIR ? `[guest]\ndir = "${guest.HUSK_GUEST_DIR}"\nversion = "${guest.HUSK_GUEST_VERSION}"\n` : "";
-  writeFileSync(config, `root = "${root}"\nhypervisor = "${driver}"\n${g}`);
-  const path = join(work, `husk-${driver}`);
-  writeFileSync(path, `#!/bin/sh\nexec ${builtBinary()} --config ${config} "$@"\n`);
-  chmodSync(path, 0o755);
-  return path;
-}
-
-// The CRI plugin's settings: handler `husk` (and plain runc), a CNI bridge
-// with host-local addresses and portmap. restrict_oom_score_adj: containerd's
-// -998 for the sandbox needs CAP_SYS_RESOURCE, which this machine lacks.
-function criConfig(dir: string, husk: string, huskRoot: string): string {
-  const cri = 'plugins."io.containerd.grpc.v1.cri"';
-  return [
-    `[${cri}]`,
-    `  sandbox_image = "${PAUSE}"`,
-    "  restrict_oom_score_adj = true",
-    "  netns_mounts_under_state_dir = true",
-    `[${cri}.containerd]`,
-    '  default_runtime_name = "runc"',
-    `[${cri}.containerd.runtimes.runc]`,
-    '  runtime_type = "io.containerd.runc.v2"',
-    `[${cri}.containerd.runtimes.husk]`,
-    '  runtime_type = "io.containerd.runc.v2"',
-    '  pod_annotations = ["io.husk.*"]',
-    `[${cri}.containerd.runtimes.husk.options]`,
-    `  BinaryName = "${husk}"`,
-    `  Root = "${huskRoot}"`,
-    "  SystemdCgroup = false",
-    `[${cri}.cni]`,
-    '  bin_dir = "/usr/lib/cni"',
-    `  conf_dir = "${dir}/cni"`,
-  ].join("\n");
-}
-
-function cniConfig(dir: string, bridge: string, subnet: string): void {
-  mkdirSync(join(dir, "cni"), { recursive: true });
-  writeFileSync(join(dir, "cni", "10-husk.conflist"), JSON.stringify({
-    cniVersion: "0.4.0",
-    name: bridge,
-    plugins: [
-      {
-        type: "bridge", bridge, isGateway: true, ipMasq: false,
-        ipam: { type: "host-local", ranges: [[{ subnet: `${subnet}.0/24` }]], routes: [{ dst: "0.0.0.0/0" }], dataDir: join(dir, "ipam") },
-      },
-      { type: "portmap", capabilities: { portMappings: true } },
-    ],
-  }));
 }
 
 // Interfaces named like husk's taps, and ingress qdiscs, in a netns.
@@ -119,18 +61,17 @@ describe.each([
   const skip = driver === "qemu" ? vmSkip : undefined;
   const it = test.skipIf(!!skip);
   const dir = join(work, driver);
-  const netns = `husk-cri-${process.pid}-${n}`;
-  const nsPath = `/run/netns/${netns}`;
-  const subnet = `10.90.${(process.pid % 100) * 2 + n}`;
-  const huskRoot = join(dir, "husk-root");
   const hostPort = 19080 + n;
-  let containerd: Containerd;
-  let huskBin: string;
+  let node: CriNode;
   let cri: CriClients;
+  let huskRoot: string;
+  let huskConfig: string;
+  let netns: string;
+  let subnet: string;
   let pod: string;
   let podConfig: Record<string, unknown>;
   const ids: Record<string, string> = {};
-  const inNs = (cmd: string[]) => run(["nsenter", `--net=${nsPath}`, ...cmd]);
+  const inNs = (cmd: string[]) => node.inNs(cmd);
 
   const exec = async (id: string, script: string, timeout = 0n) => {
     const r = await cri.runtime.execSync({ containerId: id, cmd: ["sh", "-c", script], timeout });
@@ -139,7 +80,7 @@ describe.each([
   const container = async (name: string, script: string, extra: Record<string, unknown> = {}) => {
     const r = await cri.runtime.createContainer({
       podSandboxId: pod,
-      config: { metadata: { name }, image: { image: BUSYBOX }, command: ["sh", "-c", script], logPath: `${name}.log`, ...extra },
+      config: { metadata: { name }, image: { image: BUSYBOX_IMAGE }, command: ["sh", "-c", script], logPath: `${name}.log`, ...extra },
       sandboxConfig: podConfig,
     });
     return r.containerId as string;
@@ -147,17 +88,9 @@ describe.each([
 
   beforeAll(async () => {
     if (skip) return;
-    const guest = driver === "qemu" ? vmEnv() : {};
-    expect(run(["ip", "netns", "add", netns]).status).toBe(0);
-    inNs(["ip", "link", "set", "lo", "up"]);
-    cniConfig(dir, `huskcri${n}`, subnet);
-    huskBin = huskWrapper(driver, huskRoot, guest);
-    containerd = await startContainerd({ dir, netns: nsPath, cri: criConfig(dir, huskBin, huskRoot) });
-    for (const [name, config] of [[PAUSE, { Cmd: ["sleep", "2147483647"] }], [BUSYBOX, {}]] as const) {
-      const imp = containerd.ctr("-n", "k8s.io", "image", "import", busyboxOciTar(join(dir, `img-${name.split("/")[1]!.split(":")[0]}`), name, config));
-      expect(imp.status, imp.stderr).toBe(0);
-    }
-    cri = await criClients(containerd.socket);
+    node = await startCriNode(dir, n, { husk: { driver, guest: driver === "qemu" ? vmEnv() : {} } });
+    ({ cri, netns, subnet } = node);
+    ({ root: huskRoot, config: huskConfig } = node.handlers.husk!);
   }, 600_000);
 
   afterAll(async () => {
@@ -168,8 +101,7 @@ describe.each([
         await cri.runtime.removePodSandbox({ podSandboxId: p.id }).catch(() => {});
       }
     } finally {
-      await containerd?.stop();
-      run(["ip", "netns", "del", netns]);
+      await node?.stop();
     }
   }, 300_000);
 
@@ -307,26 +239,16 @@ describe.each([
       expect(await startFails("too-big-for-the-vm", { linux: { resources: { memoryLimitInBytes: BigInt(POD_MEMORY_MIB * 2 * MiB) } } })).toMatch(
         new RegExp(`linux\\.resources\\.memory\\.limit \\(${POD_MEMORY_MIB * 2} MiB\\) does not fit in the pod's VM of ${POD_MEMORY_MIB + VM_OVERHEAD_MIB} MiB`),
       );
-    expect((await cri.runtime.listPodSandbox({})).items.map((p: { id: string }) => p.id)).toEqual([pod]);
-    expect(readdirSync(join(huskRoot, "k8s.io")).filter((x) => x !== INDEX_DIR)).toEqual([pod]); // one sandbox: the pod
-  }, 300_000);
-
-  it("a pod whose sandbox husk no longer knows: CreateContainer fails by name, the pod is still removed", async () => {
-    const ghost = { ...podConfig, metadata: { name: "ghost", uid: `ghost-${driver}`, namespace: "default" }, portMappings: [], linux: {} };
-    const id = (await cri.runtime.runPodSandbox({ config: ghost, runtimeHandler: "husk" })).podSandboxId as string;
+    // A sandbox husk does not know: its settings now name another store, where the pod is not.
+    const settings = readFileSync(huskConfig, "utf8");
+    writeFileSync(huskConfig, `persist = "sqlite"\n${settings}`);
     try {
-      expect(run([huskBin, "--root", join(huskRoot, "k8s.io"), "delete", "--force", id]).status).toBe(0);
-      const c = (await cri.runtime.createContainer({
-        podSandboxId: id,
-        config: { metadata: { name: "orphan" }, image: { image: BUSYBOX }, command: ["sleep", "100"] },
-        sandboxConfig: ghost,
-      })).containerId;
-      await expect(cri.runtime.startContainer({ containerId: c })).rejects.toThrow(`sandbox ${id} named by io.kubernetes.cri.sandbox-id does not exist`);
-      await cri.runtime.removeContainer({ containerId: c });
+      expect(await startFails("unknown-sandbox", {})).toContain(`sandbox ${pod} named by io.kubernetes.cri.sandbox-id does not exist`);
     } finally {
-      await cri.runtime.stopPodSandbox({ podSandboxId: id });
-      await cri.runtime.removePodSandbox({ podSandboxId: id });
+      writeFileSync(huskConfig, settings);
+      for (const f of ["persist.db", "persist.db-wal", "persist.db-shm"]) rmSync(join(huskRoot, "k8s.io", f), { force: true });
     }
+    expect((await cri.runtime.listPodSandbox({})).items.map((p: { id: string }) => p.id)).toEqual([pod]);
     expect(readdirSync(join(huskRoot, "k8s.io")).filter((x) => x !== INDEX_DIR)).toEqual([pod]); // one sandbox: the pod
   }, 300_000);
 
