@@ -17,7 +17,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ["core"],
   ["config", "oci"],
   ["persist", "protocol"],
-  ["guest", "network"], // guest assets; the netns a sandbox is given
+  ["guest", "network", "cgroups"], // guest assets; the netns a sandbox is given; its host cgroup
   ["hypervisor"],
   ["agent"],
   ["sandbox"],

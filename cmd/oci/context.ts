@@ -1,5 +1,5 @@
 import { openContext, type Context } from "../../lib/sandbox/context.ts";
-import { HuskError, log } from "../../lib/core/index.ts";
+import { HuskError } from "../../lib/core/index.ts";
 import { getSettings, globalOptions } from "../globals.ts";
 
 // Every OCI command works on the sandboxes under the resolved --root. Commands
@@ -9,15 +9,6 @@ export function context(): Promise<Context> {
   const g = globalOptions();
   if (g.rootless === "true") throw new HuskError("--rootless true: rootless containers are not supported; run husk as root");
   return openContext(getSettings());
-}
-
-// Accepted so callers that always pass it keep working; said out loud once,
-// where it would matter (create), since cgroups are the agent's business.
-export function warnSystemdCgroup(): void {
-  if (!globalOptions().systemdCgroup) return;
-  const msg = "--systemd-cgroup is not supported: the sandbox's agent places containers in cgroups itself (cgroupfs); linux.cgroupsPath is used as a cgroupfs path";
-  console.error(`husk: warning: ${msg}`);
-  log.warn(msg);
 }
 
 export const idArg = { type: "positional", description: "container id", required: true } as const;

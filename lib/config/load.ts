@@ -70,6 +70,7 @@ function fromFile(f: ConfigFile): SettingsOverrides {
     guestVersion: f.guest?.version,
     vmMemoryMiB: f.vm?.memory,
     vmMemoryOverheadMiB: f.vm?.memory_overhead,
+    vmHostOverheadMiB: f.vm?.host_overhead,
     vmMinMemoryMiB: f.vm?.min_memory,
     vmCpus: f.vm?.cpus,
   };

@@ -24,7 +24,13 @@ export const ConfigFileSchema = v.partial(
     // VM size (MiB, vCPUs): memory when the container sets no limit, the
     // overhead added to a limit, the least a VM gets, and the vCPU default.
     vm: v.partial(
-      v.object({ memory: PositiveInt, memory_overhead: v.pipe(v.number(), v.integer(), v.minValue(0)), min_memory: PositiveInt, cpus: PositiveInt }),
+      v.object({
+        memory: PositiveInt,
+        memory_overhead: v.pipe(v.number(), v.integer(), v.minValue(0)),
+        min_memory: PositiveInt,
+        cpus: PositiveInt,
+        host_overhead: v.pipe(v.number(), v.integer(), v.minValue(0)), // added to guest memory for the host cgroup's limit
+      }),
     ),
   }),
 );
@@ -47,6 +53,7 @@ export const SettingsSchema = v.object({
   guestVersion: v.optional(v.string()),
   vmMemoryMiB: v.optional(v.number()),
   vmMemoryOverheadMiB: v.optional(v.number()),
+  vmHostOverheadMiB: v.optional(v.number()),
   vmMinMemoryMiB: v.optional(v.number()),
   vmCpus: v.optional(v.number()),
 });

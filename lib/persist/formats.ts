@@ -4,6 +4,7 @@ import { PersistError, type Origin } from "./errors.ts";
 import { typedFromLegacy, withLegacy } from "./legacy.ts";
 import { SandboxV1 } from "./v1.ts";
 import { SandboxV1_1 } from "./v1_1.ts";
+import { SandboxV1_2 } from "./v1_2.ts";
 
 // One entry per format version, oldest first. `up` turns a document of the
 // previous entry (already validated) into this one; it must be pure: no I/O,
@@ -131,8 +132,9 @@ export const FORMATS = new FormatChain<SandboxDoc>(
   [
     { version: "1.0", schema: SandboxV1 },
     { version: "1.1", schema: SandboxV1_1, up: typedFromLegacy as FormatStep["up"] },
+    { version: "1.2", schema: SandboxV1_2, up: (d) => d }, // only adds optional sections
   ],
   withLegacy as (d: SandboxDoc) => SandboxDoc,
 );
 
-export type SandboxDoc = v.InferOutput<typeof SandboxV1_1>;
+export type SandboxDoc = v.InferOutput<typeof SandboxV1_2>;

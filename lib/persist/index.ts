@@ -29,6 +29,7 @@ export type ProcessRef = NonNullable<SandboxDoc["proxy"]>["process"];
 export type ProxyRecord = NonNullable<SandboxDoc["proxy"]>;
 export type SnapshotRecord = NonNullable<SandboxDoc["snapshots"]>[number];
 export type VirtiofsdRecord = NonNullable<QemuVmRecord["virtiofsd"]>;
+export type HostCgroupRecord = NonNullable<SandboxDoc["hostCgroup"]>;
 
 // For `husk version --json`.
 export const persistFormats = () => ({ writes: FORMATS.current, reads: [FORMATS.readRange] });

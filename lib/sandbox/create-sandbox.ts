@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ErrorCode, HuskError, crashPoint, validateId } from "../core/index.ts";
+import { ErrorCode, HuskError, crashPoint, log, validateId } from "../core/index.ts";
 import { driverFor, driversWith, resolveDriverName, type Hypervisor, type VmSpec } from "../hypervisor/index.ts";
 import { carryIntoVm, networkPlan, releaseNetwork, type NetworkRecord } from "../network/index.ts";
 import type { Spec } from "../oci/index.ts";
@@ -10,6 +10,8 @@ import { connectAgent } from "../protocol/index.ts";
 import type { Context } from "./context.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
 import { socketDir } from "./paths.ts";
+import { VM_DEFAULTS } from "./sizing.ts";
+import { enterCgroup, hostCgroupPath, makeCgroup, removeCgroup } from "../cgroups/index.ts";
 import { startProxy, stopProxy } from "./proxy.ts";
 
 export interface SandboxOptions {
@@ -19,6 +21,7 @@ export interface SandboxOptions {
   cpus?: number;
   memoryMiB?: number;
   spec?: Spec; // the first container's: its network namespace becomes the VM's network
+  systemdCgroup?: boolean; // its cgroupsPath is "slice:prefix:name"
 }
 
 // A sandbox whose VM (or local agent) runs and whose agent answered, not yet
@@ -47,6 +50,8 @@ export async function bootSandbox(ctx: Context, opts: SandboxOptions, first?: Co
   let proxy: ProxyRecord | undefined;
   try {
     const driver = await driverFor(driverName, ctx.settings);
+    if (driver.features.isolation === "vm") await placeOnHost(ctx, doc, opts);
+    else if (opts.systemdCgroup) log.warn(`sandbox ${opts.id}: --systemd-cgroup: the ${driver.name} driver's runc gets cgroupsPath as a cgroupfs path`);
     const spec = { sandboxId: opts.id, vmDir: socketDir(ctx, opts.id), sharedDir, cpus: doc.config.cpus!, memoryMiB: doc.config.memoryMiB! };
     const saved = await startVm(ctx, driver, spec, vmNetwork(driver, opts));
     const channel = driver.channel(saved.vm!);
@@ -79,6 +84,26 @@ export function doneCreating(ctx: Context, id: string): void {
   const dir = ctx.store.sandboxDir(id);
   markers.get(dir)?.release();
   markers.delete(dir);
+}
+
+// A VM's host processes (VMM, virtiofsd, proxy, shims) are accounted where
+// the first container's cgroupsPath says, as runc would place the container,
+// limited to guest memory and the host side's overhead. It is recorded
+// before anything runs in it; this process then enters it, so all it starts
+// is born there.
+async function placeOnHost(ctx: Context, doc: SandboxDoc, opts: SandboxOptions): Promise<void> {
+  const cgroupsPath = opts.spec?.linux?.cgroupsPath;
+  if (!cgroupsPath) return;
+  const where = hostCgroupPath(cgroupsPath, !!opts.systemdCgroup);
+  const overhead = ctx.settings.vmHostOverheadMiB ?? VM_DEFAULTS.hostOverheadMiB;
+  const cg = makeCgroup(where, (doc.config.memoryMiB! + overhead) * 1024 * 1024);
+  try {
+    await ctx.store.update(doc.id, (d) => void (d.hostCgroup = cg));
+  } catch (e) {
+    await removeCgroup(cg, 0);
+    throw e;
+  }
+  enterCgroup(cg);
 }
 
 // A VM gets the network namespace the spec names, mirrored (lib/network);

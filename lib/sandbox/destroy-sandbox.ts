@@ -1,6 +1,7 @@
 import { crashPoint, errorMessage, log } from "../core/index.ts";
 import { stopStrays } from "../hypervisor/index.ts";
 import { releaseNetwork } from "../network/index.ts";
+import { removeCgroup } from "../cgroups/index.ts";
 import { DOC_FILE, LOCK_FILE, type SandboxDoc } from "../persist/index.ts";
 import { driverOfDoc, withAgent } from "./agent.ts";
 import type { Context } from "./context.ts";
@@ -48,4 +49,6 @@ async function stopEverything(ctx: Context, doc: SandboxDoc, force: boolean): Pr
   if (doc.vm) await (await driverOfDoc(ctx, doc)).stop(doc.vm);
   await stopProxy(doc);
   releaseNetwork(doc.network);
+  const left = doc.hostCgroup ? await removeCgroup(doc.hostCgroup) : [];
+  if (left.length) log.warn(`sandbox ${doc.id}: host cgroup still in use, left in place: ${left.join(", ")}`);
 }

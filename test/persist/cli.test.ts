@@ -7,7 +7,7 @@ import { tempRoot, versionedDoc } from "./helpers.ts";
 test("husk version --json says which persist formats it writes and reads", () => {
   const r = husk(["version", "--json"]);
   expect(r.status).toBe(0);
-  expect(JSON.parse(r.stdout).persist).toEqual({ writes: "1.1", reads: [">=1.0 <2.0"] });
+  expect(JSON.parse(r.stdout).persist).toEqual({ writes: "1.2", reads: [">=1.0 <2.0"] });
 });
 
 test("husk inspect reads the store the settings name: flag, environment or config file", () => {

@@ -125,8 +125,8 @@ describe("migration chain", () => {
 });
 
 describe("this release's formats", () => {
-  test("writes 1.1 and reads every 1.x", () => {
-    expect(FORMATS.current).toBe("1.1");
+  test("writes 1.2 and reads every 1.x", () => {
+    expect(FORMATS.current).toBe("1.2");
     expect(FORMATS.readRange).toBe(">=1.0 <2.0");
   });
 

@@ -1,0 +1,22 @@
+// Persist format 1.2 — not yet released. A minor of 1.1: additive only, so
+// release 0.2.0 (format 1.1) still reads, keeps and writes back a 1.2 document.
+//
+// What 1.2 adds:
+//   hostCgroup  where the sandbox's host processes (VMM, virtiofsd, proxy,
+//               shims) are accounted: linux.cgroupsPath of its first container
+//
+// Like v1.ts, nothing here imports from the rest of the tree but older formats.
+import * as v from "valibot";
+import { SandboxV1_1 } from "./v1_1.ts";
+
+export const HostCgroupV1_2 = v.looseObject({
+  path: v.string(), // as resolved from cgroupsPath: "/a/b", or "a/b" below husk's own cgroup
+  dirs: v.array(v.string()), // the leaf directory made in each hierarchy, removed at delete
+  memoryLimit: v.optional(v.number()), // bytes: guest memory and the host side's overhead
+});
+
+export const SandboxV1_2 = v.looseObject({
+  ...SandboxV1_1.entries,
+  formatVersion: v.literal("1.2"),
+  hostCgroup: v.optional(HostCgroupV1_2),
+});
