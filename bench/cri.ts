@@ -27,10 +27,33 @@ function pssMiB(pids: number[]): number {
   return kib / 1024;
 }
 
+// CPU time (user + system, ms) the given processes used so far.
+function cpuMs(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+    } catch {}
+  }
+  return ticks * 10; // USER_HZ = 100
+}
+
+const IDLE_MS = 5000;
+
 interface Figures {
   up: number[];
   down: number[];
   pss: number[];
+  idleCpu: number[]; // % of one CPU husk's processes use while the pod idles
+  parts?: Map<string, number>; // the first pod's PSS by process kind
+}
+
+// "qemu-system-x86_64", "virtiofsd", "husk shim", ... for a process's command line.
+function kind(cmdline: string): string {
+  const [argv0 = "", argv1 = ""] = cmdline.split(" ");
+  const name = argv0.split("/").pop()!;
+  return name === "husk" ? `husk ${argv1}` : name.startsWith("ld-linux") ? "virtiofsd" : name;
 }
 
 const work = mkdtempSync(join(tmpdir(), "husk-bench-cri-"));
@@ -55,7 +78,16 @@ async function onePod(handler: string, i: number, f: Figures): Promise<void> {
   if (root) {
     await Bun.sleep(2000); // settled: the guest booted, the agent idle
     // husk's processes: those naming its root or its sandbox's socket directory.
-    f.pss.push(pssMiB(findLeaks(root).processes.map((p) => Number(p.split(":")[0]))));
+    const procs = findLeaks(root).processes.map((p) => ({ pid: Number(p.split(":")[0]), kind: kind(p.slice(p.indexOf(":") + 2)) }));
+    const pids = procs.map((p) => p.pid);
+    f.pss.push(pssMiB(pids));
+    const before = cpuMs(pids);
+    await Bun.sleep(IDLE_MS);
+    f.idleCpu.push(((cpuMs(pids) - before) / IDLE_MS) * 100);
+    if (!f.parts) {
+      f.parts = new Map();
+      for (const p of procs) f.parts.set(p.kind, (f.parts.get(p.kind) ?? 0) + pssMiB([p.pid]));
+    }
   }
   const t1 = performance.now();
   await runtime.stopPodSandbox({ podSandboxId: pod });
@@ -66,7 +98,7 @@ async function onePod(handler: string, i: number, f: Figures): Promise<void> {
 try {
   const results: [string, Figures][] = [];
   for (const handler of ["runc", ...Object.keys(husk)]) {
-    const f: Figures = { up: [], down: [], pss: [] };
+    const f: Figures = { up: [], down: [], pss: [], idleCpu: [] };
     for (let i = 0; i < RUNS; i++) await onePod(handler, i, f);
     results.push([handler, f]);
   }
@@ -75,7 +107,10 @@ try {
     const ratio = (xs: number[], base: number[]) => (handler === "runc" ? "" : ` (${(median(xs) / median(base)).toFixed(1)}x runc)`);
     console.log(`CRI ${handler.padEnd(10)} RunPodSandbox -> container running: ${fmt(f.up)}${ratio(f.up, runc.up)}`);
     console.log(`CRI ${handler.padEnd(10)} StopPodSandbox + RemovePodSandbox:  ${fmt(f.down)}${ratio(f.down, runc.down)}`);
-    if (f.pss.length) console.log(`CRI ${handler.padEnd(10)} husk's processes for a 1-container pod: ${median(f.pss).toFixed(0)} MiB PSS (median)`);
+    if (!f.pss.length) continue;
+    const parts = [...(f.parts ?? [])].map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ");
+    console.log(`CRI ${handler.padEnd(10)} husk's processes for a 1-container pod: ${median(f.pss).toFixed(0)} MiB PSS (median; first pod: ${parts})`);
+    console.log(`CRI ${handler.padEnd(10)} husk's processes while the pod idles: ${median(f.idleCpu).toFixed(1)}% of a CPU (median over ${IDLE_MS / 1000} s)`);
   }
   if (vmSkip) console.log(`CRI husk-qemu: n/a (${vmSkip})`);
 } finally {
