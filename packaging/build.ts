@@ -3,7 +3,8 @@
 // packaging code is versioned on its own, see LAYOUT) and the guest assets
 // that binary builds. See docs/installing.md for what the package does.
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { cpSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -63,6 +64,16 @@ function sourceDateEpoch(info: BinaryInfo): number {
   return Number(r.stdout.trim()) || 0;
 }
 
+// The agent the guest runs is this very binary: one inode for both paths
+// halves the package (dpkg and tar keep hard links). An upgrade replaces
+// /usr/bin/husk by a new file, so the asset's copy is never changed in place.
+function linkAgent(binary: string, assetDir: string, agent: { path: string; sha256: string } | undefined): void {
+  if (!agent || createHash("sha256").update(readFileSync(binary)).digest("hex") !== agent.sha256) return;
+  const path = join(assetDir, agent.path);
+  rmSync(path);
+  linkSync(binary, path);
+}
+
 function stageTree(root: string, opts: PackageOptions, info: BinaryInfo, epoch: number): string {
   mkdirSync(join(root, "usr/bin"), { recursive: true });
   cpSync(opts.binary, join(root, PATHS.binary)); // never stripped: the binary carries its code after the ELF
@@ -74,6 +85,7 @@ function stageTree(root: string, opts: PackageOptions, info: BinaryInfo, epoch: 
   const manifest = JSON.parse(readFileSync(join(dest, "manifest.json"), "utf8"));
   manifest.builtAt = new Date(epoch * 1000).toISOString();
   writeFileSync(join(dest, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+  linkAgent(join(root, PATHS.binary), dest, manifest.files.agent);
   mkdirSync(join(root, "etc/husk"), { recursive: true });
   cpSync(join(REPO, "packaging/config.toml"), join(root, PATHS.config));
   mkdirSync(join(root, PATHS.doc), { recursive: true });

@@ -147,9 +147,12 @@ describe.skipIf(!!skip)("the Debian package", () => {
     expect(paths.filter((p) => !allowed.test(p))).toEqual([]);
     expect(paths.filter((p) => p.startsWith(`${GUEST}/`) && !p.startsWith(asset))).toEqual([]); // one asset version
     expect(new Set(entries.map((e) => e.owner))).toEqual(new Set(["root/root"]));
-    expect(entries.filter((e) => !["drwxr-xr-x", "-rwxr-xr-x", "-rw-r--r--"].includes(e.mode))).toEqual([]);
+    expect(entries.filter((e) => !["drwxr-xr-x", "-rwxr-xr-x", "-rw-r--r--", "hrwxr-xr-x"].includes(e.mode))).toEqual([]);
     const mode = (p: string) => entries.find((e) => e.path === p)!.mode;
-    expect([mode("/usr/bin/husk"), mode(`${asset}/husk`), mode("/etc/husk/config.toml")]).toEqual(["-rwxr-xr-x", "-rwxr-xr-x", "-rw-r--r--"]);
+    expect([mode("/usr/bin/husk"), mode("/etc/husk/config.toml")]).toEqual(["-rwxr-xr-x", "-rw-r--r--"]);
+    // The guest's agent is the same binary: a hard link, stored once.
+    expect(listing.find((l) => l.includes(`.${asset}/husk `))).toMatch(/^hrwxr-xr-x .* link to \.\/usr\/bin\/husk$/);
+    expect(statSync(join(x, asset, "husk")).ino).toBe(statSync(join(x, "usr/bin/husk")).ino);
 
     // The binary as built (never stripped), assets that match their manifest.
     expect(sha256(join(x, "usr/bin/husk"))).toBe(sha256(husk));
