@@ -4,7 +4,7 @@
 // that binary builds. See docs/installing.md for what the package does.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { cpSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -122,7 +122,7 @@ export function buildPackage(opts: PackageOptions): PackageResult {
   }
 }
 
-if (import.meta.main) {
+function main(): void {
   const { values } = parseArgs({
     options: {
       binary: { type: "string", default: join(REPO, "dist/husk") },
@@ -130,9 +130,14 @@ if (import.meta.main) {
       "guest-cache": { type: "string", default: process.env.HUSK_GUEST_CACHE ?? "/var/tmp/husk-test-guest" },
     },
   });
+  if (!existsSync(values.binary!)) throw new HuskError(`${values.binary} does not exist: npm run build makes dist/husk, or pass --binary <path>`);
+  const r = buildPackage({ binary: values.binary!, out: values.out!, guestCache: values["guest-cache"]!, log: (l) => console.error(l) });
+  console.log(`built ${r.deb} and ${r.tarball} (guest assets ${r.assetsVersion})`);
+}
+
+if (import.meta.main) {
   try {
-    const r = buildPackage({ binary: values.binary!, out: values.out!, guestCache: values["guest-cache"]!, log: (l) => console.error(l) });
-    console.log(`built ${r.deb} and ${r.tarball} (guest assets ${r.assetsVersion})`);
+    main();
   } catch (e) {
     console.error(`package: ${errorMessage(e)}`);
     process.exit(1);

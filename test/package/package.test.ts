@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { Database } from "bun:sqlite";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -298,6 +299,17 @@ describe.skipIf(!!skip)("the Debian package", () => {
     expect(installedVersion()).toBe(`${cur.version} install ok installed`);
     expect(sha256(join(box.upper("/usr"), "bin/husk"))).toBe(sha256(husk));
     box.sh("rm -rf /run/husk/future");
+    // The same in the sqlite store (made here, copied into the throw-away /run/husk).
+    const db = new Database(join(work, "persist.db"));
+    db.run("CREATE TABLE sandboxes (id TEXT PRIMARY KEY, format_version TEXT NOT NULL, doc TEXT NOT NULL)");
+    db.run("INSERT INTO sandboxes VALUES ('future', '2.1', ?)", [JSON.stringify({ formatVersion: "2.1", id: "future" })]);
+    db.close();
+    ok(box.run(["cp", join(work, "persist.db"), "/run/husk/persist.db"]), "cp persist.db");
+    const refusedDb = dpkg("-i", prev.deb);
+    expect(refusedDb.status).not.toBe(0);
+    expect(refusedDb.stderr).toContain(`husk ${prev.version} cannot be installed: /run/husk/persist.db has persist format 2.1, newer than this husk reads`);
+    expect(installedVersion()).toBe(`${cur.version} install ok installed`);
+    box.sh("rm -f /run/husk/persist.db*");
 
     // A corrupted kernel: no VM boots from it, and the error names the file
     // and both checksums; the package repairs it.
