@@ -142,7 +142,11 @@ describe.each([
     expect(bootA).toMatch(/^[0-9a-f-]{36}$/);
     expect(bootB).toBe(bootA);
     const hostBoot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
-    if (driver === "qemu") expect(bootA).not.toBe(hostBoot);
+    if (driver === "qemu") {
+      expect(bootA).not.toBe(hostBoot);
+      // One VM for the pod (the pause container's), none per container.
+      expect(findLeaks(huskRoot).processes.filter((p) => p.includes("qemu-system"))).toHaveLength(1);
+    }
     for (const id of [ids.a, ids.b]) expect((await exec(id, "hostname")).stdout).toBe("web-pod\n");
     const resolv = (await exec(ids.b, "cat /etc/resolv.conf")).stdout;
     expect(resolv).toMatch(/^nameserver 10\.96\.0\.10$/m);
@@ -170,6 +174,20 @@ describe.each([
     const pods = (await cri.runtime.listPodSandbox({ filter: { labelSelector: { app: "husk-cri" } } })).items;
     expect(pods.map((p: { id: string; state: number }) => [p.id, p.state])).toEqual([[pod, cri.api.PodSandboxState.SANDBOX_READY]]);
   });
+
+  it("a container that ends by itself: its exit code and times in ContainerStatus, its output in the pod's log (kubectl logs)", async () => {
+    const once = await container("once", "echo hello from once; exit 3");
+    await cri.runtime.startContainer({ containerId: once });
+    let s: { state: number; exitCode: number; startedAt: bigint; finishedAt: bigint };
+    do {
+      await Bun.sleep(200);
+      s = (await cri.runtime.containerStatus({ containerId: once })).status;
+    } while (s.state !== cri.api.ContainerState.CONTAINER_EXITED);
+    expect(s.exitCode).toBe(3);
+    expect(s.finishedAt).toBeGreaterThanOrEqual(s.startedAt);
+    expect(readFileSync(join(dir, "logs", "once.log"), "utf8")).toMatch(/^\S+ stdout F hello from once$/m);
+    await cri.runtime.removeContainer({ containerId: once });
+  }, 120_000);
 
   it("ExecSync: stdout, stderr, exit code; a timeout ends it", async () => {
     expect(await exec(ids.b, "echo out; echo err >&2; exit 3")).toEqual({ stdout: "out\n", stderr: "err\n", exitCode: 3 });

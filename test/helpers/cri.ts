@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
@@ -106,13 +106,13 @@ export interface HuskWrapper {
   root: string;
 }
 
-function huskWrapper(dir: string, name: string, h: HuskHandler): HuskWrapper {
+function huskWrapper(dir: string, name: string, h: HuskHandler, husk: string): HuskWrapper {
   const root = join(dir, `husk-${name}`);
   const config = join(dir, `husk-${name}.toml`);
   const g = h.guest?.HUSK_GUEST_DIR ? `[guest]\ndir = "${h.guest.HUSK_GUEST_DIR}"\nversion = "${h.guest.HUSK_GUEST_VERSION}"\n` : "";
   writeFileSync(config, `root = "${root}"\nhypervisor = "${h.driver}"\n${g}`);
   const bin = join(dir, `husk-${name}`) + ".sh";
-  writeFileSync(bin, `#!/bin/sh\nexec ${builtBinary()} --config ${config} "$@"\n`);
+  writeFileSync(bin, `#!/bin/sh\nexec ${husk} --config ${config} "$@"\n`);
   chmodSync(bin, 0o755);
   return { bin, config, root };
 }
@@ -160,7 +160,10 @@ export async function startCriNode(dir: string, n: number, huskHandlers: Record<
   try {
     inNs(["ip", "link", "set", "lo", "up"]);
     cniConfig(dir, `huskcri${n}`, subnet);
-    const handlers = Object.fromEntries(Object.entries(huskHandlers).map(([name, h]) => [name, huskWrapper(dir, name, h)]));
+    // A copy of the binary: others may rebuild dist/husk while pods run.
+    const husk = join(dir, "husk");
+    copyFileSync(builtBinary(), husk);
+    const handlers = Object.fromEntries(Object.entries(huskHandlers).map(([name, h]) => [name, huskWrapper(dir, name, h, husk)]));
     containerd = await startContainerd({ dir, netns: nsPath, cri: criConfig(dir, handlers) });
     for (const [name, config] of [[PAUSE_IMAGE, { Cmd: ["sleep", "2147483647"] }], [BUSYBOX_IMAGE, {}]] as const) {
       const imp = containerd.ctr("-n", "k8s.io", "image", "import", busyboxOciTar(join(dir, `img-${name.replace(/\W/g, "_")}`), name, config));
@@ -171,6 +174,7 @@ export async function startCriNode(dir: string, n: number, huskHandlers: Record<
     const stop = async () => {
       await c.stop();
       run(["ip", "netns", "del", netns]);
+      rmSync(husk, { force: true });
     };
     return { netns, subnet, containerd: c, cri, handlers, inNs, stop };
   } catch (e) {
