@@ -2,6 +2,7 @@
 // (virtiofsd) that go with a given asset version.
 export { buildGuest, GUEST_CMDLINE, type GuestBuildOptions, type GuestBuildResult } from "./build.ts";
 export {
+  defaultGuestVersion,
   listGuestVersions,
   readManifest,
   resolveGuestAssets,

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
-import { HuskError, describeIssues, validateId } from "../core/index.ts";
+import { COMMIT, HuskError, describeIssues, validateId } from "../core/index.ts";
 
 // One directory per asset version, side by side under the guest dir, each with
 // a manifest.json. A sandbox records the version it booted, so upgrading husk
@@ -83,7 +83,18 @@ export function assetsFromManifest(guestDir: string, m: Manifest): GuestAssets {
   return { version: m.version, dir, kernel: join(dir, m.files.kernel.path), initrd: join(dir, m.files.initrd.path), cmdline: m.cmdline };
 }
 
-// The named version, or the newest one.
+// What a new sandbox boots when no version is configured: the newest version
+// this very build assembled, else the newest of all. After a rollback, the
+// newer release's assets kept for its running sandboxes are newer than this
+// release's own, yet not what this release should boot. (A source run, commit
+// "dev", has no build of its own.)
+export function defaultGuestVersion(guestDir: string): Manifest | undefined {
+  const all = listGuestVersions(guestDir);
+  const own = COMMIT !== "dev" && COMMIT !== "unknown" ? all.find((m) => m.huskCommit === COMMIT) : undefined;
+  return own ?? all[0];
+}
+
+// The named version, or the default one (above).
 export function resolveGuestAssets(guestDir: string, version?: string): GuestAssets {
   if (version) {
     validateId(version, "guest asset version");
@@ -92,7 +103,7 @@ export function resolveGuestAssets(guestDir: string, version?: string): GuestAss
       throw new HuskError(`guest asset version ${version} not found in ${guestDir} (husk guest list shows what exists)`);
     return assetsFromManifest(guestDir, readManifest(dir));
   }
-  const newest = listGuestVersions(guestDir)[0];
-  if (!newest) throw new HuskError(`no guest assets in ${guestDir}: run 'husk guest build' first`);
-  return assetsFromManifest(guestDir, newest);
+  const chosen = defaultGuestVersion(guestDir);
+  if (!chosen) throw new HuskError(`no guest assets in ${guestDir}: run 'husk guest build' first`);
+  return assetsFromManifest(guestDir, chosen);
 }

@@ -1,7 +1,7 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { errorMessage } from "../core/index.ts";
-import { listGuestVersions } from "../guest/index.ts";
+import { defaultGuestVersion, listGuestVersions } from "../guest/index.ts";
 import type { Context } from "./context.ts";
 
 export interface AssetGcEntry {
@@ -39,11 +39,11 @@ function versionsInUse(ctx: Context, known: readonly string[]): Map<string, stri
 
 // `husk gc --assets`: removes the guest asset versions that no sandbox in this
 // root booted, except the one a new sandbox would boot (the configured version,
-// else the newest). Run after an upgrade, once old sandboxes are gone.
+// else this build's newest, else the newest). Run after an upgrade, once old sandboxes are gone.
 export function collectAssets(ctx: Context, opts: { dryRun?: boolean } = {}): AssetGcEntry[] {
   const { guestDir, guestVersion } = ctx.settings;
   const versions = listGuestVersions(guestDir).map((m) => m.version);
-  const current = guestVersion ?? versions[0];
+  const current = guestVersion ?? defaultGuestVersion(guestDir)?.version;
   const used = versionsInUse(ctx, versions);
   return versions.map((version): AssetGcEntry => {
     if (version === current) return { version, removed: false, reason: "what new sandboxes boot" };

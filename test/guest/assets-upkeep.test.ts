@@ -1,11 +1,12 @@
 import { afterAll, describe, expect, test } from "vitest";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { verifyGuestAssets, verifiedCacheFile, resolveGuestAssets } from "../../lib/guest/index.ts";
 import { makeBusyboxBundle } from "../helpers/bundle.ts";
-import { husk } from "../helpers/husk.ts";
+import { BUN, DIST_HUSK, REPO, husk } from "../helpers/husk.ts";
 
 // What keeps guest assets safe across upgrades: `husk gc --assets` removes only
 // versions no sandbox booted, and a damaged file is refused before a VM boots.
@@ -15,7 +16,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 // A version directory with a kernel, an initrd and a manifest that matches them.
-function fakeVersion(guestDir: string, version: string, builtAt: string): string {
+function fakeVersion(guestDir: string, version: string, builtAt: string, huskCommit = "test"): string {
   const dir = join(guestDir, version);
   mkdirSync(dir, { recursive: true });
   const file = (path: string, text: string) => {
@@ -24,7 +25,7 @@ function fakeVersion(guestDir: string, version: string, builtAt: string): string
     return { path, sha256: sha256(data), size: data.length };
   };
   const manifest = {
-    format: 1, version, builtAt, huskVersion: "0.0.0", huskCommit: "test", kernelRelease: "6.1.0-test",
+    format: 1, version, builtAt, huskVersion: "0.0.0", huskCommit, kernelRelease: "6.1.0-test",
     cmdline: "quiet", agent: "share", packages: [], modules: [],
     files: { kernel: file("vmlinux", `kernel of ${version}`.repeat(100)), initrd: file("initrd.cpio", `initrd of ${version}`) },
   };
@@ -105,3 +106,27 @@ describe("guest asset verification before a boot", () => {
     expect(existsSync(join(work, "vroot")) ? readdirSync(join(work, "vroot")) : []).toEqual([]); // nothing of c1 left
   });
 });
+
+describe("the asset version a new sandbox boots", () => {
+  const guest = join(work, "choice");
+  const bin = join(work, "husk-built");
+  copyFileSync(DIST_HUSK, bin); // dist/husk may be rebuilt meanwhile
+  const commit = JSON.parse(spawnSync(bin, ["version", "--json"], { encoding: "utf8" }).stdout).commit as string;
+  fakeVersion(guest, "own", "2026-01-01T00:00:00.000Z", commit);
+  fakeVersion(guest, "newer-release", "2027-01-01T00:00:00.000Z", "0123456789ab");
+  const chosen = (cmd: string[]) => {
+    const r = spawnSync(cmd[0]!, [...cmd.slice(1), "--root", join(work, "choice-root"), "gc", "--assets", "--dry-run"], {
+      encoding: "utf8", env: { ...process.env, HUSK_CONFIG: "/dev/null", HUSK_GUEST_DIR: guest },
+    });
+    return r.stdout.trim().split("\n").find((l) => l.endsWith("what new sandboxes boot"));
+  };
+
+  test("a built husk boots the newest assets it built itself, not a newer release's kept after a rollback", () => {
+    expect(chosen([bin])).toBe("kept assets own: what new sandboxes boot");
+  });
+
+  test("without assets of its own (a source run, an upgrade of the binary alone) it boots the newest", () => {
+    expect(chosen([BUN, join(REPO, "cmd", "husk.ts")])).toBe("kept assets newer-release: what new sandboxes boot");
+  });
+});
+
