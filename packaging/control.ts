@@ -65,7 +65,7 @@ function files(dir: string, root: string): string[] {
 function script(name: string, o: ControlOptions): string {
   const common = readFileSync(join(REPO, "packaging/debian/common.sh"), "utf8").trimEnd();
   const gc = o.info.gcAssets
-    ? `# Asset versions no sandbox booted go; what running sandboxes booted stays.\n    husk gc --assets || echo "husk: warning: 'husk gc --assets' failed; older guest assets stay in $GUEST" >&2`
+    ? `# Asset versions no sandbox booted go; what running sandboxes booted stays.\n    /usr/bin/husk gc --assets || echo "husk: warning: 'husk gc --assets' failed; older guest assets stay in $GUEST" >&2`
     : `# This husk has no 'husk gc --assets': older asset versions stay in $GUEST.\n    :`;
   return readFileSync(join(REPO, "packaging/debian", name), "utf8")
     .replace("@COMMON@", common)
