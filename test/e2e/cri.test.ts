@@ -71,6 +71,7 @@ describe.each([
   let pod: string;
   let podConfig: Record<string, unknown>;
   const ids: Record<string, string> = {};
+  const podCgroup = `/husk-cri-${process.pid}/pod-${driver}`;
   const inNs = (cmd: string[]) => node.inNs(cmd);
 
   const exec = async (id: string, script: string, timeout = 0n) => {
@@ -102,6 +103,9 @@ describe.each([
       }
     } finally {
       await node?.stop();
+      // The pod cgroup is kubelet's to remove: deepest first, in every hierarchy.
+      for (const d of run(["find", "/sys/fs/cgroup", "-depth", "-type", "d", "-path", `*${podCgroup.split("/")[1]}*`]).stdout.split("\n").filter(Boolean))
+        run(["rmdir", d]);
     }
   }, 300_000);
 
@@ -120,7 +124,10 @@ describe.each([
       portMappings: [{ protocol: cri.api.Protocol.TCP, containerPort: 8080, hostPort }],
       labels: { app: "husk-cri" },
       // The pod's limits, as kubelet sums them: containerd passes them on the sandbox container.
-      linux: { resources: { memoryLimitInBytes: BigInt(POD_MEMORY_MIB * MiB), cpuPeriod: 100_000n, cpuQuota: 150_000n } },
+      linux: {
+        resources: { memoryLimitInBytes: BigInt(POD_MEMORY_MIB * MiB), cpuPeriod: 100_000n, cpuQuota: 150_000n },
+        cgroupParent: podCgroup, // kubelet's pod cgroup (cgroupfs driver)
+      },
     };
     mkdirSync(join(dir, "logs"), { recursive: true });
     pod = (await cri.runtime.runPodSandbox({ config: podConfig, runtimeHandler: "husk" })).podSandboxId;
@@ -144,8 +151,12 @@ describe.each([
     const hostBoot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
     if (driver === "qemu") {
       expect(bootA).not.toBe(hostBoot);
-      // One VM for the pod (the pause container's), none per container.
-      expect(findLeaks(huskRoot).processes.filter((p) => p.includes("qemu-system"))).toHaveLength(1);
+      // One VM for the pod (the pause container's), none per container,
+      // accounted in the pod's cgroup, where kubelet's limits apply.
+      const vms = findLeaks(huskRoot).processes.filter((p) => p.includes("qemu-system"));
+      expect(vms).toHaveLength(1);
+      const memoryCgroup = readFileSync(`/proc/${vms[0]!.split(":")[0]}/cgroup`, "utf8").split("\n").find((l) => /^\d+:memory:/.test(l) || l.startsWith("0::"));
+      expect(memoryCgroup?.split(":")[2]).toBe(`${podCgroup}/${pod}`);
     }
     for (const id of [ids.a, ids.b]) expect((await exec(id, "hostname")).stdout).toBe("web-pod\n");
     const resolv = (await exec(ids.b, "cat /etc/resolv.conf")).stdout;
