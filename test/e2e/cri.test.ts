@@ -6,7 +6,6 @@ import { join } from "node:path";
 import { BUSYBOX_IMAGE, startCriNode, type CriClients, type CriNode } from "../helpers/cri.ts";
 import { findLeaks, noLeaks, type Leaks } from "../helpers/leaks.ts";
 import { INDEX_DIR } from "../../lib/persist/index.ts";
-import { until } from "../helpers/cli.ts";
 import { vmEnv, vmSkipReason } from "../qemu/assets.ts";
 
 // Kubernetes pods the way kubelet makes them: a CRI client (cri-api's proto,
@@ -17,6 +16,7 @@ import { vmEnv, vmSkipReason } from "../qemu/assets.ts";
 
 const work = mkdtempSync(join(tmpdir(), "husk-cri-"));
 const vmSkip = vmSkipReason();
+if (vmSkip) console.log(`test/e2e/cri (qemu): skipped: ${vmSkip}`);
 const MiB = 1024 * 1024;
 const POD_MEMORY_MIB = 160;
 const VM_OVERHEAD_MIB = 192; // [vm] memory_overhead's default
