@@ -66,6 +66,10 @@ export interface Hypervisor<R extends VmRecord = VmRecord> {
   // The VM's main process: the VMM (for local, the agent). Whether it still
   // runs is `running(mainProcess(vm))`, which reads /proc only.
   mainProcess(vm: R): ProcessRef | undefined;
+  // The host processes the guest's containers cannot outlive (VMM,
+  // virtiofsd): one gone, they are gone. Empty where containers run on the
+  // host (local: runc's containers outlive its agent).
+  vitals(vm: R): ProcessRef[];
   status(vm: R): Promise<VmStatus>;
   pause(vm: R): Promise<void>;
   resume(vm: R): Promise<void>;

@@ -1,21 +1,17 @@
 import { ErrorCode, HuskError, errorCode, errorMessage } from "../core/index.ts";
-import { driverOf, type Hypervisor } from "../hypervisor/index.ts";
-import type { SandboxDoc, VmRecord } from "../persist/index.ts";
+import { running } from "../hypervisor/index.ts";
+import type { SandboxDoc } from "../persist/index.ts";
 import { connectAgent, type AgentClient } from "../protocol/index.ts";
 import type { Context } from "./context.ts";
+import { reviveProxy } from "./proxy.ts";
+import { driverOfDoc, vmOf } from "./vm.ts";
 
-export function vmOf(doc: SandboxDoc): VmRecord {
-  if (!doc.vm)
-    throw new HuskError(`sandbox ${doc.id} has no running VM or agent (state ${doc.state})`, { code: ErrorCode.FailedPrecondition });
-  return doc.vm;
-}
-
-export const driverOfDoc = (ctx: Context, doc: SandboxDoc): Promise<Hypervisor> =>
-  driverOf(vmOf(doc), ctx.settings, doc.id);
+export { driverOfDoc, vmOf } from "./vm.ts";
 
 export interface ConnectOptions {
   timeoutMs?: number; // every call's deadline (default: none)
   what?: string; // the operation, named when its deadline passes
+  locked?: boolean; // the caller holds the sandbox lock: a dead proxy is not replaced here
 }
 
 // The deadline of an agent call made while the sandbox lock is held: a hung
@@ -25,7 +21,8 @@ export const LOCKED_CALL_MS = 15_000;
 
 // Talks to the sandbox's agent under the capabilities negotiated when the
 // sandbox was created: an upgraded runtime keeps to what the old agent offers.
-export async function connect(ctx: Context, doc: SandboxDoc, opts: ConnectOptions = {}): Promise<AgentClient> {
+export async function connect(ctx: Context, given: SandboxDoc, opts: ConnectOptions = {}): Promise<AgentClient> {
+  const doc = given.proxy && !opts.locked && !running(given.proxy.process) ? await reviveProxy(ctx, given) : given;
   const negotiated = doc.agent
     ? { agentVersion: doc.agent.version, protocolVersion: Number(doc.agent.protocolVersion), capabilities: doc.agent.capabilities }
     : undefined;

@@ -206,7 +206,7 @@ async function dropContainer(ctx: Context, sandboxId: string, id: string): Promi
   await ctx.store
     .update(sandboxId, async (doc) => {
       const remove = (a: AgentClient) => a.rpc.removeContainer({ containerId: id, force: true });
-      await withAgent(ctx, doc, remove, { timeoutMs: LOCKED_CALL_MS }).catch(() => {});
+      await withAgent(ctx, doc, remove, { timeoutMs: LOCKED_CALL_MS, locked: true }).catch(() => {});
       doc.containers = doc.containers.filter((c) => c.id !== id);
     })
     .catch((e) => {

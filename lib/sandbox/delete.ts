@@ -9,6 +9,7 @@ import { destroySandbox } from "./destroy-sandbox.ts";
 import { containerIn, liveStatus } from "./find.ts";
 import { runHostHooks } from "./hooks.ts";
 import { unshareContainer } from "./rootfs.ts";
+import { vmLost } from "./vm.ts";
 
 
 const isDiskFull = (e: unknown) => errnoOf(e) === "ENOSPC" || errnoOf(e) === "EDQUOT";
@@ -43,8 +44,8 @@ export async function deleteContainer(ctx: Context, id: string, force: boolean):
     // The last container out with --force: the sandbox's teardown removes it
     // with the rest (one bounded call, then the VM goes whether it answers or not).
     const remove = (a: AgentClient) => a.rpc.removeContainer({ containerId: id, force: true });
-    if (!(force && doc.containers.length === 1))
-      await withAgent(ctx, doc, remove, { timeoutMs: LOCKED_CALL_MS, what: `delete ${id}` }).catch((e) => {
+    if (!(force && doc.containers.length === 1) && !(await vmLost(ctx, doc)))
+      await withAgent(ctx, doc, remove, { timeoutMs: LOCKED_CALL_MS, locked: true, what: `delete ${id}` }).catch((e) => {
         if (!force) throw e;
         log.warn(`delete --force ${id}: agent: ${errorMessage(e)}`);
       });

@@ -4,6 +4,7 @@ import { releaseNetwork } from "../network/index.ts";
 import { removeCgroup } from "../cgroups/index.ts";
 import { DOC_FILE, LOCK_FILE, type SandboxDoc } from "../persist/index.ts";
 import { driverOfDoc, withAgent } from "./agent.ts";
+import { vmLost } from "./vm.ts";
 import type { Context } from "./context.ts";
 import { removeTree } from "./mounts.ts";
 import { unshareAll } from "./rootfs.ts";
@@ -41,10 +42,11 @@ export async function destroySandbox(ctx: Context, id: string, opts: { force: bo
 }
 
 async function stopEverything(ctx: Context, doc: SandboxDoc, force: boolean): Promise<void> {
-  if (doc.vm && doc.agent) {
+  // A VM whose VMM or virtiofsd died has no agent left to ask.
+  if (doc.vm && doc.agent && !(await vmLost(ctx, doc))) {
     await withAgent(ctx, doc, async (a) => {
       if (a.has("sandbox")) await a.rpc.teardownSandbox({ sandboxId: doc.id, force });
-    }, { timeoutMs: TEARDOWN_TIMEOUT_MS }).catch((e) => log.warn(`sandbox ${doc.id}: agent teardown skipped: ${errorMessage(e)}`));
+    }, { timeoutMs: TEARDOWN_TIMEOUT_MS, locked: true }).catch((e) => log.warn(`sandbox ${doc.id}: agent teardown skipped: ${errorMessage(e)}`));
   }
   if (doc.vm) await (await driverOfDoc(ctx, doc)).stop(doc.vm);
   await stopProxy(doc);

@@ -11,7 +11,7 @@ async function setPaused(ctx: Context, id: string, pause: boolean): Promise<void
     await withAgent(ctx, doc, async (a) => {
       if (pause) await a.rpc.pauseContainer({ containerId: id });
       else await a.rpc.resumeContainer({ containerId: id });
-    }, { timeoutMs: LOCKED_CALL_MS, what: `${pause ? "pause" : "resume"} ${id}` });
+    }, { timeoutMs: LOCKED_CALL_MS, locked: true, what: `${pause ? "pause" : "resume"} ${id}` });
     c.state = pause ? "paused" : "running";
   });
 }

@@ -1,9 +1,10 @@
 import { join } from "node:path";
 import { childEnv } from "../config/index.ts";
 import { errorMessage, log } from "../core/index.ts";
+import { rmSync } from "node:fs";
 import { running, startDaemon, stopProcess } from "../hypervisor/index.ts";
 import type { ProxyRecord, SandboxDoc } from "../persist/index.ts";
-import { driverOfDoc, vmOf } from "./agent.ts";
+import { driverOfDoc, vmAlive, vmOf } from "./vm.ts";
 import type { Context } from "./context.ts";
 import { socketDir } from "./paths.ts";
 
@@ -43,6 +44,19 @@ export async function startProxy(ctx: Context, sandboxId: string): Promise<Proxy
   const env = childEnv(ctx.settings);
   const process = await startDaemon({ args: ["proxy", "--sandbox", sandboxId], logPath, socket, what: "agent proxy", env });
   return { process, socket };
+}
+
+// The proxy holds nothing a new one cannot rebuild (the agent keeps every
+// process and its unread output), so a dead one is replaced and recorded by
+// the next caller, while the VM lives. Callers racing here start one.
+export async function reviveProxy(ctx: Context, doc: SandboxDoc): Promise<SandboxDoc> {
+  const driver = await driverOfDoc(ctx, doc);
+  return ctx.store.update(doc.id, async (d) => {
+    if (!d.proxy || running(d.proxy.process) || !d.vm || !vmAlive(driver, d.vm)) return;
+    log.warn(`sandbox ${d.id}: its agent proxy (pid ${d.proxy.process.pid}) is gone; starting another`);
+    rmSync(d.proxy.socket, { force: true });
+    d.proxy = await startProxy(ctx, d.id);
+  });
 }
 
 export async function stopProxy(doc: SandboxDoc): Promise<void> {

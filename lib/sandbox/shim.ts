@@ -1,40 +1,90 @@
 import { constants } from "node:os";
-import { HuskError, errorMessage, log } from "../core/index.ts";
+import { ErrorCode, HuskError, errorCode, errorMessage, log } from "../core/index.ts";
 import { PersistError, type SandboxDoc } from "../persist/index.ts";
 import type { AgentClient } from "../protocol/client/index.ts";
-import { connect } from "./agent.ts";
+import { connect, driverOfDoc } from "./agent.ts";
+import { killRemains, vmAlive } from "./vm.ts";
 import type { Context } from "./context.ts";
 import type { ShimTarget } from "./shim-spawn.ts";
 import { relayTerminal, pumpInput, pumpOutput, waitExit } from "./stdio.ts";
 
 const FORWARDED: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
 
-function forwardSignals(agent: AgentClient, t: ShimTarget): void {
+// The agent connection, replaced when the proxy under it dies: signals and
+// resizes always go through the current one.
+interface Link {
+  agent: AgentClient;
+}
+
+function forwardSignals(link: Link, t: ShimTarget): void {
   for (const sig of FORWARDED)
     process.on(sig, () => {
-      agent.rpc
+      link.agent.rpc
         .signalProcess({ containerId: t.containerId, execId: t.execId ?? "", signal: constants.signals[sig] })
         .catch((e) => log.warn(`shim: forwarding ${sig}: ${errorMessage(e)}`));
     });
 }
 
+// What a container killed with its VM exits with, as SIGKILL gives it.
+const KILLED = 128 + constants.signals.SIGKILL;
+const WATCH_MS = 500;
+
 // The shim's life: relay stdio, forward signals, wait for the exit status,
-// record it, and exit with it. Output is drained before exiting (bounded).
-// With tty, stdio is a terminal whose window size follows the caller's (and
-// SIGHUP, the caller closing the master, reaches the container as a hangup).
+// record it, and exit with it. If the VMM or virtiofsd dies, the container
+// died with it: the shim exits as killed within a second, as podman and
+// containerd expect of the pid they wait on.
 export async function runShim(ctx: Context, t: ShimTarget, opts: { tty?: boolean } = {}): Promise<number> {
   const doc = await createdSandbox(ctx, t);
   if (!doc) return 255; // the create that started us failed and cleaned up
-  const agent = await connect(ctx, doc);
-  forwardSignals(agent, t);
-  if (opts.tty) relayTerminal(agent, t);
-  const output = pumpOutput(agent, t).catch((e) => log.warn(`shim: output: ${errorMessage(e)}`));
-  pumpInput(agent, t).catch((e) => log.warn(`shim: input: ${errorMessage(e)}`));
-  const code = await waitExit(agent, t);
-  await Promise.race([output, Bun.sleep(2000)]);
+  const died = vmDeath(ctx, doc);
+  const code = await Promise.race([relayUntilExit(ctx, doc, t, opts, died.isDead), died.promise]);
+  died.stop();
   if (!t.execId) await recordExit(ctx, t, code);
-  agent.close();
   return code;
+}
+
+// Polls /proc for the VM's vital processes (none for the local driver).
+function vmDeath(ctx: Context, doc: SandboxDoc) {
+  let timer: ReturnType<typeof setInterval> | undefined;
+  let dead = false;
+  const promise = driverOfDoc(ctx, doc).then(
+    (driver) =>
+      new Promise<number>((resolve) => {
+        timer = setInterval(() => {
+          if (vmAlive(driver, doc.vm!)) return;
+          log.warn(`shim: the VM of sandbox ${doc.id} lost its VMM or virtiofsd; its containers died with it`);
+          dead = true;
+          clearInterval(timer);
+          void killRemains(driver, doc.vm!).finally(() => resolve(KILLED));
+        }, WATCH_MS);
+      }),
+  );
+  return { promise, isDead: () => dead, stop: () => clearInterval(timer) };
+}
+
+// Relays until the process exits. A call cut off by a dying proxy is
+// retried through a new one (connect replaces it); the agent kept the output.
+async function relayUntilExit(ctx: Context, doc: SandboxDoc, t: ShimTarget, opts: { tty?: boolean }, vmDead: () => boolean): Promise<number> {
+  const link: Link = { agent: await connect(ctx, doc) };
+  forwardSignals(link, t);
+  if (opts.tty) relayTerminal(link.agent, t);
+  pumpInput(link.agent, t).catch((e) => log.warn(`shim: input: ${errorMessage(e)}`));
+  for (;;) {
+    const output = pumpOutput(link.agent, t).catch((e) => log.warn(`shim: output: ${errorMessage(e)}`));
+    try {
+      const code = await waitExit(link.agent, t);
+      await Promise.race([output, Bun.sleep(2000)]);
+      link.agent.close();
+      return code;
+    } catch (e) {
+      if (errorCode(e) !== ErrorCode.Unavailable) throw e;
+      log.warn(`shim: lost the agent (${errorMessage(e)}); reconnecting`);
+      link.agent.close();
+      await Bun.sleep(WATCH_MS * 2); // the VM watch decides first if the VM died
+      if (vmDead()) return KILLED;
+      link.agent = await connect(ctx, ctx.store.load(t.sandboxId));
+    }
+  }
 }
 
 const CREATE_WAIT_MS = 120_000;

@@ -79,6 +79,7 @@ export function clhDriver(settings: Settings): Hypervisor<ClhVm> {
     channel: (vm) => ({ kind: "hybrid-vsock", path: vm.vsockSocket, port: vm.agentPort }),
     dialAgent: (vm, timeoutMs) => dialHybridVsock(vm.vsockSocket, vm.agentPort, timeoutMs),
     mainProcess: (vm) => vm.vmm,
+    vitals: (vm) => [vm.vmm, vm.virtiofsd?.process].filter((p) => p !== undefined),
     async pause(vm) {
       const api = apiOf(vm);
       await api.put("vm.pause");

@@ -52,6 +52,7 @@ export function localDriver(opts: LocalOptions): Hypervisor<LocalVm> {
     channel: (vm) => ({ kind: "unix", path: vm.socket }),
     dialAgent: (vm, timeoutMs) => dialUnix(vm.socket, timeoutMs),
     mainProcess: (vm) => vm.agent,
+    vitals: () => [],
     async pause() {
       throw new HuskError("the local driver has no VM to pause; pause the containers instead");
     },

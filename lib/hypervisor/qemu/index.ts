@@ -130,6 +130,7 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
     },
 
     mainProcess: (vm) => vm.vmm,
+    vitals: (vm) => [vm.vmm, vm.virtiofsd?.process].filter((p) => p !== undefined),
 
     async pause(vm) {
       await qmp(vm.qmpSocket, [{ execute: "stop" }]);

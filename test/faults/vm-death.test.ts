@@ -1,0 +1,103 @@
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { makeBusyboxBundle } from "../helpers/bundle.ts";
+import { Cli, processesUsing, until } from "../helpers/cli.ts";
+import { vmEnv, vmSkipReason } from "../qemu/assets.ts";
+import { isAlive } from "../../lib/core/index.ts";
+import { DOC_FILE } from "../../lib/persist/index.ts";
+
+// The bad day on the VM path: a host process of the sandbox is SIGKILLed
+// under running containers. The proxy holds nothing a new one cannot rebuild:
+// the containers run on and the next call replaces it. The VMM or virtiofsd
+// takes the containers with it: their shims (the pids podman and containerd
+// wait on) exit as killed (137) within 2 s, `state` says stopped, and a plain
+// `delete` cleans everything up.
+
+const skip = vmSkipReason();
+if (skip) console.log(`test/faults/vm-death: skipped: ${skip}`);
+
+const work = mkdtempSync(join(tmpdir(), "husk-vmdeath-"));
+const TRAP = ["sh", "-c", "trap 'exit 7' TERM; echo started; while true; do sleep 0.2; done"];
+
+interface Doc {
+  vm: { vmm: { pid: number }; virtiofsd: { process: { pid: number } } };
+  proxy: { process: { pid: number } };
+  containers: { id: string; state: string; exitStatus?: number }[];
+}
+
+function bundle(name: string, pod?: string): string {
+  const dir = makeBusyboxBundle(join(work, name), { args: TRAP });
+  if (pod) {
+    const spec = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+    spec.annotations = { "io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": pod };
+    writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
+  }
+  return dir;
+}
+
+describe.skipIf(!!skip)("a host process of a VM sandbox dies (qemu, TCG)", () => {
+  let cli: Cli;
+  const doc = (sandbox: string): Doc => JSON.parse(readFileSync(join(cli.root, sandbox, DOC_FILE), "utf8"));
+  const startIn = (id: string, pod?: string) => {
+    const out = join(work, `${id}.out`);
+    cli.ok(["create", "--bundle", bundle(id, pod), id], { stdioFile: out });
+    cli.ok(["start", id]);
+    return until(() => cli.output(out).includes("started"), 60_000, `${id} to start`);
+  };
+  const shimsExitKilled = async (sandbox: string, ids: string[]) => {
+    const shims = ids.map((id) => cli.state(id).pid);
+    await until(() => shims.every((p) => !isAlive(p)), 2_000, "the shims to exit");
+    for (const id of ids) expect(cli.state(id).status).toBe("stopped");
+    expect(doc(sandbox).containers.map((c) => [c.id, c.state, c.exitStatus])).toEqual(ids.map((id) => [id, "stopped", 137]));
+  };
+  const deleteCleansUp = async (sandbox: string, ids: string[]) => {
+    for (const id of [...ids].reverse()) cli.ok(["delete", id]);
+    const dir = join(cli.root, sandbox);
+    await until(() => processesUsing(dir).length === 0, 10_000, `the processes of sandbox ${sandbox} to exit`);
+    expect(cli.leftovers()).not.toContain(sandbox);
+  };
+
+  beforeAll(async () => {
+    cli = new Cli(vmEnv());
+    await startIn("pod");
+    await startIn("side", "pod");
+    await startIn("fs");
+  }, 600_000);
+  afterAll(async () => {
+    for (const id of ["side", "pod", "fs"]) cli?.run(["delete", "--force", id]);
+    await until(() => processesUsing(cli?.root ?? work).length === 0, 30_000, "VM processes to exit").catch(() => {});
+  }, 120_000);
+
+  test("the proxy: the containers run on, the next call replaces it, signals still reach them", async () => {
+    const before = doc("pod").proxy.process.pid;
+    const shims = ["pod", "side"].map((id) => cli.state(id).pid);
+    process.kill(before, "SIGKILL");
+    await Bun.sleep(2_000);
+    expect(shims.every((p) => isAlive(p))).toBe(true);
+    expect(cli.ok(["exec", "side", "echo", "through a new proxy"])).toBe("through a new proxy\n");
+    const after = doc("pod").proxy.process.pid;
+    expect(after).not.toBe(before);
+    expect(isAlive(after)).toBe(true);
+    expect(["pod", "side"].map((id) => cli.state(id).status)).toEqual(["running", "running"]);
+    // The shims' own waits went through the dead proxy: they reconnected.
+    cli.ok(["kill", "side", "TERM"]);
+    await until(() => cli.state("side").status === "stopped", 15_000, "side to stop after TERM");
+    expect(doc("pod").containers.find((c) => c.id === "side")?.exitStatus).toBe(7);
+  }, 120_000);
+
+  test("the VMM: every shim of the sandbox exits as killed (137) within 2 s; delete cleans up", async () => {
+    cli.ok(["delete", "side"]);
+    process.kill(doc("pod").vm.vmm.pid, "SIGKILL");
+    await shimsExitKilled("pod", ["pod"]);
+    await deleteCleansUp("pod", ["pod"]);
+  }, 120_000);
+
+  test("virtiofsd: the same — the container's files are gone with it", async () => {
+    process.kill(doc("fs").vm.virtiofsd.process.pid, "SIGKILL");
+    await shimsExitKilled("fs", ["fs"]);
+    await deleteCleansUp("fs", ["fs"]);
+    expect(cli.leftovers()).toEqual([]);
+  }, 120_000);
+});
