@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { builtBinary } from "../helpers/husk.ts";
@@ -17,8 +17,8 @@ const work = mkdtempSync(join(tmpdir(), "husk-clients-"));
 const huskRoot = join(work, "husk-root");
 let restoreConfig: () => void;
 
-function run(cmd: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: "utf8", env: { ...process.env, ...env }, timeout: 120_000 });
+function run(cmd: string[], env: Record<string, string> = {}, input?: string) {
+  const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: "utf8", env: { ...process.env, ...env }, timeout: 120_000, input });
   return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
 
@@ -58,6 +58,7 @@ describe("podman --runtime husk", () => {
     CONTAINERS_CONF: join(work, "containers.conf"),
   };
   const podman = (...args: string[]) => run(["podman", "--runtime", builtBinary(), ...args], env);
+  const podmanIn = (input: string, ...args: string[]) => run(["podman", "--runtime", builtBinary(), ...args], env, input);
   const image = "localhost/husk-busybox:latest";
 
   beforeAll(() => {
@@ -118,6 +119,58 @@ describe("podman --runtime husk", () => {
       expect(r.status).toBe(0);
     }, VM_TEST_MS);
 
+    // One container, many scenarios: a VM boot under TCG is the expensive part.
+    it("run: --user, --hostname, --read-only, --cap-drop all, --tmpfs, a writable bind mount seen on the host, pid 1, stdin", async () => {
+      const data = mkdtempSync(join(work, "bind-"));
+      chmodSync(data, 0o777); // the container writes as uid 1000
+      const script = [
+        "id -u; id -g; hostname",
+        "touch /ro-test 2>/dev/null && echo rw || echo read-only",
+        "grep CapEff /proc/self/status",
+        "grep -c ' /scratch tmpfs ' /proc/mounts; echo t > /scratch/t && cat /scratch/t",
+        "echo from-container > /data/written",
+        "echo pid=$$",
+        "cat",
+      ].join("; ");
+      const r = podmanIn("from stdin\n", "run", "--rm", "-i", "--network", "none", "--user", "1000:1001", "--hostname", "husk-host",
+        "--read-only", "--cap-drop", "all", "--tmpfs", "/scratch", "-v", `${data}:/data`, image, "sh", "-c", script);
+      expect(r.stderr).toBe("");
+      expect(r.stdout.split("\n")).toEqual(["1000", "1001", "husk-host", "read-only", "CapEff:\t0000000000000000", "1", "t", "pid=1", "from stdin", ""]);
+      expect(readFileSync(join(data, "written"), "utf8")).toBe("from-container\n");
+      await noLeftovers();
+    }, VM_TEST_MS);
+
+    it("run -d: inspect's pid is alive; exec -i -e -w --user; logs; pause/unpause; kill -s USR1 reaches init; stop -t 1 of a TERM-ignoring init is 137", async () => {
+      // pid 1 ignores TERM unless it handles it: stop has to escalate to KILL.
+      const init = "trap 'echo got-usr1' USR1; echo ready; while true; do sleep 0.2; done";
+      const started = podman("run", "-d", "--name", "husk-s3", "--network", "none", image, "sh", "-c", init);
+      expect(started.status, started.stderr).toBe(0);
+      const pid = Number(podman("inspect", "--format", "{{.State.Pid}}", "husk-s3").stdout.trim());
+      expect(pid).toBeGreaterThan(1);
+      expect(existsSync(`/proc/${pid}`)).toBe(true);
+      const ex = podmanIn("piped in\n", "exec", "-i", "-e", "FOO=bar", "-w", "/tmp", "--user", "1000", "husk-s3", "sh", "-c", "echo $FOO; pwd; id -u; cat");
+      expect([ex.status, ex.stdout]).toEqual([0, "bar\n/tmp\n1000\npiped in\n"]);
+      await until(() => podman("logs", "husk-s3").stdout.includes("ready"), 30_000, "podman logs to show the container's output");
+      expect(podman("pause", "husk-s3").status).toBe(0);
+      expect(podman("inspect", "--format", "{{.State.Status}}", "husk-s3").stdout.trim()).toBe("paused");
+      expect(podman("unpause", "husk-s3").status).toBe(0);
+      expect(podman("inspect", "--format", "{{.State.Status}}", "husk-s3").stdout.trim()).toBe("running");
+      expect(podman("kill", "-s", "USR1", "husk-s3").status).toBe(0);
+      await until(() => podman("logs", "husk-s3").stdout.includes("got-usr1"), 30_000, "USR1 to reach the container's init");
+      expect(podman("stop", "-t", "1", "husk-s3").status).toBe(0);
+      expect(podman("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "husk-s3").stdout.trim()).toBe("exited 137");
+      expect(podman("rm", "-f", "husk-s3").status).toBe(0);
+      await noLeftovers();
+    }, VM_TEST_MS);
+
+    it("wait returns the exit status (42)", async () => {
+      const started = podman("run", "-d", "--name", "husk-s4", "--network", "none", image, "sh", "-c", "sleep 1; exit 42");
+      expect(started.status, started.stderr).toBe(0);
+      expect(podman("wait", "husk-s4").stdout.trim()).toBe("42");
+      expect(podman("rm", "husk-s4").status).toBe(0);
+      await noLeftovers();
+    }, VM_TEST_MS);
+
     it("exec, stop and rm -f of a running container", async () => {
       const trap = "trap 'exit 0' TERM; while true; do sleep 0.1; done";
       const started = podman("run", "-d", "--name", "husk-s1", "--network", "none", image, "sh", "-c", trap);
@@ -158,7 +211,7 @@ describe("containerd (ctr --runc-binary husk)", () => {
     }, 600_000);
     afterAll(async () => {
       if (skip) return;
-      for (const id of ["husk-ctr3"]) {
+      for (const id of ["husk-ctr3", "husk-ctr5", "husk-ctr6"]) {
         ctr("task", "kill", "-s", "SIGKILL", id);
         ctr("task", "delete", "-f", id);
         ctr("container", "delete", id);
@@ -186,6 +239,39 @@ describe("containerd (ctr --runc-binary husk)", () => {
       }
       // As with runc: the container's pty (\r\n) seen through script's own (\r again).
       expect(out).toMatch(/\/dev\/pts\/\d+\r\r?\nrc=3\r\n$/);
+    }, VM_TEST_MS);
+
+    it("run --rm: --env and --cwd take effect", () => {
+      const r = ctr("run", "--rm", "--env", "FOO=bar", "--cwd", "/tmp", ...husk, image, "husk-ctr4", "sh", "-c", "echo $FOO; pwd");
+      expect([r.status, r.stdout]).toEqual([0, "bar\n/tmp\n"]);
+    }, VM_TEST_MS);
+
+    it("run -d --log-uri: task exec --cwd --user, pause/resume, kill TERM reaches the handler (exit 7), delete", async () => {
+      const log = join(work, `ctr5-${driver}.log`);
+      const init = "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 0.2; done";
+      const started = ctr("run", "-d", "--log-uri", `file://${log}`, ...husk, image, "husk-ctr5", "sh", "-c", init);
+      expect(started.status, started.stderr).toBe(0);
+      await until(() => existsSync(log) && readFileSync(log, "utf8").includes("ready"), 60_000, "the container's output in the --log-uri file");
+      const ex = ctr("task", "exec", "--exec-id", "e1", "--cwd", "/tmp", "--user", "1000", "husk-ctr5", "sh", "-c", "pwd; id -u");
+      expect([ex.status, ex.stdout]).toEqual([0, "/tmp\n1000\n"]);
+      const status = () => /husk-ctr5\s+\d+\s+(\S+)/.exec(ctr("task", "ls").stdout)?.[1];
+      expect(ctr("task", "pause", "husk-ctr5").status).toBe(0);
+      expect(status()).toBe("PAUSED");
+      expect(ctr("task", "resume", "husk-ctr5").status).toBe(0);
+      expect(status()).toBe("RUNNING");
+      expect(ctr("task", "kill", "-s", "SIGTERM", "husk-ctr5").status).toBe(0);
+      await until(() => status() === "STOPPED", 30_000, "the task to stop after TERM");
+      expect(readFileSync(log, "utf8")).toContain("got-term");
+      expect(ctr("task", "delete", "husk-ctr5").status).toBe(0);
+      expect(ctr("container", "delete", "husk-ctr5").status).toBe(0);
+    }, VM_TEST_MS);
+
+    it("kill -a -s SIGKILL: the attached ctr run exits 137", async () => {
+      const attached = spawn("ctr", ["--address", containerd.socket, "run", "--rm", ...husk, image, "husk-ctr6", "sleep", "300"], { stdio: "ignore" });
+      const exited = new Promise<number | null>((r) => attached.on("exit", (code) => r(code)));
+      await until(() => /husk-ctr6\s+\d+\s+RUNNING/.test(ctr("task", "ls").stdout), VM_TEST_MS - 30_000, "husk-ctr6 to run");
+      expect(ctr("task", "kill", "-a", "-s", "SIGKILL", "husk-ctr6").status).toBe(0);
+      expect(await exited).toBe(137);
     }, VM_TEST_MS);
 
     it("run -d, task exec, task ps lists the init pid, --memory-limit is the container's", () => {

@@ -1,4 +1,5 @@
 import { readFileSync, rmSync } from "node:fs";
+import os from "node:os";
 import { join } from "node:path";
 import { ErrorCode, HuskError, errorMessage } from "../../core/index.ts";
 
@@ -15,8 +16,37 @@ export interface RuncCall {
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 
+// Every runc call is short-lived (exec is --detach), but each costs ~20 MiB
+// while it runs: a burst of 64 execs at once would run a 256 MiB guest out of
+// memory. Calls past the limit wait their turn instead.
+const RUNC_MIB = 48;
+const MAX_RUNC = 16;
+
+export function runcSlots(memTotalMiB = os.totalmem() / 1024 / 1024): number {
+  return Math.max(2, Math.min(MAX_RUNC, Math.floor(memTotalMiB / RUNC_MIB)));
+}
+
+// A counting semaphore: what waits is a promise, never a spin.
+class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(n: number) {
+    this.free = n;
+  }
+  async take(): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((r) => this.waiting.push(r));
+    return () => {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    };
+  }
+}
+
 export class Runc {
   private seq = 0;
+  private readonly slots = new Slots(runcSlots());
 
   constructor(
     readonly binary: string,
@@ -26,6 +56,15 @@ export class Runc {
 
   // Runs `<binary> --root R --log L --log-format json <args>`; resolves to stdout.
   async run(args: string[], call: RuncCall = {}): Promise<string> {
+    const release = await this.slots.take();
+    try {
+      return await this.runNow(args, call);
+    } finally {
+      release();
+    }
+  }
+
+  private async runNow(args: string[], call: RuncCall): Promise<string> {
     const logFile = join(this.logDir, `${process.pid}-${++this.seq}.log`);
     const argv = [this.binary, "--root", this.root, "--log", logFile, "--log-format", "json", ...args];
     let proc;
