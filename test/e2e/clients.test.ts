@@ -140,7 +140,7 @@ describe("podman --runtime husk", () => {
       await noLeftovers();
     }, VM_TEST_MS);
 
-    it("run -d: inspect's pid is alive; exec -i -e -w --user; logs; pause/unpause; kill -s USR1 reaches init; stop -t 1 of a TERM-ignoring init is 137", async () => {
+    it("run -d: inspect's pid is alive; exec -i -e -w --user; logs; pause/unpause; update --memory; kill -s USR1 reaches init; stop -t 1 of a TERM-ignoring init is 137", async () => {
       // pid 1 ignores TERM unless it handles it: stop has to escalate to KILL.
       const init = "trap 'echo got-usr1' USR1; echo ready; while true; do sleep 0.2; done";
       const started = podman("run", "-d", "--name", "husk-s3", "--network", "none", image, "sh", "-c", init);
@@ -155,6 +155,11 @@ describe("podman --runtime husk", () => {
       expect(podman("inspect", "--format", "{{.State.Status}}", "husk-s3").stdout.trim()).toBe("paused");
       expect(podman("unpause", "husk-s3").status).toBe(0);
       expect(podman("inspect", "--format", "{{.State.Status}}", "husk-s3").stdout.trim()).toBe("running");
+      // podman update reaches the running container's own cgroup (husk update).
+      const upd = podman("update", "--memory", "96m", "husk-s3");
+      expect(upd.status, upd.stderr).toBe(0);
+      const memFile = vm ? "/sys/fs/cgroup/memory.max" : "/sys/fs/cgroup/memory/memory.limit_in_bytes";
+      expect(podman("exec", "husk-s3", "cat", memFile).stdout.trim()).toBe(String(96 * 1024 * 1024));
       expect(podman("kill", "-s", "USR1", "husk-s3").status).toBe(0);
       await until(() => podman("logs", "husk-s3").stdout.includes("got-usr1"), 30_000, "USR1 to reach the container's init");
       expect(podman("stop", "-t", "1", "husk-s3").status).toBe(0);
@@ -241,9 +246,10 @@ describe("containerd (ctr --runc-binary husk)", () => {
       expect(out).toMatch(/\/dev\/pts\/\d+\r\r?\nrc=3\r\n$/);
     }, VM_TEST_MS);
 
-    it("run --rm: --env and --cwd take effect", () => {
-      const r = ctr("run", "--rm", "--env", "FOO=bar", "--cwd", "/tmp", ...husk, image, "husk-ctr4", "sh", "-c", "echo $FOO; pwd");
-      expect([r.status, r.stdout]).toEqual([0, "bar\n/tmp\n"]);
+    it("run --rm: --env and --cwd take effect, stdin reaches the process", () => {
+      const args = ["--address", containerd.socket, "run", "--rm", "--env", "FOO=bar", "--cwd", "/tmp", ...husk, image, "husk-ctr4", "sh", "-c", "echo $FOO; pwd; head -n 1"]; // ctr never closes the process's stdin at its own end of file
+      const r = run(["ctr", ...args], {}, "from stdin\n");
+      expect([r.status, r.stdout], r.stderr).toEqual([0, "bar\n/tmp\nfrom stdin\n"]);
     }, VM_TEST_MS);
 
     it("run -d --log-uri: task exec --cwd --user, pause/resume, kill TERM reaches the handler (exit 7), delete", async () => {
