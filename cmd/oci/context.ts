@@ -13,6 +13,18 @@ export function context(): Promise<Context> {
 
 export const idArg = { type: "positional", description: "container id", required: true } as const;
 
+// create's and run's options, from their shared flags and the global ones.
+export function createOptions(args: { id: string; bundle: string; "pid-file"?: string; "console-socket"?: string; "preserve-fds"?: string }) {
+  return {
+    id: args.id,
+    bundle: args.bundle,
+    pidFile: args["pid-file"],
+    consoleSocket: args["console-socket"],
+    preserveFds: Number(args["preserve-fds"] ?? 0),
+    systemdCgroup: globalOptions().systemdCgroup === true,
+  };
+}
+
 // What create and run both take (runc's flags; the compatibility ones are accepted).
 export const createArgs = {
   id: idArg,

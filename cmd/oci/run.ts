@@ -1,7 +1,6 @@
 import { defineCommand } from "citty";
 import { runContainer } from "../../lib/sandbox/run.ts";
-import { context, createArgs } from "./context.ts";
-import { globalOptions } from "../globals.ts";
+import { context, createArgs, createOptions } from "./context.ts";
 
 export default defineCommand({
   meta: { name: "run", description: "Create and start a container, and wait for it unless --detach" },
@@ -11,14 +10,6 @@ export default defineCommand({
     "no-subreaper": { type: "boolean", description: "accepted for compatibility" },
   },
   async run({ args }) {
-    process.exitCode = await runContainer(await context(), {
-      id: args.id,
-      bundle: args.bundle,
-      pidFile: args["pid-file"],
-      consoleSocket: args["console-socket"],
-      preserveFds: Number(args["preserve-fds"] ?? 0),
-      systemdCgroup: globalOptions().systemdCgroup === true,
-      detach: args.detach === true,
-    });
+    process.exitCode = await runContainer(await context(), { ...createOptions(args), detach: args.detach === true });
   },
 });

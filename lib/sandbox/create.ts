@@ -13,7 +13,7 @@ import { containerIn } from "./find.ts";
 import { checkHostHooks, hostHooksOf, runHostHooks } from "./hooks.ts";
 import { guestView } from "./rootfs.ts";
 import { spawnShim, type ShimTarget } from "./shim-spawn.ts";
-import { VM_DEFAULTS, checkFitsVm, vmSize, type VmSize } from "./sizing.ts";
+import { CRI_TYPE, VM_DEFAULTS, checkFitsVm, vmSize, type VmSize } from "./sizing.ts";
 import { enterCgroup } from "../cgroups/index.ts";
 
 export interface CreateOptions {
@@ -25,7 +25,6 @@ export interface CreateOptions {
   systemdCgroup?: boolean;
 }
 
-const CRI_TYPE = "io.kubernetes.cri.container-type";
 const CRI_SANDBOX = "io.kubernetes.cri.sandbox-id";
 
 // A container whose annotations name an existing sandbox joins it; any other

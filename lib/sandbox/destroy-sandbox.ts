@@ -4,7 +4,7 @@ import { releaseNetwork } from "../network/index.ts";
 import { removeCgroup } from "../cgroups/index.ts";
 import { DOC_FILE, LOCK_FILE, type SandboxDoc } from "../persist/index.ts";
 import { driverOfDoc, withAgent } from "./agent.ts";
-import { vmLost } from "./vm.ts";
+import { vmAlive } from "./vm.ts";
 import type { Context } from "./context.ts";
 import { removeTree } from "./mounts.ts";
 import { unshareAll } from "./rootfs.ts";
@@ -42,13 +42,14 @@ export async function destroySandbox(ctx: Context, id: string, opts: { force: bo
 }
 
 async function stopEverything(ctx: Context, doc: SandboxDoc, force: boolean): Promise<void> {
+  const driver = doc.vm && (await driverOfDoc(ctx, doc));
   // A VM whose VMM or virtiofsd died has no agent left to ask.
-  if (doc.vm && doc.agent && !(await vmLost(ctx, doc))) {
+  if (driver && doc.agent && vmAlive(driver, doc.vm!)) {
     await withAgent(ctx, doc, async (a) => {
       if (a.has("sandbox")) await a.rpc.teardownSandbox({ sandboxId: doc.id, force });
     }, { timeoutMs: TEARDOWN_TIMEOUT_MS, locked: true }).catch((e) => log.warn(`sandbox ${doc.id}: agent teardown skipped: ${errorMessage(e)}`));
   }
-  if (doc.vm) await (await driverOfDoc(ctx, doc)).stop(doc.vm);
+  if (driver) await driver.stop(doc.vm!);
   await stopProxy(doc);
   releaseNetwork(doc.network);
   const left = doc.hostCgroup ? await removeCgroup(doc.hostCgroup) : [];

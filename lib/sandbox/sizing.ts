@@ -30,7 +30,7 @@ interface Resources {
 // (1.6.7 and later) on the pod's sandbox (pause) container, which asks for
 // nothing itself. A VM cannot grow once booted (QEMU's microvm has no memory
 // or CPU hotplug), so a pod's VM is sized from these at RunPodSandbox.
-const CRI_TYPE = "io.kubernetes.cri.container-type";
+export const CRI_TYPE = "io.kubernetes.cri.container-type"; // "sandbox" (pause) or "container"
 const POD_MEMORY = "io.kubernetes.cri.sandbox-memory";
 const POD_CPU_QUOTA = "io.kubernetes.cri.sandbox-cpu-quota";
 const POD_CPU_PERIOD = "io.kubernetes.cri.sandbox-cpu-period";
