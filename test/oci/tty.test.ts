@@ -190,11 +190,13 @@ describe.each([
     let text = "";
     child.stdout.on("data", (c) => (text += c.toString()));
     try {
-      await until(() => /\/dev\/pts\/\d+\r\n/.test(text), 20_000, "the exec's tty");
+      // Generous: under the full suite's load a TCG guest can take this long to spawn.
+      await until(() => /\/dev\/pts\/\d+\r\n/.test(text), 60_000, "the exec's tty");
       child.stdin.write("hello\r");
       await until(() => /rc=\d+/.test(text), 20_000, "the exec to end");
     } catch (e) {
-      throw new Error(`${(e as Error).message}; the terminal showed ${JSON.stringify(text)}`);
+      const ps = cli.run(["ps", "tty4"]);
+      throw new Error(`${(e as Error).message}; the terminal showed ${JSON.stringify(text)}; ps: ${ps.stdout}${ps.stderr}`);
     } finally {
       child.stdin.end();
     }
