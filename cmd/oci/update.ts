@@ -1,12 +1,13 @@
 import { defineCommand } from "citty";
-import { readFileSync } from "node:fs";
-import { HuskError, errorMessage } from "../../lib/core/index.ts";
+import { HuskError, errorMessage, readBounded } from "../../lib/core/index.ts";
+import { LIMITS } from "../../lib/oci/index.ts";
 import { resourcesFromFlags, updateContainer, type UpdateFlags } from "../../lib/sandbox/update.ts";
 import { context, idArg } from "./context.ts";
 
 function readResources(path: string): unknown {
   try {
-    return JSON.parse(readFileSync(path === "-" ? 0 : path, "utf8"));
+    // linux.resources is part of a config.json: the same bound holds.
+    return JSON.parse(readBounded(path === "-" ? 0 : path, LIMITS.configBytes));
   } catch (e) {
     throw new HuskError(`update --resources ${path}: ${errorMessage(e)}`);
   }

@@ -96,7 +96,7 @@ export function agentService(o: ServiceOptions): AgentImpl {
       await engine.close();
       return {};
     },
-    getGuestDetails: () => ({ guest: guestDetails(o.ociRuntime, o.ociRuntimeVersion) }),
+    getGuestDetails: async () => ({ guest: { ...guestDetails(o.ociRuntime, o.ociRuntimeVersion), ...(await engine.holdings()) } }),
     configureNetwork: async (r) => {
       if (!o.guest)
         throw new HuskError("an agent on the host (local driver) does not configure networks: its containers join the netns", {

@@ -16,3 +16,4 @@ export {
 } from "./pty.ts";
 export { crashPoint } from "./crash.ts";
 export { parseSize } from "./units.ts";
+export { readBounded } from "./read-bounded.ts";

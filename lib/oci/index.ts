@@ -1,5 +1,6 @@
 export { LIMITS, SpecSchema, ProcessSchema, MountSchema, HookSchema, type Spec, type ProcessSpec, type MountSpec, type HookSpec } from "./spec.ts";
 export { loadBundle, parseSpec, type Bundle } from "./bundle.ts";
+export { checkBundle, isBindMount } from "./check-bundle.ts";
 export { stateJson, type StateJson } from "./state.ts";
 export {
   CONTAINER_STATUSES,

@@ -16,6 +16,17 @@ export interface ProxyServer {
   close(): Promise<void>;
 }
 
+const SETTINGS_WAIT_MS = 5000;
+const DIAL_ATTEMPTS = 3;
+const REDIAL_MS = 300; // time for the guest to see the hang-up and reopen its port
+
+const answered = (s: http2.ClientHttp2Session, ms: number) =>
+  new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    s.once("remoteSettings", () => (clearTimeout(timer), resolve(true)));
+    s.once("close", () => (clearTimeout(timer), resolve(false)));
+  });
+
 class Upstream {
   private session: http2.ClientHttp2Session | undefined;
   private pending: Promise<http2.ClientHttp2Session> | undefined;
@@ -27,8 +38,24 @@ class Upstream {
     return this.pending;
   }
 
+  // The agent answers a new session with its SETTINGS. A session it never
+  // answers began while the guest still read the previous proxy's stream
+  // (its bytes went to that dead session): hanging up makes the guest reopen
+  // the port, and the next dial starts clean.
   private async open(): Promise<http2.ClientHttp2Session> {
-    const stream = await this.dial();
+    for (let attempt = 1; ; attempt++) {
+      const stream = await this.dial();
+      const s = this.newSession(stream);
+      if (await answered(s, SETTINGS_WAIT_MS)) return (this.session = s);
+      s.destroy();
+      stream.destroy();
+      if (attempt === DIAL_ATTEMPTS) throw new Error(`the agent did not answer a new session ${DIAL_ATTEMPTS} times in ${SETTINGS_WAIT_MS} ms`);
+      log.warn(`proxy: the agent did not answer a new session within ${SETTINGS_WAIT_MS} ms; dialling again`);
+      await Bun.sleep(REDIAL_MS);
+    }
+  }
+
+  private newSession(stream: Duplex): http2.ClientHttp2Session {
     const s = http2.connect("http://agent", { createConnection: () => stream as never, maxSessionInvalidFrames: 2 ** 31 } as never);
     const drop = () => {
       if (this.session === s) this.session = undefined;
@@ -38,7 +65,6 @@ class Upstream {
       log.warn(`proxy: agent session: ${errorMessage(e)}`);
       drop();
     });
-    this.session = s;
     return s;
   }
 
@@ -66,6 +92,9 @@ function forward(upstream: Upstream, req: Request): Promise<Response> {
         const call = session.request(headers);
         req.signal.addEventListener("abort", () => call.close(http2.constants.NGHTTP2_CANCEL));
         call.on("error", (e) => resolve(unreachable(errorMessage(e))));
+        // A session that ends under the call (the agent's side went away)
+        // may close its streams without an error: never leave the caller waiting.
+        call.on("close", () => resolve(unreachable("the agent's session ended before it answered")));
         call.on("response", (h) => {
           const out = new Headers();
           for (const [k, v] of Object.entries(h)) if (!k.startsWith(":") && v !== undefined) out.set(k, String(v));

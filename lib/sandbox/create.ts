@@ -2,7 +2,7 @@ import { renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ErrorCode, HuskError, closeFd, crashPoint, errorMessage, handOverTerminal, log, processStartTime, validateId } from "../core/index.ts";
 import { featuresOf } from "../hypervisor/index.ts";
-import { loadBundle, type Bundle } from "../oci/index.ts";
+import { checkBundle, loadBundle, type Bundle } from "../oci/index.ts";
 import { PersistError, type ContainerDoc, type SandboxDoc } from "../persist/index.ts";
 import { LOCKED_CALL_MS, withAgent } from "./agent.ts";
 import type { AgentClient } from "../protocol/index.ts";
@@ -67,6 +67,7 @@ export async function createContainer(ctx: Context, opts: CreateOptions): Promis
   validateId(opts.id);
   const bundle = loadBundle(opts.bundle);
   checkOptions(opts, bundle);
+  checkBundle(bundle);
   checkHostHooks(bundle.spec);
   const size = vmSize(ctx.settings, bundle.spec); // refuses bad sizes before anything is made
   if (ctx.store.hasContainer(opts.id)) throw exists(opts.id);
@@ -188,6 +189,7 @@ export function startShim(ctx: Context, t: ShimTarget, consoleSocket: string | u
 // The Sandbox API's way in: a container in an existing sandbox, no shim.
 export async function addContainer(ctx: Context, sandboxId: string, id: string, bundle: Bundle): Promise<void> {
   validateId(id);
+  checkBundle(bundle);
   const doc = await ctx.store.update(sandboxId, (d) => {
     if (d.containers.some((c) => c.id === id) || !ctx.store.claimContainer(id, sandboxId)) throw exists(id);
     d.containers.push(creatingEntry(id, bundle));

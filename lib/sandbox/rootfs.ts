@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ErrorCode, HuskError } from "../core/index.ts";
 import { GUEST_SHARE_MOUNT } from "../guest/index.ts";
-import type { Bundle, Spec } from "../oci/index.ts";
+import { isBindMount, type Bundle, type Spec } from "../oci/index.ts";
 import { featuresOf } from "../hypervisor/index.ts";
 import type { SandboxDoc } from "../persist/index.ts";
 import { withoutHostHooks } from "./hooks.ts";
@@ -35,9 +35,6 @@ function bindReadOnly(src: string, dest: string, writable = false): void {
   if (!writable) run(["mount", "-o", "remount,bind,ro", dest]);
 }
 
-const isBind = (m: NonNullable<Spec["mounts"]>[number]) =>
-  m.type === "bind" || (m.options ?? []).some((o) => o === "bind" || o === "rbind");
-
 // How the agent reaches a container's files. Without a shared directory (the
 // local driver) the agent runs on the host and uses the bundle as it is. In a VM the rootfs is bound read-only
 // into the virtio-fs share and becomes the lower layer of an overlay whose
@@ -59,7 +56,7 @@ export function guestView(
   mkdirSync(join(hostDir, "mounts"), { recursive: true });
   bindReadOnly(bundle.rootfs, join(hostDir, "rootfs"));
   const mounts = (bundle.spec.mounts ?? []).map((m, i) => {
-    if (!isBind(m) || !m.source?.startsWith("/") || !existsSync(m.source)) return m;
+    if (!isBindMount(m) || !m.source?.startsWith("/") || !existsSync(m.source)) return m;
     bindReadOnly(m.source, join(hostDir, "mounts", String(i)), !(m.options ?? []).includes("ro"));
     return { ...m, source: `${guestDir}/mounts/${i}` };
   });

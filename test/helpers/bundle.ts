@@ -9,7 +9,7 @@ export const BUSYBOX = "/bin/busybox";
 
 export const APPLETS = [
   "sh", "echo", "cat", "sleep", "ls", "uname", "id", "tty", "ps", "true", "false", "env", "pwd",
-  "hostname", "touch", "mkdir", "rm", "grep", "head", "wc", "kill", "readlink", "stty", "dd", "du",
+  "hostname", "touch", "mkdir", "rm", "grep", "head", "wc", "kill", "readlink", "stty", "dd", "du", "stat",
 ];
 
 export interface BundleOptions {

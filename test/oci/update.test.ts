@@ -41,6 +41,9 @@ describe("husk update (local driver)", () => {
     refused(["update", "up1"], /no resources given/);
     refused(["update", "--memory", "lots", "up1"], /update --memory: "lots" is not a size/);
     refused(["update", "-r", "-", "up1"], /update: resources must be a JSON object/, "[1]");
+    // A resources file is bounded as config.json is: refused as it passes 4 MiB, never buffered whole.
+    refused(["update", "-r", "-", "up1"], /^husk: update --resources -: over the limit of 4194304 bytes$/, `{"x":"${"a".repeat(5 * 1024 * 1024)}"}`);
+    refused(["update", "-r", "/dev/zero", "up1"], /^husk: update --resources \/dev\/zero: over the limit of 4194304 bytes$/);
 
     // An agent that predates the call (its negotiated set, as persisted, lacks it).
     const docFile = join(cli.root, "up1", DOC_FILE);

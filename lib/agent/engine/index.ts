@@ -18,7 +18,7 @@ import { ConsoleSocket } from "./console.ts";
 import { checkGuestResources, inGuest } from "./guest-spec.ts";
 import { Proc } from "./process.ts";
 import { Reaper } from "./reaper.ts";
-import { prepareRootfs, unmountUnder, type PreparedRootfs } from "./rootfs.ts";
+import { mountsUnder, prepareRootfs, unmountUnder, type PreparedRootfs } from "./rootfs.ts";
 import { Runc } from "./runc.ts";
 import { OutputBuffer, pipeIo, terminalIo, type ProcessIo } from "./stdio.ts";
 import {
@@ -106,18 +106,24 @@ export class Engine {
   // Makes this process a child subreaper and clears what an earlier engine on
   // the same state dir left behind (its processes' stdio died with it).
   static async open(opts: EngineOptions): Promise<Engine> {
-    mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
+    // Searchable, not listable, down to each container's rootfs: runc resolves
+    // it as the container's root, which a user namespace maps to another uid.
+    mkdirSync(opts.stateDir, { recursive: true, mode: 0o711 });
     const stateDir = realpathSync(opts.stateDir);
-    for (const sub of ["runc", "c", "con", "log"]) mkdirSync(join(stateDir, sub), { recursive: true, mode: 0o700 });
+    for (const sub of ["runc", "c", "con", "log"]) mkdirSync(join(stateDir, sub), { recursive: true, mode: sub === "c" ? 0o711 : 0o700 });
     const runc = new Runc(opts.runtime ?? DEFAULTS.ociRuntime, join(stateDir, "runc"), join(stateDir, "log"));
     const engine = new Engine(stateDir, runc, new Reaper(), opts.outputLimit ?? DEFAULT_OUTPUT_LIMIT, opts.noPivot, opts.guest);
     await engine.clearLeftovers();
     return engine;
   }
 
-  private async clearLeftovers(): Promise<void> {
+  private async ociIds(): Promise<string[]> {
     const listed = JSON.parse((await this.runc.run(["list", "--format", "json"])) || "null") as { id: string }[] | null;
-    for (const { id } of listed ?? []) {
+    return (listed ?? []).map((c) => c.id);
+  }
+
+  private async clearLeftovers(): Promise<void> {
+    for (const id of await this.ociIds()) {
       log.warn(`removing container ${id} left by an earlier engine`);
       await this.runc.run(["delete", "--force", id]).catch((e) => log.warn(errorMessage(e)));
     }
@@ -128,6 +134,17 @@ export class Engine {
     }
     for (const sub of ["con", "log"])
       for (const name of readdirSync(join(this.stateDir, sub))) rmSync(join(this.stateDir, sub, name), { force: true });
+  }
+
+  // What this engine holds for containers (GuestDetails): a removed
+  // container must appear in none of these.
+  async holdings(): Promise<{ containers: string[]; ociContainers: string[]; containerDirs: string[]; mounts: string[] }> {
+    return {
+      containers: [...this.containers.keys()],
+      ociContainers: await this.ociIds(),
+      containerDirs: readdirSync(join(this.stateDir, "c")),
+      mounts: mountsUnder(this.stateDir),
+    };
   }
 
   // ---- lifecycle ----
@@ -143,7 +160,7 @@ export class Engine {
     try {
       if (existsSync(dir))
         throw new HuskError(`container ${id} already exists (state in ${dir})`, { code: ErrorCode.AlreadyExists });
-      mkdirSync(dir, { mode: 0o700 });
+      mkdirSync(dir, { mode: 0o711 });
       const prepared = await this.prepare(id, opts, dir);
       const { bundle, spec } = prepared;
       rootfs = prepared.rootfs;

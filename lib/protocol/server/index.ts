@@ -181,6 +181,14 @@ async function closeHttp2(h2: http2.Http2Server, streams: Duplex[]): Promise<voi
 function fdStream(fd: number, onEnd?: () => void): Duplex {
   const readable = createReadStream("", { fd, autoClose: false, highWaterMark: 64 * 1024 });
   const writable = createWriteStream("", { fd, autoClose: false });
+  // Once, however the stream ends: at end of input, or destroyed by the
+  // HTTP/2 session over it (a peer that sent garbage) — else nobody reopens.
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    onEnd?.();
+  };
   const stream: Duplex = new Duplex({
     read: () => void readable.resume(),
     write: (chunk, _enc, cb) => void writable.write(chunk, cb),
@@ -189,6 +197,7 @@ function fdStream(fd: number, onEnd?: () => void): Duplex {
       readable.destroy();
       writable.destroy();
       cb(err);
+      finish();
     },
   });
   readable.on("data", (d) => {
@@ -196,7 +205,7 @@ function fdStream(fd: number, onEnd?: () => void): Duplex {
   });
   const ended = () => {
     stream.push(null);
-    onEnd?.();
+    finish();
   };
   readable.on("end", ended);
   readable.on("error", ended);

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file husk/agent/v1/sandbox.proto.
  */
 export const file_husk_agent_v1_sandbox: GenFile = /*@__PURE__*/
-  fileDesc("ChtodXNrL2FnZW50L3YxL3NhbmRib3gucHJvdG8SDWh1c2suYWdlbnQudjEiSAoFTW91bnQSDgoGc291cmNlGAEgASgJEg4KBnRhcmdldBgCIAEoCRIOCgZmc3R5cGUYAyABKAkSDwoHb3B0aW9ucxgEIAMoCSLHAQoTU2V0dXBTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEiQKBm1vdW50cxgDIAMoCzIULmh1c2suYWdlbnQudjEuTW91bnQSOAoDZW52GAQgAygLMisuaHVzay5hZ2VudC52MS5TZXR1cFNhbmRib3hSZXF1ZXN0LkVudkVudHJ5GioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQgoUU2V0dXBTYW5kYm94UmVzcG9uc2USKgoFZ3Vlc3QYASABKAsyGy5odXNrLmFnZW50LnYxLkd1ZXN0RGV0YWlscyI7ChZUZWFyZG93blNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSDQoFZm9yY2UYAiABKAgiGQoXVGVhcmRvd25TYW5kYm94UmVzcG9uc2UiGAoWR2V0R3Vlc3REZXRhaWxzUmVxdWVzdCJFChdHZXRHdWVzdERldGFpbHNSZXNwb25zZRIqCgVndWVzdBgBIAEoCzIbLmh1c2suYWdlbnQudjEuR3Vlc3REZXRhaWxzIp8BCgxHdWVzdERldGFpbHMSFgoOa2VybmVsX3JlbGVhc2UYASABKAkSDwoHYm9vdF9pZBgCIAEoCRIQCghob3N0bmFtZRgDIAEoCRITCgtvY2lfcnVudGltZRgEIAEoCRIbChNvY2lfcnVudGltZV92ZXJzaW9uGAUgASgJEgwKBGNwdXMYBiABKA0SFAoMbWVtb3J5X2J5dGVzGAcgASgEYgZwcm90bzM");
+  fileDesc("ChtodXNrL2FnZW50L3YxL3NhbmRib3gucHJvdG8SDWh1c2suYWdlbnQudjEiSAoFTW91bnQSDgoGc291cmNlGAEgASgJEg4KBnRhcmdldBgCIAEoCRIOCgZmc3R5cGUYAyABKAkSDwoHb3B0aW9ucxgEIAMoCSLHAQoTU2V0dXBTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEiQKBm1vdW50cxgDIAMoCzIULmh1c2suYWdlbnQudjEuTW91bnQSOAoDZW52GAQgAygLMisuaHVzay5hZ2VudC52MS5TZXR1cFNhbmRib3hSZXF1ZXN0LkVudkVudHJ5GioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQgoUU2V0dXBTYW5kYm94UmVzcG9uc2USKgoFZ3Vlc3QYASABKAsyGy5odXNrLmFnZW50LnYxLkd1ZXN0RGV0YWlscyI7ChZUZWFyZG93blNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSDQoFZm9yY2UYAiABKAgiGQoXVGVhcmRvd25TYW5kYm94UmVzcG9uc2UiGAoWR2V0R3Vlc3REZXRhaWxzUmVxdWVzdCJFChdHZXRHdWVzdERldGFpbHNSZXNwb25zZRIqCgVndWVzdBgBIAEoCzIbLmh1c2suYWdlbnQudjEuR3Vlc3REZXRhaWxzIvMBCgxHdWVzdERldGFpbHMSFgoOa2VybmVsX3JlbGVhc2UYASABKAkSDwoHYm9vdF9pZBgCIAEoCRIQCghob3N0bmFtZRgDIAEoCRITCgtvY2lfcnVudGltZRgEIAEoCRIbChNvY2lfcnVudGltZV92ZXJzaW9uGAUgASgJEgwKBGNwdXMYBiABKA0SFAoMbWVtb3J5X2J5dGVzGAcgASgEEhIKCmNvbnRhaW5lcnMYCCADKAkSFgoOb2NpX2NvbnRhaW5lcnMYCSADKAkSFgoOY29udGFpbmVyX2RpcnMYCiADKAkSDgoGbW91bnRzGAsgAygJYgZwcm90bzM");
 
 /**
  * A filesystem the guest mounts when the sandbox is set up, typically the
@@ -215,6 +215,31 @@ export type GuestDetails = Message<"husk.agent.v1.GuestDetails"> & {
    * @generated from field: uint64 memory_bytes = 7;
    */
   memoryBytes: bigint;
+
+  /**
+   * What the agent holds for containers, so that a caller can check that
+   * nothing outlives a removed one: the containers it knows, those its OCI
+   * runtime knows, the entries of its per-container state directory and the
+   * mounts under its state directory (rootfs overlays and their scratch).
+   *
+   * @generated from field: repeated string containers = 8;
+   */
+  containers: string[];
+
+  /**
+   * @generated from field: repeated string oci_containers = 9;
+   */
+  ociContainers: string[];
+
+  /**
+   * @generated from field: repeated string container_dirs = 10;
+   */
+  containerDirs: string[];
+
+  /**
+   * @generated from field: repeated string mounts = 11;
+   */
+  mounts: string[];
 };
 
 /**
