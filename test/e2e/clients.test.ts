@@ -216,7 +216,7 @@ describe("containerd (ctr --runc-binary husk)", () => {
     }, 600_000);
     afterAll(async () => {
       if (skip) return;
-      for (const id of ["husk-ctr3", "husk-ctr5", "husk-ctr6"]) {
+      for (const id of ["husk-ctr3", "husk-ctr5", "husk-ctr6", "husk-ctr7"]) {
         ctr("task", "kill", "-s", "SIGKILL", id);
         ctr("task", "delete", "-f", id);
         ctr("container", "delete", id);
@@ -230,20 +230,36 @@ describe("containerd (ctr --runc-binary husk)", () => {
       expect(r.status).toBe(4);
     }, VM_TEST_MS);
 
-    it("ctr run -t gives the process a terminal (under script, as from a shell)", async () => {
-      const cmd = ["ctr", "--address", containerd.socket, "run", "--rm", "-t", ...husk, image, "husk-ctr2", "sh", "-c", "'tty; exit 3'"].join(" ");
+    // A ctr command with -t under script(1), as typed at a shell: what the terminal showed.
+    async function underScript(args: string[], what: string): Promise<string> {
+      const cmd = ["ctr", "--address", containerd.socket, ...args].join(" ");
       // script's stdin stays open until the end (its end of file would end the session first).
       const child = spawn("script", ["-qec", `${cmd}; echo rc=$?`, "/dev/null"], { stdio: ["pipe", "pipe", "ignore"] });
       let out = "";
       child.stdout!.on("data", (c) => (out += c.toString()));
       try {
-        await until(() => /rc=\d+/.test(out), VM_TEST_MS - 10_000, `ctr run -t to end; it showed ${JSON.stringify(out)}`);
+        await until(() => /rc=\d+/.test(out), VM_TEST_MS / 3, `${what} to end; it showed ${JSON.stringify(out)}`);
       } finally {
         child.stdin!.end();
         child.kill();
       }
+      return out;
+    }
+
+    it("ctr run -t and ctr task exec -t give the process a terminal (under script, as from a shell)", async () => {
+      const out = await underScript(["run", "--rm", "-t", ...husk, image, "husk-ctr2", "sh", "-c", "'tty; exit 3'"], "ctr run -t");
       // As with runc: the container's pty (\r\n) seen through script's own (\r again).
       expect(out).toMatch(/\/dev\/pts\/\d+\r\r?\nrc=3\r\n$/);
+      const started = ctr("run", "-d", ...husk, image, "husk-ctr7", "sleep", "300");
+      expect(started.status, started.stderr).toBe(0);
+      try {
+        const ex = await underScript(["task", "exec", "-t", "--exec-id", "t1", "husk-ctr7", "sh", "-c", "'tty; exit 5'"], "ctr task exec -t");
+        expect(ex).toMatch(/\/dev\/pts\/\d+\r\r?\nrc=5\r\n$/);
+      } finally {
+        ctr("task", "kill", "-s", "SIGKILL", "husk-ctr7");
+        ctr("task", "delete", "-f", "husk-ctr7");
+        ctr("container", "delete", "husk-ctr7");
+      }
     }, VM_TEST_MS);
 
     it("run --rm: --env and --cwd take effect, stdin reaches the process", () => {
