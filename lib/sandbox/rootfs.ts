@@ -27,12 +27,17 @@ function run(cmd: string[]): void {
   if (r.status !== 0) throw new HuskError(`${cmd.join(" ")}: ${(r.stderr || "").trim() || `exit ${r.status}`}`);
 }
 
-// A read-only bind of a host path into the sandbox's shared directory.
-function bindReadOnly(src: string, dest: string, writable = false): void {
+// A bind of a host path into the sandbox's shared directory (read-only
+// unless asked); recursive when the container asked for rbind, so the mounts
+// under the source reach the guest too (virtiofsd announces them).
+function bindShared(src: string, dest: string, opts: { writable?: boolean; recursive?: boolean } = {}): void {
   if (statSync(src).isDirectory()) mkdirSync(dest, { recursive: true });
   else if (!existsSync(dest)) writeFileSync(dest, "");
-  run(["mount", "--bind", src, dest]);
-  if (!writable) run(["mount", "-o", "remount,bind,ro", dest]);
+  run(["mount", opts.recursive ? "--rbind" : "--bind", src, dest]);
+  // The copies of the source's submounts would be peers of the originals:
+  // unmounting them at teardown must never unmount the user's.
+  if (opts.recursive) run(["mount", "--make-rslave", dest]);
+  if (!opts.writable) run(["mount", "-o", "remount,bind,ro", dest]);
 }
 
 // How the agent reaches a container's files. Without a shared directory (the
@@ -54,10 +59,11 @@ export function guestView(
   const hostDir = join(doc.config.sharedDir, name);
   const guestDir = `${GUEST_SHARE_MOUNT}/${name}`;
   mkdirSync(join(hostDir, "mounts"), { recursive: true });
-  bindReadOnly(bundle.rootfs, join(hostDir, "rootfs"));
+  bindShared(bundle.rootfs, join(hostDir, "rootfs"));
   const mounts = (bundle.spec.mounts ?? []).map((m, i) => {
     if (!isBindMount(m) || !m.source?.startsWith("/") || !existsSync(m.source)) return m;
-    bindReadOnly(m.source, join(hostDir, "mounts", String(i)), !(m.options ?? []).includes("ro"));
+    const options = m.options ?? [];
+    bindShared(m.source, join(hostDir, "mounts", String(i)), { writable: !options.includes("ro"), recursive: options.includes("rbind") });
     return { ...m, source: `${guestDir}/mounts/${i}` };
   });
   return {

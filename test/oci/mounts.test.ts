@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, test } from "vitest";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +12,10 @@ import { vmEnv, vmSkipReason } from "../qemu/assets.ts";
 // flags, for runc (local) and in a VM (served over virtio-fs).
 
 const work = mkdtempSync(join(tmpdir(), "husk-mounts-"));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+afterAll(() => {
+  for (const d of ["local", "qemu"]) for (const m of ["src/sub", "src"]) spawnSync("umount", ["-l", join(work, m.replace("src", `src-${d}`))]);
+  rmSync(work, { recursive: true, force: true });
+});
 
 const MOUNTS = [
   { destination: "/d-rshared", options: ["rbind", "rshared"] },
@@ -42,6 +46,13 @@ describe.each(["local", "qemu"] as const)("bind mounts with the %s driver", (dri
     const src = join(work, `src-${driver}`);
     mkdirSync(src);
     writeFileSync(join(src, "f"), "from-host\n");
+    // A mount under the source: an rbind carries it, a plain bind does not.
+    // The source is a shared mount, as / is under systemd: tearing the
+    // container down must not unmount the user's submount through propagation.
+    const sub = join(src, "sub");
+    mkdirSync(sub);
+    for (const args of [["--bind", src, src], ["--make-shared", src], ["-t", "tmpfs", "husk-test-sub", sub]]) expect(spawnSync("mount", args).status).toBe(0);
+    writeFileSync(join(sub, "s"), "submount\n");
     const b = makeBusyboxBundle(join(work, `b-${driver}`), { args: ["sleep", "300"] });
     const spec = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
     spec.mounts.push(...MOUNTS.map((m) => ({ ...m, type: "bind", source: src })));
@@ -59,6 +70,8 @@ describe.each(["local", "qemu"] as const)("bind mounts with the %s driver", (dri
       expect(mounts.get("/d-ro")!.options).toContain("ro");
       expect(mounts.get("/d-flags")!.options).toEqual(expect.arrayContaining(["nosuid", "nodev", "noexec"]));
       expect(mounts.get("/d-flags")!.tags.filter((t) => t.startsWith("shared:") || t.startsWith("master:"))).toEqual([]);
+      expect(cli.ok(["exec", id, "cat", "/d-rw/sub/s"])).toBe("submount\n");
+      expect(cli.ok(["exec", id, "ls", "/d-flags/sub"])).toBe("");
       cli.ok(["exec", id, "sh", "-c", "echo from-container > /d-rw/g"]);
       expect(readFileSync(join(src, "g"), "utf8")).toBe("from-container\n");
       expect(cli.run(["exec", id, "sh", "-c", "echo x > /d-ro/h"]).status).not.toBe(0);
@@ -67,6 +80,7 @@ describe.each(["local", "qemu"] as const)("bind mounts with the %s driver", (dri
     }
     await until(() => processesUsing(cli.root).length === 0, 20_000, "nothing left running");
     expect(readFileSync(join(src, "f"), "utf8")).toBe("from-host\n"); // the source survives the delete
+    expect(readFileSync(join(sub, "s"), "utf8")).toBe("submount\n"); // and its submount is still mounted
     expect(cli.leftovers().filter((n) => n !== "qemu")).toEqual([]);
   }, 300_000);
 });
