@@ -208,6 +208,17 @@ describe.each(["local", "qemu"] as const)("runtime-spec conformance with the %s 
     agentHoldsOnly([POD]);
   }, 180_000);
 
+  it("a failing createContainer hook fails the create, naming the hook; nothing is left", () => {
+    const id = `cchook-${driver}`;
+    const b = bundle(["true"], (s) => (s.hooks = { createContainer: [{ path: "/bin/sh", args: ["sh", "-c", "echo cannot prepare >&2; exit 4"] }] }));
+    const r = cli.run(["create", "--bundle", b, id]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/^husk: cannot create container .*error running hook #0: .*exit status 4.*cannot prepare/);
+    expect(cli.run(["state", id]).status).not.toBe(0);
+    agentHoldsOnly([POD]);
+  }, 180_000);
+
   it("a create the OCI runtime fails leaves nothing, in the guest or on the host", () => {
     const id = `badcwd-${driver}`;
     const b = bundle(["true"], (s) => ((s as unknown as { process: { cwd: string } }).process.cwd = "/bin/busybox"));
