@@ -11,7 +11,7 @@ import { findContainer, liveStatus } from "./find.ts";
 import { checkOperation } from "../oci/index.ts";
 import type { ShimTarget } from "./shim-spawn.ts";
 import type { AgentClient } from "../protocol/client/index.ts";
-import { attachTerminal, pumpInput, pumpOutput, waitExit } from "./stdio.ts";
+import { attachTerminal, drainOutput, pumpInput, pumpOutput, waitExit } from "./stdio.ts";
 
 export interface ExecOptions {
   processFile?: string;
@@ -136,7 +136,7 @@ export async function execInContainer(ctx: Context, id: string, opts: ExecOption
       const output = pumpOutput(agent, ref);
       pumpInput(agent, ref).catch(() => {});
       const code = await waitExit(agent, ref);
-      await Promise.race([output, Bun.sleep(2000)]);
+      await drainOutput(output);
       return code;
     } finally {
       restore();

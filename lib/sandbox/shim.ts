@@ -6,7 +6,7 @@ import { connect, driverOfDoc } from "./agent.ts";
 import { killRemains, vmAlive } from "./vm.ts";
 import type { Context } from "./context.ts";
 import type { ShimTarget } from "./shim-spawn.ts";
-import { relayTerminal, pumpInput, pumpOutput, waitExit } from "./stdio.ts";
+import { drainOutput, relayTerminal, pumpInput, pumpOutput, waitExit } from "./stdio.ts";
 
 const FORWARDED: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
 
@@ -73,7 +73,7 @@ async function relayUntilExit(ctx: Context, doc: SandboxDoc, t: ShimTarget, opts
     const output = pumpOutput(link.agent, t).catch((e) => log.warn(`shim: output: ${errorMessage(e)}`));
     try {
       const code = await waitExit(link.agent, t);
-      await Promise.race([output, Bun.sleep(2000)]);
+      await drainOutput(output);
       link.agent.close();
       return code;
     } catch (e) {

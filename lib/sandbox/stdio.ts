@@ -42,6 +42,16 @@ export async function pumpInput(agent: AgentClient, ref: ProcessRef): Promise<vo
   await agent.rpc.closeStdin(target);
 }
 
+// After the process exits, how long its output may take to arrive in full
+// (under load the output stream lags the exit); only output that a child
+// left running still writes is given up after this, as runc's caller would
+// have to wait for it.
+const OUTPUT_DRAIN_MS = 10_000;
+
+export async function drainOutput(output: Promise<void>): Promise<void> {
+  await Promise.race([output, Bun.sleep(OUTPUT_DRAIN_MS)]);
+}
+
 export async function waitExit(agent: AgentClient, ref: ProcessRef): Promise<number> {
   const r = await agent.rpc.waitProcess({ containerId: ref.containerId, execId: ref.execId ?? "" }, { timeoutMs: 0 });
   return r.signal ? 128 + r.signal : r.exitStatus;
