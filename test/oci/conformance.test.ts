@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Cli, processesUsing, until } from "../helpers/cli.ts";
 import { makeBusyboxBundle } from "../helpers/bundle.ts";
+import { mountsOf } from "../helpers/mountinfo.ts";
 import { vmEnv, vmSkipReason } from "../qemu/assets.ts";
 
 // What runc gives a bundle, a container in a husk VM gets too: user
@@ -31,17 +32,6 @@ const MOUNT_OPTIONS: Record<string, string[]> = {
   "/dev/mqueue": ["nosuid", "noexec", "nodev"],
   "/sys": ["nosuid", "noexec", "nodev", "ro"],
 };
-
-// mountinfo: 4 mount point, 5 per-mount options, after "-": type, source, super options.
-function mountsOf(text: string): Map<string, { options: string[]; type: string; superOptions: string[] }> {
-  const out = new Map<string, { options: string[]; type: string; superOptions: string[] }>();
-  for (const line of text.trim().split("\n")) {
-    const f = line.split(" ");
-    const sep = f.indexOf("-");
-    out.set(f[4]!, { options: f[5]!.split(","), type: f[sep + 1]!, superOptions: (f[sep + 3] ?? "").split(",") });
-  }
-  return out;
-}
 
 const squash = (s: string) => s.replace(/[ \t]+/g, " ").replace(/^ | $/gm, "");
 

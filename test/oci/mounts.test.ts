@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Cli, processesUsing, until } from "../helpers/cli.ts";
 import { makeBusyboxBundle } from "../helpers/bundle.ts";
+import { mountsOf } from "../helpers/mountinfo.ts";
 import { vmEnv, vmSkipReason } from "../qemu/assets.ts";
 
 // Bind mounts of host directories with the options runc takes (propagation,
@@ -23,17 +24,6 @@ const MOUNTS = [
   { destination: "/d-flags", options: ["bind", "private", "nosuid", "nodev", "noexec"] },
   { destination: "/d-rw", options: ["rbind"] },
 ];
-
-// mountinfo fields: 4 mount point, 5 per-mount options, 6.. optional tags up to "-".
-function mountsOf(mountinfo: string): Map<string, { options: string[]; tags: string[] }> {
-  const out = new Map<string, { options: string[]; tags: string[] }>();
-  for (const line of mountinfo.trim().split("\n")) {
-    const f = line.split(" ");
-    const sep = f.indexOf("-");
-    out.set(f[4]!, { options: f[5]!.split(","), tags: f.slice(6, sep) });
-  }
-  return out;
-}
 
 describe.each(["local", "qemu"] as const)("bind mounts with the %s driver", (driver) => {
   const skip = driver === "qemu" ? vmSkipReason() : undefined;
