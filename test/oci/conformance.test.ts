@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Cli, processesUsing, until } from "../helpers/cli.ts";
 import { makeBusyboxBundle } from "../helpers/bundle.ts";
+import { expectAgentHoldsOnly } from "../helpers/guest.ts";
 import { mountsOf } from "../helpers/mountinfo.ts";
 import { vmEnv, vmSkipReason } from "../qemu/assets.ts";
 
@@ -51,16 +52,7 @@ describe.each(["local", "qemu"] as const)("runtime-spec conformance with the %s 
     return dir;
   }
 
-  // Nothing of a removed container stays with the agent: not its record,
-  // runc's, its directory, nor a mount.
-  function agentHoldsOnly(ids: string[]): void {
-    const g = JSON.parse(cli.ok(["inspect", "--guest", POD])) as Record<string, string[]>;
-    expect(g.containers!.sort(), "the agent's containers").toEqual(ids);
-    expect(g.ociContainers!.sort(), "runc's containers").toEqual(ids);
-    expect(g.containerDirs, "container directories").toHaveLength(ids.length);
-    const perContainer = driver === "qemu" ? 2 : 0; // a VM container's overlay rootfs and its tmpfs
-    expect(g.mounts, "mounts under the agent's state").toHaveLength(ids.length * perContainer);
-  }
+  const agentHoldsOnly = (ids: string[]) => expectAgentHoldsOnly(cli, POD, ids, driver === "qemu");
 
   // Runs a container of the pod to its end: its output, then nothing left.
   function runInPod(id: string, b: string): { stdout: string; stderr: string; status: number | null } {
@@ -206,6 +198,24 @@ describe.each(["local", "qemu"] as const)("runtime-spec conformance with the %s 
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).toMatch(/^husk: cannot create container .*error running hook #0: .*exit status 4.*cannot prepare/);
     expect(cli.run(["state", id]).status).not.toBe(0);
+    agentHoldsOnly([POD]);
+  }, 180_000);
+
+  it("a failing startContainer hook fails the start, naming the hook; the process never runs", () => {
+    const id = `schook-${driver}`;
+    const b = bundle(["sh", "-c", "echo the process ran"], (s) => (s.hooks = { startContainer: [{ path: "/bin/sh", args: ["sh", "-c", "echo cannot start >&2; exit 5"] }] }));
+    try {
+      cli.ok(["create", "--bundle", b, id], { stdioFile: cli.out });
+      const r = cli.run(["start", id]);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toMatch(/^husk: cannot start container .*error running hook #0: .*exit status 5.*cannot start/);
+      expect(JSON.parse(cli.ok(["state", id])).status).toBe("stopped");
+      expect(readFileSync(cli.out, "utf8")).not.toContain("the process ran");
+      cli.ok(["delete", id]);
+    } finally {
+      cli.run(["delete", "--force", id]);
+    }
     agentHoldsOnly([POD]);
   }, 180_000);
 

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Cli, processesUsing, until } from "../helpers/cli.ts";
 import { makeBusyboxBundle } from "../helpers/bundle.ts";
+import { expectAgentHoldsOnly } from "../helpers/guest.ts";
 import { vmEnv, vmSkipReason } from "../qemu/assets.ts";
 
 // Joining another container's namespace by path, as CRI does for a pod: the
@@ -60,6 +61,7 @@ describe.each(["local", "qemu"] as const)("a pod's namespaces with the %s driver
         expect(cli.output(cli.out)).toContain(`husk: cannot join host namespace /proc/${process.pid}/ns/ipc (ipc) from a VM sandbox`);
         expect(cli.run(["state", c]).status).not.toBe(0);
         expect(cli.state(b).status).toBe("running"); // the pod is unharmed
+        expectAgentHoldsOnly(cli, a, [a, b], true);
       }
     } finally {
       for (const id of [c, b, a]) cli.run(["delete", "--force", id]);

@@ -76,11 +76,39 @@ interface Container {
 const DEFAULT_OUTPUT_LIMIT = 1024 * 1024;
 const REAP_TIMEOUT_MS = 10_000;
 const MAX_DIR_NAME = 200;
+const START_HOOKS_WAIT_MS = 10_000;
+
+// runc start returns once init is told to go; init then runs the
+// startContainer hooks and only afterwards execs the process. A hook that
+// fails makes init exit with the error on the container's output, so wait
+// (bounded: the caller holds a lock) until init is either the process or gone.
+async function startHooksRan(c: Container): Promise<void> {
+  const deadline = Date.now() + START_HOOKS_WAIT_MS;
+  while (c.init.running && Date.now() < deadline) {
+    const comm = readComm(c.init.pid);
+    if (comm !== undefined && !comm.startsWith("runc:")) return;
+    await sleep(20);
+  }
+  if (c.init.running) return; // hooks still running: nothing to judge yet
+  const { stdout, stderr } = c.init.io;
+  const said = () => `${stderr.head}\n${stdout.head}`.split(/\r?\n/).find((l) => l.includes("error running hook"));
+  for (let i = 0; i < 50 && !said() && !(stderr.ended && stdout.ended); i++) await sleep(20);
+  const why = said() ?? `its init exited with status ${c.init.exit!.exitCode} before running the process`;
+  throw new HuskError(`cannot start container ${c.id}: ${why}`, { code: ErrorCode.FailedPrecondition });
+}
 
 function parse<S extends v.GenericSchema>(schema: S, input: unknown, what: string): v.InferOutput<S> {
   const r = v.safeParse(schema, input);
   if (!r.success) throw new HuskError(`invalid ${what}: ${describeIssues(r.issues)}`, { code: ErrorCode.InvalidArgument });
   return r.output;
+}
+
+function readComm(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8");
+  } catch {
+    return undefined; // gone between the check and the read
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -287,6 +315,7 @@ export class Engine {
     return this.locked(id, async (c) => {
       checkOperation(id, c.status, "start");
       await this.runc.run(["start", id]);
+      if (c.spec.hooks?.startContainer?.length) await startHooksRan(c);
       c.status = nextStatus(c.status, "running"); // stays stopped if the init already exited
     });
   }

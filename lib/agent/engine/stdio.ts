@@ -3,6 +3,9 @@ import { ErrorCode, HuskError, errorMessage, log } from "../../core/index.ts";
 import { closeFd, dupFd, pipe, setNonBlocking, setWindowSize } from "../../sys/index.ts";
 import type { ConsoleSize } from "./types.ts";
 
+const HEAD_BYTES = 2048;
+const decoder = new TextDecoder();
+
 // A process's output is read as it is produced and kept here until someone
 // reads it, so nothing is lost while no client is attached. Once `limit`
 // bytes wait unread we stop reading: the pipe fills and the process blocks
@@ -10,9 +13,12 @@ import type { ConsoleSize } from "./types.ts";
 export class OutputBuffer {
   private chunks: Uint8Array[] = [];
   private size = 0;
-  private ended = false;
+  private finished = false;
   private readonly readers = new Set<() => void>();
   private writerWake: (() => void) | undefined;
+  // The first bytes ever written, kept after they are read: where runc's
+  // init reports a startContainer hook that failed (engine start()).
+  head = "";
 
   constructor(private readonly limit: number) {}
 
@@ -20,20 +26,25 @@ export class OutputBuffer {
     return this.size;
   }
 
+  get ended(): boolean {
+    return this.finished;
+  }
+
   get done(): boolean {
-    return this.ended && this.size === 0;
+    return this.finished && this.size === 0;
   }
 
   // Reads source to its end; resolves when it is drained into the buffer.
   async pump(source: AsyncIterable<Uint8Array>, what: string): Promise<void> {
     try {
       for await (const chunk of source) {
-        if (this.ended) break;
+        if (this.finished) break;
         if (chunk.length === 0) continue;
+        if (this.head.length < HEAD_BYTES) this.head += decoder.decode(chunk.subarray(0, HEAD_BYTES - this.head.length));
         this.chunks.push(chunk);
         this.size += chunk.length;
         this.wakeReader();
-        while (this.size >= this.limit && !this.ended) await new Promise<void>((r) => (this.writerWake = r));
+        while (this.size >= this.limit && !this.finished) await new Promise<void>((r) => (this.writerWake = r));
       }
     } catch (e) {
       // A pty master reports EIO once the last slave closes: that is its end of file.
@@ -43,7 +54,7 @@ export class OutputBuffer {
   }
 
   end(): void {
-    this.ended = true;
+    this.finished = true;
     this.wakeReader();
     this.wakeWriter();
   }
@@ -60,7 +71,7 @@ export class OutputBuffer {
   // so the next reader gets the data instead.
   async read(max = 64 * 1024, signal?: AbortSignal): Promise<Uint8Array | null> {
     while (this.chunks.length === 0) {
-      if (this.ended) return null;
+      if (this.finished) return null;
       await this.waitForData(signal);
     }
     let chunk = this.chunks[0]!;
