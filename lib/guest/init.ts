@@ -3,7 +3,7 @@
 // runs `husk agent` on the virtio-serial port named "agent".
 //
 // Kernel command line options it reads (the driver or a test sets them):
-//   husk.mode=agent   (default) run the agent; power off when it exits
+//   husk.mode=agent   (default) run the agent, again if it dies; power off when it stops
 //   husk.mode=probe   print GUEST_PROBE_MARK on the console and power off at once
 //   husk.mode=echo    echo every byte back on the agent port (tests, before an agent exists)
 //   husk.mode=shell   a shell on the agent port (tests and debugging; the host owns the port)
@@ -64,8 +64,22 @@ case "$mode" in
   # A port read returns EOF while no host end is connected: reopen until one is.
   echo) while :; do cat <>"$port" >&0; usleep 50000; done ;;
   shell) while :; do sh <>"$port" >&0 2>&0; usleep 50000; done ;;
-  *) "$agent" agent --channel "$channel" </dev/null >/dev/console 2>&1
-     echo "husk-init: agent exited with status $?" >/dev/console ;;
+  # An agent that dies (killed, crashed) is started again: the VM and the
+  # sandbox live on, and the host learns of the containers it lost. One that
+  # exits 0 was told to stop; one that dies 5 times within 10 s of its last
+  # start is given up on.
+  *) fails=0
+     while :; do
+       started=$(date +%s)
+       "$agent" agent --channel "$channel" </dev/null >/dev/console 2>&1
+       status=$?
+       echo "husk-init: agent exited with status $status" >/dev/console
+       [ "$status" = 0 ] && break
+       [ $(($(date +%s) - started)) -ge 10 ] && fails=0
+       fails=$((fails + 1))
+       [ "$fails" -ge 5 ] && break
+       echo "husk-init: restarting the agent" >/dev/console
+     done ;;
 esac
 sync
 poweroff -f

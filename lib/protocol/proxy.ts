@@ -61,6 +61,17 @@ class Upstream {
       if (this.session === s) this.session = undefined;
     };
     s.on("close", drop);
+    // An agent sends its SETTINGS first thing on a new connection and not
+    // again: a second time means the guest started a new agent (the old one
+    // died), which knows nothing of this session. Ending it fails the calls
+    // waiting on the dead agent, and their callers reconnect to the new one.
+    let settings = 0;
+    s.on("remoteSettings", () => {
+      if (++settings < 2) return;
+      log.warn("proxy: the agent in the guest restarted; ending the session with the one that died");
+      drop();
+      s.destroy();
+    });
     s.on("error", (e) => {
       log.warn(`proxy: agent session: ${errorMessage(e)}`);
       drop();

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { ErrorCode, HuskError, errnoOf, errorMessage, log, terminate } from "../core/index.ts";
+import { ErrorCode, HuskError, errnoOf, errorCode, errorMessage, log, terminate } from "../core/index.ts";
 import { checkOperation } from "../oci/index.ts";
 import { PersistError, type ContainerDoc } from "../persist/index.ts";
 import type { AgentClient } from "../protocol/index.ts";
@@ -46,6 +46,9 @@ export async function deleteContainer(ctx: Context, id: string, force: boolean):
     const remove = (a: AgentClient) => a.rpc.removeContainer({ containerId: id, force: true });
     if (!(force && doc.containers.length === 1) && !(await vmLost(ctx, doc)))
       await withAgent(ctx, doc, remove, { timeoutMs: LOCKED_CALL_MS, locked: true, what: `delete ${id}` }).catch((e) => {
+        // An agent that does not know the container started after it died
+        // (the guest restarts a dead agent): there is nothing to remove.
+        if (errorCode(e) === ErrorCode.NotFound) return log.info(`delete ${id}: the agent no longer has it; removing the record`);
         if (!force) throw e;
         log.warn(`delete --force ${id}: agent: ${errorMessage(e)}`);
       });

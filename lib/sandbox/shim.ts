@@ -69,7 +69,7 @@ async function relayUntilExit(ctx: Context, doc: SandboxDoc, t: ShimTarget, opts
   forwardSignals(link, t);
   if (opts.tty) relayTerminal(link.agent, t);
   pumpInput(link.agent, t).catch((e) => log.warn(`shim: input: ${errorMessage(e)}`));
-  for (;;) {
+  for (let reconnected = false; ; reconnected = true) {
     const output = pumpOutput(link.agent, t).catch((e) => log.warn(`shim: output: ${errorMessage(e)}`));
     try {
       const code = await waitExit(link.agent, t);
@@ -77,6 +77,12 @@ async function relayUntilExit(ctx: Context, doc: SandboxDoc, t: ShimTarget, opts
       link.agent.close();
       return code;
     } catch (e) {
+      // A guest whose agent died starts a new one, which never ran this
+      // process: it died with the old agent (the new one removes its remains).
+      if (reconnected && errorCode(e) === ErrorCode.NotFound) {
+        log.warn(`shim: the agent of sandbox ${doc.id} restarted without ${t.execId ? `exec ${t.execId}` : `container ${t.containerId}`}; it died with the old one`);
+        return KILLED;
+      }
       if (errorCode(e) !== ErrorCode.Unavailable) throw e;
       log.warn(`shim: lost the agent (${errorMessage(e)}); reconnecting`);
       link.agent.close();

@@ -26,22 +26,27 @@ interface Doc {
   containers: { id: string; state: string; exitStatus?: number }[];
 }
 
-function bundle(name: string, pod?: string): string {
+type Spec = { process: { args: string[] }; linux: { namespaces: { type: string }[] }; annotations?: Record<string, string> };
+
+function bundle(name: string, pod?: string, edit: (s: Spec) => void = () => {}): string {
   const dir = makeBusyboxBundle(join(work, name), { args: TRAP });
-  if (pod) {
-    const spec = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
-    spec.annotations = { "io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": pod };
-    writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
-  }
+  const spec = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Spec;
+  if (pod) spec.annotations = { "io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": pod };
+  edit(spec);
+  writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
   return dir;
 }
+
+// Run in the guest's pid namespace: SIGKILL the agent ([-] keeps this
+// script's own command line from matching).
+const KILL_AGENT = "for p in /proc/[0-9]*; do grep -q '[-]-channel' $p/cmdline 2>/dev/null && kill -9 ${p#/proc/}; done; sleep 60";
 
 describe.skipIf(!!skip)("a host process of a VM sandbox dies (qemu, TCG)", () => {
   let cli: Cli;
   const doc = (sandbox: string): Doc => JSON.parse(readFileSync(join(cli.root, sandbox, DOC_FILE), "utf8"));
-  const startIn = (id: string, pod?: string) => {
+  const startIn = (id: string, pod?: string, edit?: (s: Spec) => void) => {
     const out = join(work, `${id}.out`);
-    cli.ok(["create", "--bundle", bundle(id, pod), id], { stdioFile: out });
+    cli.ok(["create", "--bundle", bundle(id, pod, edit), id], { stdioFile: out });
     cli.ok(["start", id]);
     return until(() => cli.output(out).includes("started"), 60_000, `${id} to start`);
   };
@@ -65,7 +70,7 @@ describe.skipIf(!!skip)("a host process of a VM sandbox dies (qemu, TCG)", () =>
     await startIn("fs");
   }, 600_000);
   afterAll(async () => {
-    for (const id of ["side", "pod", "fs"]) cli?.run(["delete", "--force", id]);
+    for (const id of ["side", "pod", "fs", "ag-kill", "ag-side", "ag-new", "ag"]) cli?.run(["delete", "--force", id]);
     await until(() => processesUsing(cli?.root ?? work).length === 0, 30_000, "VM processes to exit").catch(() => {});
   }, 120_000);
 
@@ -81,4 +86,34 @@ describe.skipIf(!!skip)("a host process of a VM sandbox dies (qemu, TCG)", () =>
     await deleteCleansUp("fs", ["fs"]);
     expect(cli.leftovers()).toEqual([]);
   }, 120_000);
+
+  test("the agent in the guest: init starts it again, the containers it ran end as killed (137), the sandbox takes new ones", async () => {
+    await startIn("ag");
+    await startIn("ag-side", "ag");
+    const shims = ["ag", "ag-side"].map((id) => cli.state(id).pid);
+    const vmm = doc("ag").vm.vmm.pid;
+    const out = join(work, "ag-kill.out");
+    const inGuestPidNs = (s: Spec) => {
+      s.linux.namespaces = s.linux.namespaces.filter((n) => n.type !== "pid");
+      s.process.args = ["sh", "-c", KILL_AGENT];
+    };
+    cli.ok(["create", "--bundle", bundle("ag-kill", "ag", inGuestPidNs), "ag-kill"], { stdioFile: out });
+    cli.ok(["start", "ag-kill"]);
+    const t0 = Date.now();
+    await until(() => shims.every((p) => !isAlive(p)), 120_000, "the shims to exit once the agent is back");
+    console.log(`vm-death: the shims exited ${Date.now() - t0} ms after the agent-killing container started`);
+    expect(readFileSync(join(cli.root, "ag", "console.log"), "utf8")).toContain("husk-init: restarting the agent");
+    expect(isAlive(vmm), "the VM lives on").toBe(true);
+    expect(doc("ag").containers.filter((c) => c.id !== "ag-kill").map((c) => [c.id, c.state, c.exitStatus])).toEqual([
+      ["ag", "stopped", 137],
+      ["ag-side", "stopped", 137],
+    ]);
+    for (const id of ["ag-kill", "ag-side"]) cli.ok(["delete", "--force", id]);
+    await startIn("ag-new", "ag"); // the new agent runs containers in the same VM
+    expect(doc("ag").vm.vmm.pid).toBe(vmm);
+    expect(cli.ok(["exec", "ag-new", "echo", "hello"])).toBe("hello\n");
+    cli.ok(["kill", "ag-new", "TERM"]);
+    await until(() => cli.state("ag-new").status === "stopped", 30_000, "ag-new to stop");
+    await deleteCleansUp("ag", ["ag", "ag-new"]);
+  }, 300_000);
 });
