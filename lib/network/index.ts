@@ -37,24 +37,28 @@ function isHostNetns(netns: string): boolean {
   }
 }
 
-// Reads the netns and attaches a tap to each interface; the record says what
-// to undo. A failure leaves the netns as it was.
-export function carryIntoVm(netns: string): NetworkRecord {
+// Reads the netns and names a tap for each interface: the record says what
+// attachNetwork will make, so it can be saved (and undone after a crash)
+// before anything is made.
+export function planNetwork(netns: string): NetworkRecord {
   if (isHostNetns(netns))
     throw new HuskError(`network namespace ${netns} is the host's: a VM sandbox cannot join it`, { code: ErrorCode.PermissionDenied });
   const view = readNetns(netns);
   view.interfaces.forEach(checkMirrorable);
+  const interfaces = view.interfaces.map((i, n) => ({ name: i.name, mac: i.mac, mtu: i.mtu, addresses: i.addresses, tap: tapName(n) }));
+  return { mode: "netns", netns, interfaces, routes: view.routes }; // NetRoute is the record's shape
+}
+
+// Attaches each planned tap to its interface. A failure leaves the netns as it was.
+export function attachNetwork(rec: NetworkRecord): void {
   const done: { name: string; tap: string }[] = [];
   try {
-    const interfaces = view.interfaces.map((i, n) => {
-      const tap = tapName(n);
-      attachTap(netns, i, tap);
-      done.push({ name: i.name, tap });
-      return { name: i.name, mac: i.mac, mtu: i.mtu, addresses: i.addresses, tap };
-    });
-    return { mode: "netns", netns, interfaces, routes: view.routes }; // NetRoute is the record's shape
+    for (const i of rec.interfaces ?? []) {
+      attachTap(rec.netns!, { name: i.name!, mtu: i.mtu ?? 1500 }, i.tap!);
+      done.push({ name: i.name!, tap: i.tap! });
+    }
   } catch (e) {
-    for (const d of done) detachTap(netns, d.name, d.tap);
+    for (const d of done) detachTap(rec.netns!, d.name, d.tap);
     throw e;
   }
 }

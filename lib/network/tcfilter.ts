@@ -33,7 +33,7 @@ const redirect = (from: string, to: string) =>
   ["tc", "filter", "add", "dev", from, "parent", "ffff:", "protocol", "all", "u32", "match", "u8", "0", "0", "action", "mirred", "egress", "redirect", "dev", to];
 
 // Creates the tap for `iface` and the redirects both ways; undone on failure.
-export function attachTap(netns: string, iface: NetIface, tap: string): void {
+export function attachTap(netns: string, iface: Pick<NetIface, "name" | "mtu">, tap: string): void {
   const steps = [
     ["ip", "tuntap", "add", "dev", tap, "mode", "tap"],
     ["ip", "link", "set", "dev", tap, "mtu", String(iface.mtu), "up"],

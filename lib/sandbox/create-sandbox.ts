@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCode, HuskError, crashPoint, log, validateId } from "../core/index.ts";
 import { driverFor, driversWith, resolveDriverName, type Hypervisor, type VmSpec } from "../hypervisor/index.ts";
-import { carryIntoVm, networkPlan, releaseNetwork, type NetworkRecord } from "../network/index.ts";
+import { attachNetwork, networkPlan, planNetwork, releaseNetwork, type NetworkRecord } from "../network/index.ts";
 import type { Spec } from "../oci/index.ts";
 import { holdMarker, newSandboxDoc, type ContainerDoc, type ProxyRecord, type SandboxDoc, type SandboxLock } from "../persist/index.ts";
 import { connectAgent } from "../protocol/index.ts";
@@ -116,15 +116,20 @@ function vmNetwork(driver: Hypervisor, opts: SandboxOptions): NetworkRecord | un
     throw new HuskError(`sandbox ${opts.id}: the ${driver.name} driver cannot give its VM network devices; use a driver that can (${driversWith("networkDevices").join(", ")})`, {
       code: ErrorCode.Unimplemented,
     });
-  return carryIntoVm(plan.netns);
+  return planNetwork(plan.netns);
 }
 
-// The VM is recorded the moment it runs, with the network it was given: from
-// then on a failure or a crash is cleaned up with it.
+// The network is recorded before its taps are made and the VM the moment it
+// runs: from then on a failure or a crash is cleaned up with them.
 async function startVm(ctx: Context, driver: Hypervisor, spec: VmSpec, network?: NetworkRecord): Promise<SandboxDoc> {
   mkdirSync(spec.sharedDir, { recursive: true, mode: 0o700 });
   if (driver.features.sharedFs) makeSharedMount(spec.sharedDir);
   const nics = (network?.interfaces ?? []).map((i) => ({ tap: i.tap!, mac: i.mac!, mtu: i.mtu ?? 1500 }));
+  if (nics.length) {
+    await ctx.store.update(spec.sandboxId, (x) => void (x.network = network));
+    attachNetwork(network!);
+    crashPoint("create:network-attached");
+  }
   let vm;
   try {
     vm = await driver.start(nics.length ? { ...spec, network: { netns: network!.netns!, nics } } : spec);

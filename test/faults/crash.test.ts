@@ -4,14 +4,14 @@ import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Cli } from "../helpers/cli.ts";
-import { builtBinary } from "../helpers/husk.ts";
+import { builtBinary, killedAfter } from "../helpers/husk.ts";
 import { busyboxSpec, makeBusyboxRootfs } from "../helpers/bundle.ts";
 import { leakMark, noLeaks, settledLeaks } from "../helpers/leaks.ts";
 import { writeFileSync } from "node:fs";
 
 // A create killed at any point leaves a trace that `husk gc` and `delete
 // --force` turn into nothing: no process, mount, socket alias, cgroup or file
-// (local driver; taps exist only for VM sandboxes). The root is long enough
+// (local driver; crash-qemu.test.ts does the same for VM sandboxes, taps included). The root is long enough
 // (a 100-byte component) that sockets go through a /run/husk-s alias.
 
 const base = mkdtempSync(join(tmpdir(), "husk crash "));
@@ -72,11 +72,7 @@ describe("a create killed at any point", () => {
 
   test.each([50, 150, 300, 600, 1000])("killed %i ms in: gc and delete --force remove everything", async (ms) => {
     const { cli, root, id, bundle } = setup();
-    const child = spawn(builtBinary(), ["--root", root, "create", "--bundle", bundle, id], { env: env(root), stdio: "ignore" });
-    const exited = new Promise((r) => child.on("exit", r));
-    await Bun.sleep(ms);
-    child.kill("SIGKILL");
-    await exited;
+    await killedAfter(["--root", root, "create", "--bundle", bundle, id], env(root), ms);
     cli.ok(["gc"]);
     cli.ok(["delete", "--force", id]);
     expect(await settledLeaks(root, [id])).toEqual(noLeaks);

@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 
@@ -29,4 +29,13 @@ export function husk(args: string[], opts: { env?: Record<string, string>; input
 export function builtBinary(): string {
   if (!existsSync(DIST_HUSK)) throw new Error("dist/husk is missing: test/global-setup.ts builds it");
   return DIST_HUSK;
+}
+
+// Runs the built binary and SIGKILLs it ms later (unless it ended first).
+export async function killedAfter(args: string[], env: Record<string, string>, ms: number): Promise<void> {
+  const child = spawn(builtBinary(), args, { env, stdio: "ignore" });
+  const exited = new Promise((r) => child.on("exit", r));
+  await Bun.sleep(ms);
+  child.kill("SIGKILL");
+  await exited;
 }

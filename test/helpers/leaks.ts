@@ -15,6 +15,7 @@ export interface Leaks {
   aliases: string[]; // /run/husk-s entries pointing under the root
   cgroups: string[]; // cgroup directories of the given containers
   files: string[]; // anything under the root but the store's own (empty index, sqlite database)
+  network: string[]; // husk's taps and ingress qdiscs in the netns given (a VM sandbox's network)
 }
 
 const ALIAS_BASES = ["/run/husk-s", "/tmp/husk-s"];
@@ -100,7 +101,17 @@ function files(root: string): string[] {
   return out.filter((p) => !store.includes(p));
 }
 
-export function findLeaks(root: string, containerIds: readonly string[] = []): Leaks {
+// Only the netns a test made for the sandbox is looked at: other tests'
+// sandboxes may hold taps in theirs meanwhile.
+function network(netns: string | undefined): string[] {
+  if (!netns) return [];
+  const out = (cmd: string[]) => Bun.spawnSync(cmd, { stderr: "ignore" }).stdout.toString();
+  const taps = out(["ip", "-n", netns, "-o", "link"]).split("\n").filter((l) => l.includes("_husk"));
+  const qdiscs = out(["tc", "-n", netns, "qdisc", "show"]).split("\n").filter((l) => l.includes("ingress"));
+  return [...taps.map((l) => `link ${l.split(":")[1]?.trim()}`), ...qdiscs.map((l) => `qdisc ${l.trim()}`)];
+}
+
+export function findLeaks(root: string, containerIds: readonly string[] = [], netns?: string): Leaks {
   const aliasPaths = aliases(root);
   // A sandbox's alias is derived from its directory: processes that were
   // started through it are found even once the alias itself is gone.
@@ -113,18 +124,24 @@ export function findLeaks(root: string, containerIds: readonly string[] = []): L
     aliases: aliasPaths,
     cgroups: cgroups(containerIds),
     files: files(root),
+    network: network(netns),
   };
 }
 
-export const noLeaks: Leaks = { processes: [], mounts: [], aliases: [], cgroups: [], files: [] };
+export const noLeaks: Leaks = { processes: [], mounts: [], aliases: [], cgroups: [], files: [], network: [] };
 
 // Processes take a moment to go once told to: wait up to timeoutMs for a clean host.
 // With files: false, files under the root are not counted (a document husk
 // refuses to read is left alone on purpose).
-export async function settledLeaks(root: string, containerIds: readonly string[] = [], timeoutMs = 10_000, opts: { files?: boolean } = {}): Promise<Leaks> {
+export async function settledLeaks(
+  root: string,
+  containerIds: readonly string[] = [],
+  timeoutMs = 10_000,
+  opts: { files?: boolean; netns?: string } = {},
+): Promise<Leaks> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const found = findLeaks(root, containerIds);
+    const found = findLeaks(root, containerIds, opts.netns);
     const leaks = opts.files === false ? { ...found, files: [] } : found;
     if (JSON.stringify(leaks) === JSON.stringify(noLeaks) || Date.now() > deadline) return leaks;
     await Bun.sleep(100);
