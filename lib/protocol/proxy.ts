@@ -28,6 +28,7 @@ const answered = (s: http2.ClientHttp2Session, ms: number) =>
   });
 
 class Upstream {
+  readonly answeredOn = new WeakSet<http2.ClientHttp2Session>(); // sessions that answered a call
   private session: http2.ClientHttp2Session | undefined;
   private pending: Promise<http2.ClientHttp2Session> | undefined;
   constructor(private readonly dial: () => Promise<Duplex>) {}
@@ -62,12 +63,13 @@ class Upstream {
     };
     s.on("close", drop);
     // An agent sends its SETTINGS first thing on a new connection and not
-    // again: a second time means the guest started a new agent (the old one
-    // died), which knows nothing of this session. Ending it fails the calls
-    // waiting on the dead agent, and their callers reconnect to the new one.
-    let settings = 0;
+    // again: once the session has answered a call, SETTINGS again means the
+    // guest started a new agent (the old one died), which knows nothing of
+    // this session. Ending it fails the calls waiting on the dead agent, and
+    // their callers reconnect to the new one. (Before an answer, a second
+    // SETTINGS is the guest reopening its port as a new proxy dials in.)
     s.on("remoteSettings", () => {
-      if (++settings < 2) return;
+      if (!this.answeredOn.has(s)) return;
       log.warn("proxy: the agent in the guest restarted; ending the session with the one that died");
       drop();
       s.destroy();
@@ -107,6 +109,7 @@ function forward(upstream: Upstream, req: Request): Promise<Response> {
         // may close its streams without an error: never leave the caller waiting.
         call.on("close", () => resolve(unreachable("the agent's session ended before it answered")));
         call.on("response", (h) => {
+          upstream.answeredOn.add(session);
           const out = new Headers();
           for (const [k, v] of Object.entries(h)) if (!k.startsWith(":") && v !== undefined) out.set(k, String(v));
           // The caller may go away first (cancel): later events must not

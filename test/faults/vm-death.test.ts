@@ -8,11 +8,13 @@ import { vmEnv, vmSkipReason } from "../qemu/assets.ts";
 import { isAlive } from "../../lib/core/index.ts";
 import { DOC_FILE } from "../../lib/persist/index.ts";
 
-// The bad day on the VM path: a host process of the sandbox is SIGKILLed
-// under running containers. The VMM or virtiofsd takes the containers with
-// it: their shims (the pids podman and containerd
+// The bad day on the VM path: a process of the sandbox is SIGKILLed under
+// running containers. The proxy holds nothing a new one cannot rebuild: the
+// containers run on and the next call replaces it. The VMM or virtiofsd
+// takes the containers with it: their shims (the pids podman and containerd
 // wait on) exit as killed (137) within 2 s, `state` says stopped, and a plain
-// `delete` cleans everything up.
+// `delete` cleans everything up. The agent in the guest is started again by
+// init: the VM lives on, the containers it ran end as killed.
 
 const skip = vmSkipReason();
 if (skip) console.log(`test/faults/vm-death: skipped: ${skip}`);
@@ -70,9 +72,31 @@ describe.skipIf(!!skip)("a host process of a VM sandbox dies (qemu, TCG)", () =>
     await startIn("fs");
   }, 600_000);
   afterAll(async () => {
-    for (const id of ["side", "pod", "fs", "ag-kill", "ag-side", "ag-new", "ag"]) cli?.run(["delete", "--force", id]);
+    for (const id of ["side", "pod", "fs", "ag-kill", "ag-side", "ag-new", "ag", "px-side", "px"]) cli?.run(["delete", "--force", id]);
     await until(() => processesUsing(cli?.root ?? work).length === 0, 30_000, "VM processes to exit").catch(() => {});
   }, 120_000);
+
+  test("the proxy: the containers run on, the next call replaces it, signals still reach them", async () => {
+    await startIn("px");
+    await startIn("px-side", "px");
+    const before = doc("px").proxy.process.pid;
+    const shims = ["px", "px-side"].map((id) => cli.state(id).pid);
+    process.kill(before, "SIGKILL");
+    await Bun.sleep(2_000);
+    expect(shims.every((p) => isAlive(p))).toBe(true);
+    expect(cli.ok(["exec", "px-side", "echo", "through a new proxy"])).toBe("through a new proxy\n");
+    const after = doc("px").proxy.process.pid;
+    expect(after).not.toBe(before);
+    expect(isAlive(after)).toBe(true);
+    expect(["px", "px-side"].map((id) => cli.state(id).status)).toEqual(["running", "running"]);
+    // The shims' own waits went through the dead proxy: they reconnected.
+    cli.ok(["kill", "px-side", "TERM"]);
+    await until(() => cli.state("px-side").status === "stopped", 30_000, "px-side to stop after TERM");
+    expect(doc("px").containers.find((c) => c.id === "px-side")?.exitStatus).toBe(7);
+    cli.ok(["kill", "px", "TERM"]);
+    await until(() => cli.state("px").status === "stopped", 30_000, "px to stop after TERM");
+    await deleteCleansUp("px", ["px", "px-side"]);
+  }, 240_000);
 
   test("the VMM: every shim of the sandbox exits as killed (137) within 2 s; delete cleans up", async () => {
     process.kill(doc("pod").vm.vmm.pid, "SIGKILL");
