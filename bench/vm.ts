@@ -75,21 +75,55 @@ async function shellReady(spec: VmSpec, guestDir: string, work: string): Promise
   return { ready, agentRun };
 }
 
+// The console lines init and the agent stamp at each step of the boot
+// (lib/guest/init.ts, lib/agent/run.ts), in order.
+const STEPS: [string, string][] = [
+  ["husk-init: at \\S+ start", "QEMU start + kernel to init"],
+  ["husk-init: at \\S+ mounted", "init: proc, sys, dev, cgroup mounts"],
+  ["husk-init: at \\S+ modules", "init: kernel modules"],
+  ["husk-init: at \\S+ share-and-port", "init: virtio-fs mount, agent port"],
+  ["husk-agent: at \\S+ serving", "agent binary load and start-up"],
+];
+
+// When each step's line shows on the console, seen from the host (ms since
+// start() was called), polled every 2 ms while the boot runs.
+function watchConsole(file: string, t0: number): { seen: (number | undefined)[]; stop: () => void } {
+  const seen: (number | undefined)[] = STEPS.map(() => undefined);
+  const timer = setInterval(() => {
+    let text = "";
+    try {
+      text = readFileSync(file, "utf8");
+    } catch {
+      return;
+    }
+    STEPS.forEach(([re], i) => seen[i] === undefined && new RegExp(re).test(text) && (seen[i] = performance.now() - t0));
+  }, 2);
+  return { seen, stop: () => clearInterval(timer) };
+}
+
+const breakdown: { step: string; ms: number[] }[] = [...STEPS.map(([, step]) => ({ step, ms: [] as number[] })), { step: "agent serving to handshake done (host)", ms: [] }];
+
 async function agentReady(spec: VmSpec, guestDir: string, work: string, agentBin: string): Promise<number | string> {
   if (spawnSync(agentBin, ["agent", "--help"], { encoding: "utf8" }).status !== 0) return "n/a: this build has no `husk agent`";
   const { connectAgent } = await import("../lib/protocol/index.ts");
   const settings = loadSettings({ guestDir, root: join(work, "root") }, {});
   const d = qemuDriver(settings, { accel });
   const t0 = performance.now();
+  const watch = watchConsole(join(spec.vmDir, "console.log"), t0);
   const st = await d.start(spec);
   try {
     const client = await connectAgent(() => d.dialAgent(st, 60_000), { sandboxId: spec.sandboxId, timeoutMs: 60_000 });
     const t = performance.now() - t0;
     client.close();
+    await Bun.sleep(10);
+    watch.stop();
+    const at = [...watch.seen, t];
+    if (at.every((x) => x !== undefined)) at.forEach((x, i) => breakdown[i]!.ms.push(x! - (i ? at[i - 1]! : 0)));
     return t;
   } catch (e) {
     return `failed: ${(e as Error).message}; console: ${readFileSync(join(spec.vmDir, "console.log"), "utf8").trim().split("\n").slice(-3).join(" | ")}`;
   } finally {
+    watch.stop();
     await d.stop(st);
   }
 }
@@ -170,6 +204,7 @@ if (!qemu || listGuestVersions(guestDir).length === 0) {
     console.log(`vm: agent binary first run over virtio-fs: ${fmt(agentRun)}`);
     const nums = agent.filter((a): a is number => typeof a === "number");
     console.log(`vm: start() to agent handshake: ${nums.length ? fmt(nums) : String(agent[0])}`);
+    for (const b of breakdown) if (b.ms.length) console.log(`vm:   ${b.step}: ${fmt(b.ms)}`);
     const cli = await createToRunning(guestDir, assets.version, work);
     console.log(`vm: husk create to container process running (CLI, qemu): ${fmt(cli.times)}; ratio to the near-empty boot ${(median(cli.times) / median(empty)).toFixed(2)} (target <= 2.0)`);
     console.log(`vm: host RSS per idle sandbox: ${cli.rss}`);

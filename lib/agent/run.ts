@@ -77,6 +77,14 @@ function serveVsock(port: number, serve: (listener: AgentListener) => AgentServe
   };
 }
 
+const uptime = () => {
+  try {
+    return readFileSync("/proc/uptime", "utf8").split(" ")[0];
+  } catch {
+    return "?";
+  }
+};
+
 // A container that runs out of memory in the guest must never take the agent
 // (and with it every container's stdio and exit status) along.
 function protectFromOom(): void {
@@ -93,10 +101,11 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   const listener = vsockPort ? undefined : parseListen(o.listen);
   if (o.guest) protectFromOom();
   const engine = await Engine.open({ stateDir: o.stateDir, runtime: o.runtime, noPivot: o.guest && rootIsRamfs(), guest: o.guest });
-  const impl = agentService({ engine, guest: o.guest, ociRuntime: o.runtime, ociRuntimeVersion: await runtimeVersion(o.runtime) });
+  const impl = agentService({ engine, guest: o.guest, ociRuntime: o.runtime, ociRuntimeVersion: runtimeVersion(o.runtime) });
   const serve = (l: AgentListener) => serveAgent(impl, l, { agentVersion: VERSION, capabilities: AGENT_CAPABILITIES });
   const server = vsockPort ? serveVsock(Number(vsockPort), serve) : serve(listener!);
   log.info(`agent ${VERSION} serving on ${o.listen}`);
+  if (o.guest) console.error(`husk-agent: at ${uptime()} serving`); // on the console: the boot breakdown's last step
   await new Promise<void>((resolve) => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve());
   });

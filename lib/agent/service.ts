@@ -14,7 +14,7 @@ export interface ServiceOptions {
   // On the host (local driver) it must not touch either.
   guest: boolean;
   ociRuntime: string;
-  ociRuntimeVersion: string;
+  ociRuntimeVersion: Promise<string>; // asked of the runtime while the agent starts serving
 }
 
 // Every capability this agent backs with an implementation.
@@ -90,13 +90,13 @@ export function agentService(o: ServiceOptions): AgentImpl {
           code: ErrorCode.Unimplemented,
         });
       }
-      return { guest: guestDetails(o.ociRuntime, o.ociRuntimeVersion) };
+      return { guest: guestDetails(o.ociRuntime, await o.ociRuntimeVersion) };
     },
     teardownSandbox: async () => {
       await engine.close();
       return {};
     },
-    getGuestDetails: async () => ({ guest: { ...guestDetails(o.ociRuntime, o.ociRuntimeVersion), ...(await engine.holdings()) } }),
+    getGuestDetails: async () => ({ guest: { ...guestDetails(o.ociRuntime, await o.ociRuntimeVersion), ...(await engine.holdings()) } }),
     configureNetwork: async (r) => {
       if (!o.guest)
         throw new HuskError("an agent on the host (local driver) does not configure networks: its containers join the netns", {

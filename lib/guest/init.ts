@@ -24,6 +24,9 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/r
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+# Seconds since the kernel started, for the boot breakdown (bench/boot.ts).
+stamp() { read -r up _ </proc/uptime; echo "husk-init: at $up $1" >/dev/console; }
+stamp start
 mode=agent
 channel=virtio-serial:${AGENT_PORT_NAME}
 for arg in $(cat /proc/cmdline); do
@@ -42,9 +45,11 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup
 echo "+cpu +memory +pids +io" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
 ln -sf /proc/self/fd /dev/fd
 hostname husk
+stamp mounted
 while read -r m; do
   insmod "/lib/modules/${kernelRelease}/$m" 2>/dev/console || echo "husk-init: cannot load $m" >/dev/console
 done </etc/husk/modules
+stamp modules
 mkdir -p ${GUEST_SHARE_MOUNT}
 mount -t virtiofs ${GUEST_SHARE_TAG} ${GUEST_SHARE_MOUNT} 2>/dev/null || echo "husk-init: no virtio-fs share" >/dev/console
 port=
@@ -57,6 +62,7 @@ for i in $(seq 1 200); do
   usleep 10000
 done
 [ -n "$port" ] || echo "husk-init: no virtio-serial port named ${AGENT_PORT_NAME}" >/dev/console
+stamp share-and-port
 agent=/usr/bin/husk
 [ -x "$agent" ] || agent="${GUEST_SHARE_MOUNT}/${AGENT_IN_SHARE}"
 echo "${GUEST_READY_MARK} mode=$mode port=$port" >/dev/console

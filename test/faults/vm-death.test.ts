@@ -72,7 +72,7 @@ describe.skipIf(!!skip)("a host process of a VM sandbox dies (qemu, TCG)", () =>
     await startIn("fs");
   }, 600_000);
   afterAll(async () => {
-    for (const id of ["side", "pod", "fs", "ag-kill", "ag-side", "ag-new", "ag", "px-side", "px"]) cli?.run(["delete", "--force", id]);
+    for (const id of ["side", "pod", "fs", "ag-kill", "ag-side", "ag-new", "ag", "px-side", "px", "sd"]) cli?.run(["delete", "--force", id]);
     await until(() => processesUsing(cli?.root ?? work).length === 0, 30_000, "VM processes to exit").catch(() => {});
   }, 120_000);
 
@@ -96,6 +96,18 @@ describe.skipIf(!!skip)("a host process of a VM sandbox dies (qemu, TCG)", () =>
     cli.ok(["kill", "px", "TERM"]);
     await until(() => cli.state("px").status === "stopped", 30_000, "px to stop after TERM");
     await deleteCleansUp("px", ["px", "px-side"]);
+  }, 240_000);
+
+  test("a shim: its container runs on, state asks the agent, kill reaches it, delete cleans up", async () => {
+    await startIn("sd");
+    const shim = cli.state("sd").pid;
+    process.kill(shim, "SIGKILL");
+    await until(() => !isAlive(shim), 5_000, "the shim to die");
+    expect(cli.state("sd").status).toBe("running");
+    expect(cli.ok(["exec", "sd", "echo", "alive"])).toBe("alive\n");
+    cli.ok(["kill", "sd", "TERM"]);
+    await until(() => cli.state("sd").status === "stopped", 30_000, "sd to stop after TERM");
+    await deleteCleansUp("sd", ["sd"]);
   }, 240_000);
 
   test("the VMM: every shim of the sandbox exits as killed (137) within 2 s; delete cleans up", async () => {

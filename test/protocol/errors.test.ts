@@ -97,7 +97,7 @@ describe.each(TRANSPORTS)("the agent's own codes over %s", (kind) => {
   });
 
   const agent = () =>
-    start(kind, agentService({ engine, guest: false, ociRuntime: "runc", ociRuntimeVersion: "test" }), {
+    start(kind, agentService({ engine, guest: false, ociRuntime: "runc", ociRuntimeVersion: Promise.resolve("test") }), {
       capabilities: AGENT_CAPABILITIES,
     });
   const codeOf = (p: Promise<unknown>) => p.then(() => "resolved", (e: unknown) => (e instanceof HuskError ? e.code : e));

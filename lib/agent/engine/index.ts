@@ -151,7 +151,9 @@ export class Engine {
   }
 
   private async clearLeftovers(): Promise<void> {
-    for (const id of await this.ociIds()) {
+    // A fresh guest has no runc state: no need to run runc to learn that.
+    const leftovers = readdirSync(this.runc.root).length ? await this.ociIds() : [];
+    for (const id of leftovers) {
       log.warn(`removing container ${id} left by an earlier engine`);
       await this.runc.run(["delete", "--force", id]).catch((e) => log.warn(errorMessage(e)));
     }

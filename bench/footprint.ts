@@ -1,0 +1,107 @@
+import { spawnSync } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { makeBusyboxBundle } from "../test/helpers/bundle.ts";
+import { DIST_HUSK } from "../test/helpers/husk.ts";
+import { vmEnv, vmSkipReason } from "../test/qemu/assets.ts";
+
+// What an idle VM sandbox costs (issue 15's targets): per host process its
+// PSS from /proc/PID/smaps, QEMU's split into guest RAM (the memfd), TCG's
+// translation cache (its anonymous rwx mapping) and the rest; the host
+// overhead without those two, for one container and per further container;
+// and the guest's memory in use (MemTotal - MemAvailable) with the agent up.
+
+interface Split {
+  guestRam: number;
+  tcgCache: number;
+  rest: number;
+}
+
+// PSS in KiB of one process, by kind of mapping.
+function pssSplit(pid: string): Split {
+  const out: Split = { guestRam: 0, tcgCache: 0, rest: 0 };
+  let kind: keyof Split = "rest";
+  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      const [, perms, path] = head;
+      kind = path!.startsWith("/memfd:") ? "guestRam" : perms === "rwxp" && !path ? "tcgCache" : "rest";
+      continue;
+    }
+    const pss = /^Pss:\s+(\d+) kB/.exec(line);
+    if (pss) out[kind] += Number(pss[1]);
+  }
+  return out;
+}
+
+function processesOf(root: string): { pid: string; name: string }[] {
+  const found: { pid: string; name: string }[] = [];
+  for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    let cmd = "";
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    } catch {
+      continue;
+    }
+    if (!cmd.includes(root) || Number(pid) === process.pid) continue;
+    const name = /qemu-system/.test(cmd) ? "qemu" : /virtiofsd/.test(cmd) ? "virtiofsd" : /\0shim\0/.test(cmd) ? "shim" : /\0proxy\0/.test(cmd) ? "proxy" : cmd.split("\0")[0]!;
+    found.push({ pid, name });
+  }
+  return found;
+}
+
+const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
+
+function report(root: string, label: string): number {
+  let overhead = 0;
+  for (const { pid, name } of processesOf(root)) {
+    const s = pssSplit(pid);
+    overhead += s.rest;
+    const parts = name === "qemu" ? ` (guest RAM ${mib(s.guestRam)}, TCG cache ${mib(s.tcgCache)}, rest ${mib(s.rest)})` : "";
+    console.log(`footprint: ${label}: ${name} ${mib(s.guestRam + s.tcgCache + s.rest)}${parts}`);
+  }
+  console.log(`footprint: ${label}: host overhead without guest RAM and TCG cache: ${mib(overhead)}`);
+  return overhead;
+}
+
+const skip = vmSkipReason();
+if (skip) {
+  console.log(`footprint: skipped: ${skip}`);
+} else {
+  const work = mkdtempSync(join(tmpdir(), "husk-bench-fp-"));
+  const root = join(work, "root");
+  const env = { ...process.env, HUSK_CONFIG: "/dev/null", ...vmEnv() };
+  const husk = (args: string[], out?: string) => {
+    const fd = out ? openSync(out, "a") : undefined;
+    const r = spawnSync(DIST_HUSK, ["--root", root, ...args], { env, encoding: "utf8", stdio: ["ignore", fd ?? "pipe", fd ?? "pipe"], timeout: 300_000 });
+    if (fd !== undefined) closeSync(fd);
+    if (r.status !== 0) throw new Error(`husk ${args[0]}: ${r.stderr}`);
+    return r.stdout ?? "";
+  };
+  const idle = (name: string, pod?: string) => {
+    const b = makeBusyboxBundle(join(work, name), { args: ["sleep", "3600"] });
+    if (pod) {
+      const spec = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
+      spec.annotations = { "io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": pod };
+      Bun.write(join(b, "config.json"), JSON.stringify(spec));
+    }
+    husk(["create", "--bundle", b, name], join(work, `${name}.out`));
+    husk(["start", name]);
+  };
+  try {
+    idle("fp");
+    await Bun.sleep(3000); // let start-up garbage go
+    const one = report(root, "1 container");
+    const mem = husk(["exec", "fp", "cat", "/proc/meminfo"]);
+    const kib = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(mem)?.[1] ?? NaN);
+    console.log(`footprint: guest memory in use (MemTotal - MemAvailable), agent and 1 idle container: ${mib(kib("MemTotal") - kib("MemAvailable"))} (target <= 64 MiB)`);
+    idle("fp2", "fp");
+    await Bun.sleep(3000);
+    const two = report(root, "2 containers");
+    console.log(`footprint: host overhead, 1 container: ${mib(one)} (target <= 60 MiB); each further container: ${mib(two - one)} (target <= 10 MiB)`);
+  } finally {
+    for (const id of ["fp2", "fp"]) spawnSync(DIST_HUSK, ["--root", root, "delete", "--force", id], { env });
+    rmSync(work, { recursive: true, force: true });
+  }
+}
