@@ -39,12 +39,14 @@ function processesOf(root: string): { pid: string; name: string }[] {
   const found: { pid: string; name: string }[] = [];
   for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
     let cmd = "";
+    let env = "";
     try {
       cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      env = readFileSync(`/proc/${pid}/environ`, "utf8"); // shims and proxies get the root in their settings
     } catch {
       continue;
     }
-    if (!cmd.includes(root) || Number(pid) === process.pid) continue;
+    if (!(cmd.includes(root) || env.includes(root)) || Number(pid) === process.pid) continue;
     const name = /qemu-system/.test(cmd) ? "qemu" : /virtiofsd/.test(cmd) ? "virtiofsd" : /\0shim\0/.test(cmd) ? "shim" : /\0proxy\0/.test(cmd) ? "proxy" : cmd.split("\0")[0]!;
     found.push({ pid, name });
   }

@@ -82,7 +82,7 @@ const STEPS: [string, string][] = [
   ["husk-init: at \\S+ mounted", "init: proc, sys, dev, cgroup mounts"],
   ["husk-init: at \\S+ modules", "init: kernel modules"],
   ["husk-init: at \\S+ share-and-port", "init: virtio-fs mount, agent port"],
-  ["husk-agent: at \\S+ serving", "agent binary load and start-up"],
+  ["husk-agent: at \\S+ serving", "agent: exec to serving (Bun start-up, modules, engine)"],
 ];
 
 // When each step's line shows on the console, seen from the host (ms since

@@ -77,6 +77,16 @@ function serveVsock(port: number, serve: (listener: AgentListener) => AgentServe
   };
 }
 
+// When this process was exec'd, in seconds since boot (stat's starttime, in
+// USER_HZ ticks: 100 on Linux).
+const execAt = () => {
+  try {
+    return (Number(readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ")[19]) / 100).toFixed(2);
+  } catch {
+    return "?";
+  }
+};
+
 const uptime = () => {
   try {
     return readFileSync("/proc/uptime", "utf8").split(" ")[0];
@@ -97,6 +107,7 @@ function protectFromOom(): void {
 
 // Serves until SIGTERM or SIGINT, then removes every container it runs.
 export async function runAgent(o: AgentOptions): Promise<void> {
+  const main = uptime();
   const vsockPort = /^vsock:(\d+)$/.exec(o.listen)?.[1];
   const listener = vsockPort ? undefined : parseListen(o.listen);
   if (o.guest) protectFromOom();
@@ -105,7 +116,8 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   const serve = (l: AgentListener) => serveAgent(impl, l, { agentVersion: VERSION, capabilities: AGENT_CAPABILITIES });
   const server = vsockPort ? serveVsock(Number(vsockPort), serve) : serve(listener!);
   log.info(`agent ${VERSION} serving on ${o.listen}`);
-  if (o.guest) console.error(`husk-agent: at ${uptime()} serving`); // on the console: the boot breakdown's last step
+  // On the console: the boot breakdown's last steps (bench/vm.ts).
+  if (o.guest) process.stderr.write(`husk-agent: at ${uptime()} serving (exec at ${execAt()}, main at ${main})\n`);
   await new Promise<void>((resolve) => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve());
   });

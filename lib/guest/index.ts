@@ -14,6 +14,7 @@ export {
 } from "./manifest.ts";
 export {
   AGENT_IN_SHARE,
+  RUNC_IN_SHARE,
   AGENT_PORT_NAME,
   GUEST_PROBE_MARK,
   GUEST_READY_MARK,
