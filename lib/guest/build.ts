@@ -81,14 +81,12 @@ class Tree {
   }
 }
 
-// With the agent in the share, runc is served beside it: files in the
-// initramfs stay in guest memory for good, page cache can be reclaimed.
 function initramfs(userRoot: string, modulesRoot: string, release: string, modules: string[], agent?: string): Uint8Array {
   const t = new Tree();
   for (const d of ["dev", "proc", "sys", "run", "tmp", "root", "etc/husk", "var/lib"]) t.dir(d);
   t.file("init", new TextEncoder().encode(initScript(release)), 0o755);
   t.file("bin/busybox", readFileSync(resolveIn(userRoot, "bin/busybox")), 0o755);
-  if (agent) t.file("usr/sbin/runc", readFileSync(resolveIn(userRoot, "usr/sbin/runc")), 0o755);
+  t.file("usr/sbin/runc", readFileSync(resolveIn(userRoot, "usr/sbin/runc")), 0o755);
   for (const lib of GUEST_LIBS) t.file(`lib/x86_64-linux-gnu/${lib}`, readFileSync(findLib(userRoot, lib)), 0o755);
   t.link("lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
   for (const m of modules) t.file(`lib/modules/${release}/${m}`, readFileSync(join(modulesRoot, m)));
@@ -165,10 +163,7 @@ export async function buildGuest(opts: GuestBuildOptions): Promise<GuestBuildRes
     const modules = resolveModules(modulesRoot);
     say(`writing initramfs (${modules.length} modules, agent in ${agentIn})`);
     writeFileSync(join(out, "initrd.cpio"), initramfs(userRoot, modulesRoot, release, modules.map((m) => m.file), agentIn === "initrd" ? agent : undefined));
-    if (agentIn === "share") {
-      copyFileSync(agent, join(out, "husk"));
-      copyFileSync(resolveIn(userRoot, "usr/sbin/runc"), join(out, "runc"));
-    }
+    if (agentIn === "share") copyFileSync(agent, join(out, "husk"));
     virtiofsdFiles(vfsRoot, join(out, "virtiofsd"));
 
     say("hashing");
@@ -176,7 +171,6 @@ export async function buildGuest(opts: GuestBuildOptions): Promise<GuestBuildRes
       kernel: fileEntry(out, "vmlinux"),
       initrd: fileEntry(out, "initrd.cpio"),
       agent: agentIn === "share" ? fileEntry(out, "husk") : undefined,
-      runc: agentIn === "share" ? fileEntry(out, "runc") : undefined,
       virtiofsd: fileEntry(out, "virtiofsd/virtiofsd"),
       virtiofsdLibDir: "virtiofsd/lib",
     };

@@ -14,7 +14,6 @@ export {
 } from "./manifest.ts";
 export {
   AGENT_IN_SHARE,
-  RUNC_IN_SHARE,
   AGENT_PORT_NAME,
   GUEST_PROBE_MARK,
   GUEST_READY_MARK,

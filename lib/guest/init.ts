@@ -13,7 +13,6 @@ export const GUEST_SHARE_MOUNT = "/run/husk/shared";
 export const AGENT_PORT_NAME = "agent";
 // Inside the share: where the driver places the agent binary when it is not in the initramfs.
 export const AGENT_IN_SHARE = ".husk/agent";
-export const RUNC_IN_SHARE = ".husk/runc"; // beside it, when the assets serve runc too
 export const GUEST_PROBE_MARK = "husk-guest-probe-ok";
 export const GUEST_READY_MARK = "husk-init: ready";
 
@@ -53,7 +52,6 @@ done </etc/husk/modules
 stamp modules
 mkdir -p ${GUEST_SHARE_MOUNT}
 mount -t virtiofs ${GUEST_SHARE_TAG} ${GUEST_SHARE_MOUNT} 2>/dev/null || echo "husk-init: no virtio-fs share" >/dev/console
-[ -x /usr/sbin/runc ] || ln -s "${GUEST_SHARE_MOUNT}/${RUNC_IN_SHARE}" /usr/sbin/runc
 port=
 for i in $(seq 1 200); do
   for p in /sys/class/virtio-ports/*; do

@@ -7,15 +7,12 @@ import { COMMIT, HuskError, describeIssues, validateId } from "../core/index.ts"
 // a manifest.json. A sandbox records the version it booted, so upgrading husk
 // (and building new assets) never changes a running sandbox's kernel or agent.
 
-// 2: runc may be served from the share (files.runc) rather than the
-// initramfs. Husks that know only format 1 skip such assets, so they never
-// boot an initramfs without runc that they would not know to complete.
-export const MANIFEST_FORMAT = 2;
+export const MANIFEST_FORMAT = 1;
 
 const FileSchema = v.object({ path: v.string(), sha256: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/)), size: v.number() });
 
 export const ManifestSchema = v.object({
-  format: v.picklist([1, MANIFEST_FORMAT]),
+  format: v.literal(MANIFEST_FORMAT),
   version: v.string(),
   builtAt: v.string(),
   huskVersion: v.string(),
@@ -28,7 +25,6 @@ export const ManifestSchema = v.object({
     kernel: FileSchema,
     initrd: FileSchema,
     agent: v.optional(FileSchema), // the husk binary served to the guest when agent = "share"
-    runc: v.optional(FileSchema), // runc served beside it (format 2): page cache in the guest, not initramfs
     virtiofsd: v.optional(FileSchema),
     virtiofsdLibDir: v.optional(v.string()),
   }),

@@ -60,7 +60,7 @@ function checkFile(assets: GuestAssets, f: ManifestFile, cache: Verified): boole
 // from the manifest. `cacheFile` remembers files already found intact.
 export function verifyGuestAssets(assets: GuestAssets, cacheFile?: string): void {
   const m = readManifest(assets.dir);
-  const files = [m.files.kernel, m.files.initrd, m.files.agent, m.files.runc, m.files.virtiofsd].filter((f): f is ManifestFile => !!f);
+  const files = [m.files.kernel, m.files.initrd, m.files.agent, m.files.virtiofsd].filter((f): f is ManifestFile => !!f);
   const cache = readCache(cacheFile);
   let hashed = false;
   for (const f of files) hashed = checkFile(assets, f, cache) || hashed;

@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import type { Duplex } from "node:stream";
 import type { Settings } from "../../config/index.ts";
 import { ErrorCode, HuskError, errorMessage, log } from "../../core/index.ts";
-import { AGENT_IN_SHARE, RUNC_IN_SHARE, bootableAssets, readManifest, type GuestAssets } from "../../guest/index.ts";
+import { AGENT_IN_SHARE, bootableAssets, readManifest, type GuestAssets } from "../../guest/index.ts";
 import { QemuVmSchema, type QemuVmRecord as QemuVm } from "../../persist/index.ts";
 import { dialUnix } from "../dial.ts";
 import { isDirectory, running, sleep, spawnDetached, stopProcess, waitUntil } from "../process.ts";
@@ -28,27 +28,22 @@ export interface QemuOptions {
 
 const QEMU_START_TIMEOUT_MS = 10_000;
 
-// The agent binary (and runc, format 2) is served from the share when the
-// assets keep it out of the initramfs: a hard link when the share is on the
-// same filesystem, else a copy. Returns the agent's place.
+// The agent binary is served from the share when the assets keep it out of the
+// initramfs: a hard link when the share is on the same filesystem, else a copy.
 function placeAgent(assets: GuestAssets, sharedDir: string): string | undefined {
   const m = readManifest(assets.dir);
   if (m.agent !== "share" || !m.files.agent) return undefined;
-  if (m.files.runc) placeFile(join(assets.dir, m.files.runc.path), join(sharedDir, RUNC_IN_SHARE));
+  const src = join(assets.dir, m.files.agent.path);
   const dest = join(sharedDir, AGENT_IN_SHARE);
-  placeFile(join(assets.dir, m.files.agent.path), dest);
-  return dest;
-}
-
-function placeFile(src: string, dest: string): void {
   mkdirSync(dirname(dest), { recursive: true });
   rmSync(dest, { force: true });
   try {
     linkSync(src, dest);
   } catch {
-    log.debug(`${src} copied into ${dest} (cannot hard-link across filesystems)`);
+    log.debug(`agent binary copied into ${dest} (cannot hard-link across filesystems)`);
     copyFileSync(src, dest, constants.COPYFILE_FICLONE); // a reflink where the filesystem can
   }
+  return dest;
 }
 
 const qmpReady = (socket: string) => async () =>
