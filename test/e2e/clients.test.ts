@@ -17,6 +17,14 @@ const work = mkdtempSync(join(tmpdir(), "husk-clients-"));
 const huskRoot = join(work, "husk-root");
 let restoreConfig: () => void;
 
+const readProc = (pid: string) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "latin1");
+  } catch {
+    return "";
+  }
+};
+
 function run(cmd: string[], env: Record<string, string> = {}, input?: string) {
   const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: "utf8", env: { ...process.env, ...env }, timeout: 120_000, input });
   return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
@@ -173,6 +181,24 @@ describe("podman --runtime husk", () => {
       expect(started.status, started.stderr).toBe(0);
       expect(podman("wait", "husk-s4").stdout.trim()).toBe("42");
       expect(podman("rm", "husk-s4").status).toBe(0);
+      await noLeftovers();
+    }, VM_TEST_MS);
+
+    // The bad day as podman sees it: the VM's QEMU is killed under a running
+    // container; conmon's pid (husk's shim) exits as killed and `podman wait` returns.
+    test.skipIf(skip || !vm)("a VM that dies: podman wait returns 137 within seconds, rm cleans up", async () => {
+      const started = podman("run", "-d", "--name", "husk-s5", "--network", "none", image, "sleep", "300");
+      expect(started.status, started.stderr).toBe(0);
+      const id = started.stdout.trim();
+      const qemu = readdirSync("/proc").find((p) => /^\d+$/.test(p) && readProc(p).includes(`\0husk-${id}\0`));
+      expect(qemu, "the sandbox's QEMU").toBeDefined();
+      const t0 = Date.now();
+      process.kill(Number(qemu), "SIGKILL");
+      const waited = run(["timeout", "30", "podman", "--runtime", builtBinary(), "wait", "husk-s5"], env);
+      expect(waited.stdout.trim()).toBe("137");
+      console.log(`clients: podman wait returned ${Date.now() - t0} ms after QEMU was killed`);
+      expect(Date.now() - t0).toBeLessThan(15_000);
+      expect(podman("rm", "husk-s5").status).toBe(0);
       await noLeftovers();
     }, VM_TEST_MS);
 
