@@ -139,7 +139,11 @@ export class Engine {
     mkdirSync(opts.stateDir, { recursive: true, mode: 0o711 });
     const stateDir = realpathSync(opts.stateDir);
     for (const sub of ["runc", "c", "con", "log"]) mkdirSync(join(stateDir, sub), { recursive: true, mode: sub === "c" ? 0o711 : 0o700 });
-    const runc = new Runc(opts.runtime ?? DEFAULTS.ociRuntime, join(stateDir, "runc"), join(stateDir, "log"));
+    const runtime = opts.runtime ?? DEFAULTS.ociRuntime;
+    // Found now rather than at the first container: a fresh engine runs no runc to start.
+    if (!Bun.which(runtime))
+      throw new HuskError(`cannot run OCI runtime ${runtime}: no such executable`, { code: ErrorCode.Unavailable });
+    const runc = new Runc(runtime, join(stateDir, "runc"), join(stateDir, "log"));
     const engine = new Engine(stateDir, runc, new Reaper(), opts.outputLimit ?? DEFAULT_OUTPUT_LIMIT, opts.noPivot, opts.guest);
     await engine.clearLeftovers();
     return engine;
