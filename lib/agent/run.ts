@@ -77,23 +77,18 @@ function serveVsock(port: number, serve: (listener: AgentListener) => AgentServe
   };
 }
 
+// A figure read from /proc for the boot stamp; "?" where it cannot be read.
+const fromProc = (path: string, pick: (text: string) => string | undefined) => {
+  try {
+    return pick(readFileSync(path, "utf8")) ?? "?";
+  } catch {
+    return "?";
+  }
+};
+const uptime = () => fromProc("/proc/uptime", (t) => t.split(" ")[0]);
 // When this process was exec'd, in seconds since boot (stat's starttime, in
 // USER_HZ ticks: 100 on Linux).
-const execAt = () => {
-  try {
-    return (Number(readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ")[19]) / 100).toFixed(2);
-  } catch {
-    return "?";
-  }
-};
-
-const uptime = () => {
-  try {
-    return readFileSync("/proc/uptime", "utf8").split(" ")[0];
-  } catch {
-    return "?";
-  }
-};
+const execAt = () => fromProc("/proc/self/stat", (t) => (Number(t.split(") ")[1]!.split(" ")[19]) / 100).toFixed(2));
 
 // A container that runs out of memory in the guest must never take the agent
 // (and with it every container's stdio and exit status) along.

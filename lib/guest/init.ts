@@ -24,7 +24,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/r
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-# Seconds since the kernel started, for the boot breakdown (bench/boot.ts).
+# Seconds since the kernel started, for the boot breakdown (bench/vm.ts).
 stamp() { read -r up _ </proc/uptime; echo "husk-init: at $up $1" >/dev/console; }
 stamp start
 mode=agent
