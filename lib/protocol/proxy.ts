@@ -20,15 +20,25 @@ const SETTINGS_WAIT_MS = 5000;
 const DIAL_ATTEMPTS = 3;
 const REDIAL_MS = 300; // time for the guest to see the hang-up and reopen its port
 
-const answered = (s: http2.ClientHttp2Session, ms: number) =>
+const settled = (s: http2.ClientHttp2Session, ms: number, start: (done: (ok: boolean) => void) => void) =>
   new Promise<boolean>((resolve) => {
     const timer = setTimeout(() => resolve(false), ms);
-    s.once("remoteSettings", () => (clearTimeout(timer), resolve(true)));
-    s.once("close", () => (clearTimeout(timer), resolve(false)));
+    const done = (ok: boolean) => (clearTimeout(timer), resolve(ok));
+    s.once("close", () => done(false));
+    start(done);
   });
 
+// The agent answers a new session with its SETTINGS, then acks our PING. The
+// ack proves that the agent's session which read our preface is the one
+// answering: a guest can lose the first bytes of a new connection to a read
+// still pending on the port from its previous session, and then its next
+// session sends SETTINGS but rejects our frames (calls on it would never be
+// answered).
+const proven = async (s: http2.ClientHttp2Session, ms: number) =>
+  (await settled(s, ms, (done) => s.once("remoteSettings", () => done(true)))) &&
+  settled(s, ms, (done) => s.ping((err) => done(!err)) || done(false));
+
 class Upstream {
-  readonly answeredOn = new WeakSet<http2.ClientHttp2Session>(); // sessions that answered a call
   private session: http2.ClientHttp2Session | undefined;
   private pending: Promise<http2.ClientHttp2Session> | undefined;
   constructor(private readonly dial: () => Promise<Duplex>) {}
@@ -39,15 +49,14 @@ class Upstream {
     return this.pending;
   }
 
-  // The agent answers a new session with its SETTINGS. A session it never
-  // answers began while the guest still read the previous proxy's stream
-  // (its bytes went to that dead session): hanging up makes the guest reopen
-  // the port, and the next dial starts clean.
+  // A session the agent does not prove (above) began while the guest still
+  // read the previous proxy's stream: hanging up makes the guest reopen the
+  // port, and the next dial starts clean.
   private async open(): Promise<http2.ClientHttp2Session> {
     for (let attempt = 1; ; attempt++) {
       const stream = await this.dial();
       const s = this.newSession(stream);
-      if (await answered(s, SETTINGS_WAIT_MS)) return (this.session = s);
+      if (await proven(s, SETTINGS_WAIT_MS)) return this.accept(s);
       s.destroy();
       stream.destroy();
       if (attempt === DIAL_ATTEMPTS) throw new Error(`the agent did not answer a new session ${DIAL_ATTEMPTS} times in ${SETTINGS_WAIT_MS} ms`);
@@ -58,27 +67,29 @@ class Upstream {
 
   private newSession(stream: Duplex): http2.ClientHttp2Session {
     const s = http2.connect("http://agent", { createConnection: () => stream as never, maxSessionInvalidFrames: 2 ** 31 } as never);
-    const drop = () => {
-      if (this.session === s) this.session = undefined;
-    };
-    s.on("close", drop);
-    // An agent sends its SETTINGS first thing on a new connection and not
-    // again: once the session has answered a call, SETTINGS again means the
-    // guest started a new agent (the old one died), which knows nothing of
-    // this session. Ending it fails the calls waiting on the dead agent, and
-    // their callers reconnect to the new one. (Before an answer, a second
-    // SETTINGS is the guest reopening its port as a new proxy dials in.)
-    s.on("remoteSettings", () => {
-      if (!this.answeredOn.has(s)) return;
-      log.warn("proxy: the agent in the guest restarted; ending the session with the one that died");
-      drop();
-      s.destroy();
-    });
+    s.on("close", () => this.drop(s));
     s.on("error", (e) => {
       log.warn(`proxy: agent session: ${errorMessage(e)}`);
-      drop();
+      this.drop(s);
     });
     return s;
+  }
+
+  // An agent's session sends its SETTINGS first thing and not again: SETTINGS
+  // on a proven session come from a new session in the guest (a restarted
+  // agent, or one that lost our bytes), which knows nothing of our calls.
+  // Ending ours fails the calls waiting there; their callers come back.
+  private accept(s: http2.ClientHttp2Session): http2.ClientHttp2Session {
+    s.on("remoteSettings", () => {
+      log.warn("proxy: a new session of the agent in the guest answered; ending the one it replaced");
+      this.drop(s);
+      s.destroy();
+    });
+    return (this.session = s);
+  }
+
+  private drop(s: http2.ClientHttp2Session): void {
+    if (this.session === s) this.session = undefined;
   }
 
   close(): void {
@@ -109,7 +120,6 @@ function forward(upstream: Upstream, req: Request): Promise<Response> {
         // may close its streams without an error: never leave the caller waiting.
         call.on("close", () => resolve(unreachable("the agent's session ended before it answered")));
         call.on("response", (h) => {
-          upstream.answeredOn.add(session);
           const out = new Headers();
           for (const [k, v] of Object.entries(h)) if (!k.startsWith(":") && v !== undefined) out.set(k, String(v));
           // The caller may go away first (cancel): later events must not
