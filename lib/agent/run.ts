@@ -113,6 +113,9 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   log.info(`agent ${VERSION} serving on ${o.listen}`);
   // On the console: the boot breakdown's last steps (bench/vm.ts).
   if (o.guest) process.stderr.write(`husk-agent: at ${uptime()} serving (exec at ${execAt()}, main at ${main})\n`);
+  // Start-up garbage (module loading, the handshake) would otherwise stay
+  // in the guest's memory until allocation pressure collects it.
+  if (o.guest) setTimeout(() => Bun.gc(true), 2000);
   await new Promise<void>((resolve) => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve());
   });

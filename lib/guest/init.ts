@@ -49,6 +49,8 @@ stamp mounted
 while read -r m; do
   insmod "/lib/modules/${kernelRelease}/$m" 2>/dev/console || echo "husk-init: cannot load $m" >/dev/console
 done </etc/husk/modules
+# Loaded: their files would only hold guest memory (the initramfs is RAM).
+rm -rf /lib/modules
 stamp modules
 mkdir -p ${GUEST_SHARE_MOUNT}
 mount -t virtiofs ${GUEST_SHARE_TAG} ${GUEST_SHARE_MOUNT} 2>/dev/null || echo "husk-init: no virtio-fs share" >/dev/console
