@@ -55,6 +55,7 @@ class Upstream {
   private async open(): Promise<http2.ClientHttp2Session> {
     for (let attempt = 1; ; attempt++) {
       const stream = await this.dial();
+      stream.on("error", () => {}); // the session reports what matters; later ones (EPIPE once we hung up) do not
       const s = this.newSession(stream);
       if (await proven(s, SETTINGS_WAIT_MS)) return this.accept(s);
       s.destroy();

@@ -214,6 +214,35 @@ describe("reaping", () => {
   });
 });
 
+describe("exec records", () => {
+  it("forgets an exec once its status and output were collected and a grace passed; unread output keeps it", async () => {
+    const short = await Engine.open({ stateDir: join(work, "grace"), execGraceMs: 300 });
+    try {
+      await short.create("grace", { bundle });
+      await short.start("grace");
+      const read = await short.exec("grace", { args: ["echo", "read"] });
+      const unread = await short.exec("grace", { args: ["echo", "unread"] });
+      expect((await short.wait("grace", read)).exitCode).toBe(0);
+      expect(await readAll(short.output("grace", read, "stdout"))).toBe("read\n");
+      expect(await readAll(short.output("grace", read, "stderr"))).toBe("");
+      expect((await short.wait("grace", unread)).exitCode).toBe(0);
+      // Asked again within the grace (a shim that reconnected): still there.
+      expect((await short.wait("grace", read)).exitCode).toBe(0);
+      await Bun.sleep(1000);
+      expect(() => short.wait("grace", read)).toThrow(/exec "[^"]+" does not exist in container grace/);
+      expect(await readAll(short.output("grace", unread, "stdout"))).toBe("unread\n");
+      await readAll(short.output("grace", unread, "stderr"));
+      await Bun.sleep(1000);
+      expect(() => short.wait("grace", unread)).toThrow(/does not exist/);
+      // The container's own process is never forgotten.
+      expect(short.state("grace").status).toBe("running");
+      await short.delete("grace", { force: true });
+    } finally {
+      await short.close();
+    }
+  });
+});
+
 describe("several engines on one host", () => {
   it("keeps containers of the same id apart (ps, cgroups)", async () => {
     const other = await Engine.open({ stateDir: join(work, "neighbour") });

@@ -50,7 +50,14 @@ export interface EngineOptions {
   noPivot?: boolean;
   // In a VM: containers get cgroups of the guest's own (guest-spec.ts).
   guest?: boolean;
+  // How long a finished exec is kept once its exit status and output were
+  // collected (default EXEC_GRACE_MS).
+  execGraceMs?: number;
 }
+
+// Long enough for a shim whose connection broke (a replaced proxy) to come
+// back and ask for the status again.
+export const EXEC_GRACE_MS = 60_000;
 
 export interface SignalOptions {
   execId?: string; // default: the container's init
@@ -127,6 +134,7 @@ export class Engine {
     private readonly outputLimit: number,
     private readonly noPivot = false,
     private readonly guest = false,
+    private readonly execGraceMs = EXEC_GRACE_MS,
   ) {
     this.tag = new Bun.CryptoHasher("sha256").update(stateDir).digest("hex").slice(0, 8);
   }
@@ -144,7 +152,7 @@ export class Engine {
     if (!Bun.which(runtime))
       throw new HuskError(`cannot run OCI runtime ${runtime}: no such executable`, { code: ErrorCode.Unavailable });
     const runc = new Runc(runtime, join(stateDir, "runc"), join(stateDir, "log"));
-    const engine = new Engine(stateDir, runc, new Reaper(), opts.outputLimit ?? DEFAULT_OUTPUT_LIMIT, opts.noPivot, opts.guest);
+    const engine = new Engine(stateDir, runc, new Reaper(), opts.outputLimit ?? DEFAULT_OUTPUT_LIMIT, opts.noPivot, opts.guest, opts.execGraceMs);
     await engine.clearLeftovers();
     return engine;
   }
@@ -421,8 +429,8 @@ export class Engine {
     }
   }
 
-  // Drops a finished exec's record and any output nobody read; exec records
-  // otherwise stay until the container is deleted.
+  // Drops a finished exec's record and any output nobody read (a collected
+  // exec goes by itself: forgetLater).
   removeExec(id: string, execId: string): void {
     const p = this.proc(id, execId);
     if (!execId || p.running)
@@ -457,7 +465,21 @@ export class Engine {
   }
 
   wait(id: string, execId?: string): Promise<ExitStatus> {
-    return this.proc(id, execId).exited;
+    const p = this.proc(id, execId);
+    if (execId) void p.exited.then(() => this.forgetLater(id, execId, p));
+    return p.exited;
+  }
+
+  // An exec whose exit status was collected is forgotten once its output is
+  // all read and the grace has passed: else every exec probe of a long-lived
+  // container would hold guest memory until the container is deleted.
+  private forgetLater(id: string, execId: string, p: Proc): void {
+    const timer = setTimeout(() => {
+      if (this.containers.get(id)?.execs.get(execId) !== p) return;
+      if (!p.io.stdout.done || !p.io.stderr.done) return this.forgetLater(id, execId, p);
+      this.removeExec(id, execId);
+    }, this.execGraceMs);
+    timer.unref?.();
   }
 
   writeStdin(id: string, execId: string | undefined, data: Uint8Array): Promise<number> {
