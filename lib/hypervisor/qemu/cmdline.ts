@@ -47,11 +47,10 @@ export function baseArgs(accel: Accel, cpus: number, memoryMiB: number, shareMem
     "-smp", String(cpus),
     "-m", `${memoryMiB}M`,
     "-nographic", "-nodefaults", "-no-user-config", "-no-reboot",
-    // vhost-user-fs needs guest memory the virtiofsd process can map. PCIe
-    // for the agent's port (AGENT_PORT_DEVICE).
-    ...(shareMemory
-      ? ["-M", "microvm,pcie=on,memory-backend=mem", "-object", `memory-backend-memfd,id=mem,size=${memoryMiB}M,share=on`]
-      : ["-M", "microvm,pcie=on"]),
+    // PCIe for the agent's port (AGENT_PORT_DEVICE). vhost-user-fs needs
+    // guest memory the virtiofsd process can map.
+    "-M", `microvm,pcie=on${shareMemory ? ",memory-backend=mem" : ""}`,
+    ...(shareMemory ? ["-object", `memory-backend-memfd,id=mem,size=${memoryMiB}M,share=on`] : []),
   ];
 }
 
@@ -102,4 +101,3 @@ export function qemuArgs(i: QemuArgsInput): string[] {
 }
 
 export const AGENT_CHARDEV = "agent0";
-
