@@ -4,7 +4,7 @@ import { checkpointContainer } from "../../lib/sandbox/checkpoint.ts";
 import { context, criuCompatArgs, idArg } from "./context.ts";
 
 export default defineCommand({
-  meta: { name: "checkpoint", description: "Save the sandbox VM holding a container (cloud-hypervisor)" },
+  meta: { name: "checkpoint", description: "Save the sandbox VM holding a container (cloud-hypervisor, QEMU 10+)" },
   args: {
     id: idArg,
     "image-path": { type: "string", description: "directory for the checkpoint (new or empty)" },

@@ -57,8 +57,6 @@ export const criuCompatArgs = {
 // What restore takes besides, for containerd's runc shim.
 export const restoreCompatArgs = {
   ...criuCompatArgs,
-  "pid-file": accepted("string"),
-  "console-socket": accepted("string"),
   "no-pivot": accepted("boolean"),
   "no-subreaper": accepted("boolean"),
 } as const;

@@ -1,16 +1,44 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { ErrorCode, HuskError, errorMessage } from "../core/index.ts";
+import { ErrorCode, HuskError, errorMessage, processStartTime } from "../core/index.ts";
 import { driverFor } from "../hypervisor/index.ts";
 import { loadBundle } from "../oci/index.ts";
 import type { SandboxDoc, SnapshotRecord, VmRecord } from "../persist/index.ts";
 import { SANDBOX_IMAGE_FILE, requireSnapshots } from "./checkpoint.ts";
 import type { Context } from "./context.ts";
+import { startShim, writePidFile } from "./create.ts";
 import { makeSharedMount } from "./create-sandbox.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
 import { socketDir } from "./paths.ts";
 import { startProxy } from "./proxy.ts";
 import { guestView } from "./rootfs.ts";
+import { spawnShim } from "./shim-spawn.ts";
+
+export interface RestoreOptions {
+  imagePath: string;
+  pidFile?: string;
+  consoleSocket?: string;
+}
+
+const LIVE = new Set(["created", "running", "paused"]);
+
+// A shim per live container waits on it again and records its exit.
+async function attachShims(ctx: Context, sandboxId: string, named: string, opts: RestoreOptions): Promise<void> {
+  const live = ctx.store.load(sandboxId).containers.filter((c) => LIVE.has(c.state));
+  const pids = new Map<string, number>();
+  for (const c of live) {
+    const t = { sandboxId, containerId: c.id };
+    pids.set(c.id, c.id === named ? startShim(ctx, t, opts.consoleSocket) : spawnShim(ctx, t, "ignore"));
+  }
+  await ctx.store.update(sandboxId, (x) => {
+    for (const c of x.containers) {
+      const pid = pids.get(c.id);
+      if (pid) Object.assign(c, { pid, pidStartTime: processStartTime(pid) });
+    }
+  });
+  const pid = pids.get(named);
+  if (opts.pidFile && pid) writePidFile(opts.pidFile, pid);
+}
 
 function readSavedSandbox(ctx: Context, imagePath: string): SandboxDoc {
   const file = join(imagePath, SANDBOX_IMAGE_FILE);
@@ -27,11 +55,13 @@ function readSavedSandbox(ctx: Context, imagePath: string): SandboxDoc {
   }
 }
 
-// The snapshot this checkpoint directory holds, as the saved document records it.
+// The snapshot this checkpoint directory holds, as the saved document records
+// it (the last one taken: the document was saved with it). A checkpoint
+// directory may have been moved or copied since.
 function snapshotIn(saved: SandboxDoc, imagePath: string): SnapshotRecord {
-  const snap = saved.snapshots?.findLast((s) => resolve(s.path) === imagePath);
+  const snap = saved.snapshots?.findLast((s) => resolve(s.path) === imagePath) ?? saved.snapshots?.at(-1);
   if (!snap) throw new HuskError(`restore: the checkpoint in ${imagePath} records no snapshot of its VM`, { code: ErrorCode.NotFound });
-  return snap;
+  return { ...snap, path: imagePath };
 }
 
 // The restored VM runs the memory image of the old one: the same guest assets.
@@ -44,8 +74,9 @@ const sameAssets = (vm: VmRecord, old: VmRecord | undefined): VmRecord =>
 // the shared directory is rebuilt from the containers' bundles, the VMM
 // restores memory and devices, and the agent inside carries on as it was
 // (so the capabilities negotiated before are still the ones in force).
-// Containers come back without host shims: no one waits on their exit.
-export async function restoreContainer(ctx: Context, id: string, opts: { imagePath: string }): Promise<void> {
+// Every live container gets a shim again; the named one's has the caller's
+// stdio (or console socket) and its pid goes to --pid-file.
+export async function restoreContainer(ctx: Context, id: string, opts: RestoreOptions): Promise<void> {
   const imagePath = resolve(opts.imagePath);
   const saved = readSavedSandbox(ctx, imagePath);
   if (!saved.containers.some((c) => c.id === id)) throw new HuskError(`restore: container ${id} is not in the checkpoint at ${imagePath}`, { code: ErrorCode.NotFound });
@@ -53,7 +84,8 @@ export async function restoreContainer(ctx: Context, id: string, opts: { imagePa
   const snap = snapshotIn(saved, imagePath);
   if (ctx.store.tryLoad(saved.id)) throw new HuskError(`restore: sandbox ${saved.id} exists; delete it before restoring it`, { code: ErrorCode.AlreadyExists });
   const driver = await driverFor(saved.vm!.driver, ctx.settings);
-  const { vm: old, hypervisor: _legacy, proxy: _proxy, ...rest } = saved;
+  // The host cgroup was removed with the old sandbox: not claimed again.
+  const { vm: old, hypervisor: _legacy, proxy: _proxy, hostCgroup: _cg, ...rest } = saved;
   const sharedDir = join(ctx.store.sandboxDir(saved.id), "shared");
   const doc: SandboxDoc = { ...rest, state: "creating", config: { ...saved.config, sharedDir } };
   doc.containers = saved.containers.map(({ pid: _p, pidStartTime: _s, ...c }) => c);
@@ -74,6 +106,7 @@ export async function restoreContainer(ctx: Context, id: string, opts: { imagePa
       x.state = "running";
       for (const c of x.containers) if (c.state === "paused") c.state = "running";
     });
+    await attachShims(ctx, doc.id, id, opts);
   } catch (e) {
     await destroySandbox(ctx, doc.id, { force: true }).catch(() => {});
     throw e;

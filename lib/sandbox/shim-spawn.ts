@@ -13,15 +13,17 @@ export interface ShimTarget {
 // process conmon or containerd's shim waits for, and exits with the
 // container's (or exec'd process's) exit status. With a terminal (the slave
 // of the pty handed to --console-socket) that is its stdio instead.
-export function spawnShim(ctx: Context, t: ShimTarget, terminal?: number): number {
+// `ignore`: a shim nobody reads from (a container restore brought back beside
+// the one it was asked for).
+export function spawnShim(ctx: Context, t: ShimTarget, terminal?: number | "ignore"): number {
   const [cmd, ...pre] = selfCommand();
   const args = [
     ...pre,
     "shim", "--sandbox", t.sandboxId, "--container", t.containerId,
     ...(t.execId ? ["--exec", t.execId] : []),
-    ...(terminal !== undefined ? ["--tty"] : []),
+    ...(typeof terminal === "number" ? ["--tty"] : []),
   ];
-  const stdio = terminal !== undefined ? [terminal, terminal, terminal] : "inherit";
+  const stdio = typeof terminal === "number" ? [terminal, terminal, terminal] : (terminal ?? "inherit");
   // The shim runs with this command's settings exactly (flags included).
   const child = spawn(cmd!, args, { detached: true, stdio, env: childEnv(ctx.settings) });
   child.unref();

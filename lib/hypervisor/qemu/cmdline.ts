@@ -64,6 +64,7 @@ export interface QemuArgsInput {
   share: boolean;
   extraCmdline?: string;
   nics?: { tap: string; mac: string }[];
+  incoming?: boolean; // waits for a snapshot's state (QMP migrate-incoming)
 }
 
 // One virtio-net device per tap (opened by name: QEMU runs in the tap's netns).
@@ -97,6 +98,7 @@ export function qemuArgs(i: QemuArgsInput): string[] {
       ? ["-chardev", `socket,id=fs0,path=${f.vfs}`, "-device", `vhost-user-fs-device,chardev=fs0,tag=${GUEST_SHARE_TAG}`]
       : []),
     ...nicArgs(i.nics),
+    ...(i.incoming ? ["-incoming", "defer"] : []),
   ];
 }
 

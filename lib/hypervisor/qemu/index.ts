@@ -14,6 +14,7 @@ import { chooseAccel } from "./accel.ts";
 import { AGENT_CHARDEV, qemuArgs, vmFiles, type Accel } from "./cmdline.ts";
 import { QEMU_FEATURES } from "./features.ts";
 import { qmp, qmpPortOpen, qmpStatus } from "./qmp.ts";
+import { checkpoint, load, readSnapshot } from "./snapshot.ts";
 
 export { chooseAccel, probeKvm, type AccelChoice } from "./accel.ts";
 export { qmp, qmpStatus } from "./qmp.ts";
@@ -46,8 +47,15 @@ function placeAgent(assets: GuestAssets, sharedDir: string): string | undefined 
   return dest;
 }
 
-const qmpReady = (socket: string) => async () =>
-  existsSync(socket) && (await qmpStatus(socket, 2000).then((s) => s === "running", () => false));
+// Booting: running. Restoring: waiting for the snapshot's state.
+const qmpReady = (socket: string, status: string) => async () =>
+  existsSync(socket) && (await qmpStatus(socket, 2000).then((s) => s === status, () => false));
+
+// The size a restore must repeat, as the running QEMU has it.
+async function vmSize(vm: QemuVm): Promise<{ cpus: number; memoryMiB: number }> {
+  const [cpus, mem] = await qmp(vm.qmpSocket, [{ execute: "query-cpus-fast" }, { execute: "query-memory-size-summary" }]);
+  return { cpus: (cpus as unknown[]).length, memoryMiB: (mem as { "base-memory": number })["base-memory"] / (1 << 20) };
+}
 
 const PAUSED = new Set(["paused", "suspended", "prelaunch", "inmigrate", "finish-migrate", "postmigrate"]);
 
@@ -61,7 +69,7 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
   };
 
   // Fills `vm` in as processes start, so that stop() can undo a failed start.
-  async function bringUp(vm: QemuVm, spec: VmSpec, assets: GuestAssets, qemu: string): Promise<void> {
+  async function bringUp(vm: QemuVm, spec: VmSpec, assets: GuestAssets, qemu: string, incoming = false): Promise<void> {
     const f = vmFiles(spec.vmDir);
     vm.agentInShare = placeAgent(assets, spec.sharedDir);
     vm.virtiofsd = await startVirtiofsd({
@@ -71,13 +79,31 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
     const args = qemuArgs({
       accel: vm.accel, cpus: spec.cpus, memoryMiB: spec.memoryMiB, assets, vmDir: spec.vmDir,
       name: `husk-${spec.sandboxId}`, share: true, extraCmdline: [mode, opts.extraCmdline].filter(Boolean).join(" "),
-      nics: spec.network?.nics,
+      nics: spec.network?.nics, incoming,
     });
     // In the sandbox's netns QEMU opens its taps by name; nsenter execs it (same pid).
     const [cmd, ...pre] = spec.network ? ["nsenter", `--net=${spec.network.netns}`, qemu] : [qemu];
     vm.vmm = spawnDetached(cmd!, [...pre, ...args], f.qemuLog);
-    await waitUntil(qmpReady(f.qmp), vm.vmm, "QEMU", f.qemuLog, QEMU_START_TIMEOUT_MS);
+    await waitUntil(qmpReady(f.qmp, incoming ? "inmigrate" : "running"), vm.vmm, "QEMU", f.qemuLog, QEMU_START_TIMEOUT_MS);
   }
+
+  // A failed start stops what it started; its error names the sandbox.
+  async function launch(spec: VmSpec, vm: QemuVm, up: () => Promise<void>): Promise<QemuVm> {
+    try {
+      await up();
+    } catch (e) {
+      await driver.stop(vm).catch(() => {});
+      throw e instanceof HuskError ? e : new HuskError(`cannot start VM for sandbox ${spec.sandboxId}: ${errorMessage(e)}`);
+    }
+    return vm;
+  }
+
+  const newVm = (spec: VmSpec, accel: Accel, accelReason: string, assetsVersion: string): QemuVm => {
+    mkdirSync(spec.vmDir, { recursive: true });
+    const f = vmFiles(spec.vmDir);
+    for (const s of [f.qmp, f.agent, f.vfs]) rmSync(s, { force: true });
+    return { driver: "qemu", dir: spec.vmDir, qmpSocket: f.qmp, agentSocket: f.agent, accel, accelReason, assetsVersion };
+  };
 
   const driver: Hypervisor<QemuVm> = {
     name: "qemu",
@@ -88,22 +114,30 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
       const qemu = qemuBin();
       if (!isDirectory(spec.sharedDir)) throw new HuskError(`shared directory ${spec.sharedDir} of sandbox ${spec.sandboxId} does not exist`);
       const assets = spec.assets ?? bootableAssets(settings.guestDir, settings.guestVersion);
-      mkdirSync(spec.vmDir, { recursive: true });
-      const f = vmFiles(spec.vmDir);
-      for (const s of [f.qmp, f.agent, f.vfs]) rmSync(s, { force: true });
       const choice = await chooseAccel(qemu, assets, settings.root, accelWanted);
       log.debug(`qemu: ${choice.accel} (${choice.reason})`);
-      const vm: QemuVm = {
-        driver: "qemu", dir: spec.vmDir, qmpSocket: f.qmp, agentSocket: f.agent,
-        accel: choice.accel, accelReason: choice.reason, assetsVersion: assets.version,
-      };
-      try {
-        await bringUp(vm, spec, assets, qemu);
-      } catch (e) {
-        await driver.stop(vm).catch(() => {});
-        throw e instanceof HuskError ? e : new HuskError(`cannot start VM for sandbox ${spec.sandboxId}: ${errorMessage(e)}`);
-      }
-      return vm;
+      const vm = newVm(spec, choice.accel, choice.reason, assets.version);
+      return launch(spec, vm, () => bringUp(vm, spec, assets, qemu));
+    },
+
+    // The same command line as the saved VM (assets, accel, size), a fresh
+    // virtiofsd over the rebuilt shared directory, then the saved state.
+    async checkpoint(vm, dest, opts) {
+      const cfg = await vmSize(vm);
+      return checkpoint(vm, dest, { assetsVersion: vm.assetsVersion, ...cfg }, opts);
+    },
+
+    async restore(record, spec) {
+      const snap = readSnapshot(record.path);
+      const qemu = qemuBin();
+      if (!isDirectory(spec.sharedDir)) throw new HuskError(`shared directory ${spec.sharedDir} of sandbox ${spec.sandboxId} does not exist`);
+      const assets = bootableAssets(settings.guestDir, snap.assetsVersion);
+      const vm = newVm(spec, snap.accel, `as saved in ${snap.path}`, assets.version);
+      const same = { ...spec, cpus: snap.cpus, memoryMiB: snap.memoryMiB };
+      return launch(spec, vm, async () => {
+        await bringUp(vm, same, assets, qemu, true);
+        await load(vm, snap);
+      });
     },
 
     channel: (vm) => ({ kind: "virtio-serial", path: vm.agentSocket }),

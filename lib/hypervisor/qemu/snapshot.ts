@@ -1,0 +1,120 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import * as v from "valibot";
+import { ErrorCode, HuskError, describeIssues, errorMessage } from "../../core/index.ts";
+import type { QemuVmRecord as QemuVm, SnapshotRecord } from "../../persist/index.ts";
+import { running, sleep } from "../process.ts";
+import type { CheckpointOptions } from "../types.ts";
+import { qmp, qmpStatus } from "./qmp.ts";
+
+// A QEMU snapshot is one migration stream written to a file (QMP `migrate`
+// to "file:"), restored into a new QEMU started with the same command line
+// and `-incoming defer`. virtiofsd takes part: it hands over the paths of the
+// inodes the guest holds (its default --migration-mode=find-paths), and the
+// destination's virtiofsd reopens them under its own shared directory.
+
+export const QemuSnapshotSchema = v.object({
+  path: v.string(), // the directory holding STATE_FILE
+  createdAt: v.string(),
+  vmmVersion: v.string(), // QEMU's "major.minor.micro": restore needs the same
+  sourceVmDir: v.string(),
+  // What the destination's command line must repeat.
+  accel: v.picklist(["kvm", "tcg"]),
+  assetsVersion: v.string(),
+  cpus: v.number(),
+  memoryMiB: v.number(),
+});
+export type QemuSnapshot = v.InferOutput<typeof QemuSnapshotSchema>;
+
+export const SNAPSHOT_INFO = "husk-snapshot.json";
+export const STATE_FILE = "vm.state";
+const MIGRATE_TIMEOUT_MS = 300_000;
+
+// vhost-user-fs became migratable in QEMU 10; older ones refuse any VM with it.
+const MIN_MAJOR = 10;
+
+export async function qemuVersion(qmpSocket: string): Promise<string> {
+  const [r] = await qmp(qmpSocket, [{ execute: "query-version" }]);
+  const q = (r as { qemu?: { major: number; minor: number; micro: number } }).qemu;
+  if (!q) throw new HuskError(`QMP ${qmpSocket}: query-version gave no version`);
+  return `${q.major}.${q.minor}.${q.micro}`;
+}
+
+function requireMigratable(version: string, what: string): void {
+  if (Number(version.split(".")[0]) >= MIN_MAJOR) return;
+  throw new HuskError(
+    `${what}: QEMU ${version} cannot save a VM with a virtio-fs device (QEMU ${MIN_MAJOR} or newer can); ` +
+      `point qemu.path (HUSK_QEMU) at one, e.g. qemu-system-x86 from Debian bookworm-backports`,
+    { code: ErrorCode.FailedPrecondition },
+  );
+}
+
+// Polls the migration until it ends; its error names what went wrong.
+async function migrationDone(socket: string, what: string): Promise<void> {
+  const deadline = Date.now() + MIGRATE_TIMEOUT_MS;
+  for (;;) {
+    const [r] = await qmp(socket, [{ execute: "query-migrate" }]);
+    const m = r as { status?: string; "error-desc"?: string };
+    if (m.status === "completed") return;
+    if (m.status === "failed" || m.status === "cancelled")
+      throw new HuskError(`${what}: ${m["error-desc"] ?? `migration ${m.status}`}`);
+    if (Date.now() > deadline) throw new HuskError(`${what}: not done after ${MIGRATE_TIMEOUT_MS} ms (status ${m.status})`, { code: ErrorCode.DeadlineExceeded });
+    await sleep(100);
+  }
+}
+
+export interface SnapshotInputs {
+  assetsVersion: string;
+  cpus: number;
+  memoryMiB: number;
+}
+
+// Pauses the VM (if it runs) and writes its state; resumes it if asked.
+export async function checkpoint(vm: QemuVm, destDir: string, inputs: SnapshotInputs, opts: CheckpointOptions = {}): Promise<SnapshotRecord> {
+  if (!running(vm.vmm)) throw new HuskError(`checkpoint: QEMU of ${vm.dir} is not running`, { code: ErrorCode.FailedPrecondition });
+  const dest = resolve(destDir);
+  if (existsSync(dest) && readdirSync(dest).length > 0)
+    throw new HuskError(`checkpoint: ${dest} is not empty; choose a new directory`, { code: ErrorCode.AlreadyExists });
+  const version = await qemuVersion(vm.qmpSocket);
+  requireMigratable(version, "checkpoint");
+  const wasRunning = (await qmpStatus(vm.qmpSocket)) === "running";
+  mkdirSync(dest, { recursive: true, mode: 0o700 });
+  await qmp(vm.qmpSocket, [{ execute: "stop" }, { execute: "migrate", arguments: { uri: `file:${join(dest, STATE_FILE)}` } }]);
+  await migrationDone(vm.qmpSocket, `checkpoint of ${vm.dir}`);
+  const snap: QemuSnapshot = {
+    path: dest, createdAt: new Date().toISOString(), vmmVersion: version, sourceVmDir: vm.dir, accel: vm.accel, ...inputs,
+  };
+  writeFileSync(join(dest, SNAPSHOT_INFO), JSON.stringify(snap, null, 2) + "\n");
+  if (opts.leaveRunning && wasRunning) await qmp(vm.qmpSocket, [{ execute: "cont" }]);
+  return { driver: "qemu", ...snap };
+}
+
+export function readSnapshot(dir: string): QemuSnapshot {
+  const file = join(resolve(dir), SNAPSHOT_INFO);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new HuskError(`${dir} is not a husk QEMU snapshot: cannot read ${file}: ${errorMessage(e)}`, { code: ErrorCode.NotFound });
+  }
+  const parsed = v.safeParse(QemuSnapshotSchema, raw);
+  if (!parsed.success) throw new HuskError(`snapshot info ${file}: ${describeIssues(parsed.issues)}`, { code: ErrorCode.InvalidArgument });
+  const state = join(resolve(dir), STATE_FILE);
+  if (!existsSync(state) || statSync(state).size === 0)
+    throw new HuskError(`snapshot ${dir} has no VM state (${STATE_FILE} missing or empty)`, { code: ErrorCode.NotFound });
+  return { ...parsed.output, path: resolve(dir) };
+}
+
+// Into a QEMU started with `-incoming defer` (and a fresh virtiofsd): loads
+// the state and lets the VM run. A corrupt or truncated file fails by name.
+export async function load(vm: QemuVm, snap: QemuSnapshot): Promise<void> {
+  const version = await qemuVersion(vm.qmpSocket);
+  if (version !== snap.vmmVersion)
+    throw new HuskError(`restore: snapshot ${snap.path} was taken with QEMU ${snap.vmmVersion}, but this one is ${version}; snapshots restore only on the same version`, {
+      code: ErrorCode.FailedPrecondition,
+    });
+  const file = join(snap.path, STATE_FILE);
+  await qmp(vm.qmpSocket, [{ execute: "migrate-incoming", arguments: { uri: `file:${file}`, "exit-on-error": false } }]);
+  await migrationDone(vm.qmpSocket, `restore: QEMU cannot load ${file}`);
+  await qmp(vm.qmpSocket, [{ execute: "cont" }]);
+}

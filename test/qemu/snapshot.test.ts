@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { cpSync, existsSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { isAlive } from "../../lib/core/index.ts";
+import { makeBusyboxBundle } from "../helpers/bundle.ts";
+import { Cli, processesUsing, until } from "../helpers/cli.ts";
+import { qemu10 } from "../helpers/qemu10.ts";
+import { vmEnv, vmSkipReason } from "./assets.ts";
+
+// husk checkpoint / restore of a QEMU sandbox: the VM's state goes to a file,
+// the sandbox is torn down, and a new QEMU (QEMU 10: vhost-user-fs migrates)
+// with a fresh virtiofsd brings it back with its container running, the
+// container's writes to its tmpfs upper layer intact, and a shim waiting on it.
+
+const skip = vmSkipReason();
+if (skip) console.log(`test/qemu/snapshot: skipped: ${skip}`);
+
+const ID = "snap1";
+
+describe.skipIf(!!skip)("checkpoint and restore of a QEMU sandbox (TCG)", () => {
+  let cli: Cli;
+  let work: string;
+  let bundle: string;
+  beforeAll(() => {
+    work = mkdtempSync(join(tmpdir(), "husk-snap-"));
+    cli = new Cli({ ...vmEnv(), HUSK_QEMU: qemu10() });
+    bundle = makeBusyboxBundle(join(work, "bundle"), { args: ["sh", "-c", "echo before > /tmp/written; exec sleep 1000"] });
+    cli.ok(["create", "--bundle", bundle, ID], { stdioFile: cli.out });
+    cli.ok(["start", ID]);
+  }, 600_000);
+  afterAll(async () => {
+    if (!cli) return;
+    cli.run(["delete", "--force", ID]);
+    await until(() => processesUsing(cli.root).length === 0, 30_000, "VM processes to exit");
+  }, 120_000);
+
+  test("saved, torn down, and back in a new VM: the container runs with its writes, a shim waits on it", async () => {
+    expect(cli.ok(["exec", ID, "cat", "/tmp/written"])).toBe("before\n");
+    const image = join(work, "image");
+    cli.ok(["checkpoint", "--image-path", image, ID]);
+    expect(cli.state(ID).status).toBe("paused");
+    expect(existsSync(join(image, "vm.state"))).toBe(true);
+    cli.ok(["delete", "--force", ID]);
+    await until(() => processesUsing(cli.root).length === 0, 30_000, "the old VM to go");
+
+    // A file the guest never saw: read through the new virtiofsd after restore.
+    writeFileSync(join(bundle, "rootfs", "etc", "after"), "new file\n");
+    const pidFile = join(work, "restored.pid");
+    cli.ok(["restore", "--image-path", image, "--pid-file", pidFile, ID]);
+    const st = cli.state(ID);
+    expect(st.status).toBe("running");
+    expect(st.pid).toBe(Number(readFileSync(pidFile, "utf8")));
+    expect(isAlive(st.pid)).toBe(true);
+    expect(cli.ok(["exec", ID, "cat", "/tmp/written", "/etc/after"])).toBe("before\nnew file\n");
+
+    // --leave-running: saved again while it keeps going.
+    cli.ok(["checkpoint", "--leave-running", "--image-path", join(work, "image2"), ID]);
+    expect(cli.state(ID).status).toBe("running");
+    expect(cli.ok(["exec", ID, "echo", "still"])).toBe("still\n");
+
+    // The shim stands for the container: it exits when the container does.
+    cli.ok(["kill", ID, "KILL"]);
+    await until(() => !isAlive(st.pid), 30_000, "the restored container's shim to exit");
+    expect(cli.state(ID).status).toBe("stopped");
+    cli.ok(["delete", ID]);
+    expect(cli.leftovers()).toEqual([]);
+
+    // A truncated state file: a clear error, and nothing left behind.
+    const bad = join(work, "truncated");
+    cpSync(image, bad, { recursive: true });
+    truncateSync(join(bad, "vm.state"), 4 << 20);
+    const r = cli.run(["restore", "--image-path", bad, ID]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr.trim()).toMatch(/^husk: restore: QEMU cannot load .*truncated\/vm\.state: .+$/);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(cli.run(["state", ID]).status).not.toBe(0);
+    await until(() => processesUsing(cli.root).length === 0, 30_000, "the failed restore's processes to go");
+    expect(cli.leftovers()).toEqual([]);
+
+    // Another QEMU version cannot load the stream: refused by name.
+    const other = join(work, "other-version");
+    cpSync(image, other, { recursive: true });
+    const info = JSON.parse(readFileSync(join(other, "husk-snapshot.json"), "utf8"));
+    writeFileSync(join(other, "husk-snapshot.json"), JSON.stringify({ ...info, vmmVersion: "9.2.0" }));
+    const v = cli.run(["restore", "--image-path", other, ID]);
+    expect(v.stderr.trim()).toMatch(/^husk: restore: snapshot .* was taken with QEMU 9\.2\.0, but this one is 10\.\d+\.\d+; snapshots restore only on the same version$/);
+    expect(v.status).not.toBe(0);
+    expect(cli.leftovers()).toEqual([]);
+  }, 600_000);
+});
+
+describe.skipIf(!!skip)("checkpoint with a QEMU older than 10", () => {
+  test("is refused by name and the sandbox runs on", async () => {
+    const cli = new Cli(vmEnv()); // the host's QEMU (7.2 here)
+    const b = makeBusyboxBundle(join(mkdtempSync(join(tmpdir(), "husk-snap-old-")), "bundle"), { args: ["sleep", "1000"] });
+    try {
+      cli.ok(["create", "--bundle", b, "old1"], { stdioFile: cli.out });
+      const r = cli.run(["checkpoint", "--image-path", join(cli.root, "..", "img"), "old1"]);
+      if (r.status === 0) return console.log("test/qemu/snapshot: the host's QEMU is 10 or newer; nothing to refuse");
+      expect(r.stderr.trim()).toMatch(/^husk: checkpoint: QEMU \d+\.\d+\.\d+ cannot save a VM with a virtio-fs device \(QEMU 10 or newer can\); point qemu\.path \(HUSK_QEMU\) at one/);
+      expect(cli.state("old1").status).toBe("created");
+    } finally {
+      cli.run(["delete", "--force", "old1"]);
+      await until(() => processesUsing(cli.root).length === 0, 30_000, "VM processes to exit");
+    }
+  }, 300_000);
+});
