@@ -6,6 +6,7 @@ import type { AgentImpl } from "../protocol/server/index.ts";
 import type { Engine, ExitStatus, Rootfs } from "./engine/index.ts";
 import { guestDetails } from "./guest.ts";
 import { configureNetwork } from "./network.ts";
+import { refreshGuest } from "./refresh.ts";
 import { mergeOutput } from "./output.ts";
 
 export interface ServiceOptions {
@@ -20,7 +21,7 @@ export interface ServiceOptions {
 // Every capability this agent backs with an implementation.
 export const AGENT_CAPABILITIES = [
   "health", "sandbox", "containers", "stdio", "tty", "exec", "exec-tty",
-  "signal-all", "resize", "ps", "pause", "stats", "overlay-rootfs", "container-state", "network", "update",
+  "signal-all", "resize", "ps", "pause", "stats", "overlay-rootfs", "container-state", "network", "update", "refresh",
 ] as const;
 
 // Methods throw HuskErrors; serveAgent sends each with the Connect code of its
@@ -105,6 +106,8 @@ export function agentService(o: ServiceOptions): AgentImpl {
       await configureNetwork(r);
       return {};
     },
+    // On the host (local driver) the clock and random pool are the host's own.
+    refreshGuest: (r) => ({ steppedNs: o.guest ? refreshGuest(r.realtimeNs, r.entropy) : 0n }),
     createContainer: async (r) => {
       if (r.consoleSocket) throw noConsoleSocket();
       const spec = parseSpecJson(r.ociSpecJson, r.containerId);

@@ -31,6 +31,7 @@ export const ENV_KEYS = {
   virtiofsdPath: "HUSK_VIRTIOFSD",
   guestDir: "HUSK_GUEST_DIR",
   guestVersion: "HUSK_GUEST_VERSION",
+  vmTemplates: "HUSK_VM_TEMPLATES",
 } as const satisfies Partial<Record<keyof Settings, string>>;
 
 export type SettingsOverrides = Partial<Omit<Settings, "configPath">> & { configPath?: string };
@@ -73,6 +74,7 @@ function fromFile(f: ConfigFile): SettingsOverrides {
     vmHostOverheadMiB: f.vm?.host_overhead,
     vmMinMemoryMiB: f.vm?.min_memory,
     vmCpus: f.vm?.cpus,
+    vmTemplates: f.vm?.templates,
   };
 }
 
@@ -81,7 +83,7 @@ function fromEnv(env: Record<string, string | undefined>): SettingsOverrides {
   for (const [key, name] of Object.entries(ENV_KEYS)) {
     const value = env[name];
     if (value === undefined || value === "") continue;
-    out[key] = key === "debug" ? value !== "0" && value !== "false" : value;
+    out[key] = key === "debug" || key === "vmTemplates" ? value !== "0" && value !== "false" : value;
   }
   return out;
 }

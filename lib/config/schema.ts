@@ -30,6 +30,7 @@ export const ConfigFileSchema = v.partial(
         min_memory: PositiveInt,
         cpus: PositiveInt,
         host_overhead: v.pipe(v.number(), v.integer(), v.minValue(0)), // added to guest memory for the host cgroup's limit
+        templates: v.boolean(), // false: every VM boots cold (no VM templates)
       }),
     ),
   }),
@@ -56,5 +57,6 @@ export const SettingsSchema = v.object({
   vmHostOverheadMiB: v.optional(v.number()),
   vmMinMemoryMiB: v.optional(v.number()),
   vmCpus: v.optional(v.number()),
+  vmTemplates: v.optional(v.boolean()), // default true
 });
 export type Settings = v.InferOutput<typeof SettingsSchema>;

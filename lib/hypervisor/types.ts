@@ -54,6 +54,8 @@ export interface CheckpointOptions {
   leaveRunning?: boolean; // resume the VM after the snapshot (default: it stays paused)
 }
 
+export type SnapshotSupport = { vmm: string } | { refused: string };
+
 // R: the driver's own record in the persist document (its frozen schema).
 export interface Hypervisor<R extends VmRecord = VmRecord> {
   readonly name: DriverName;
@@ -76,6 +78,9 @@ export interface Hypervisor<R extends VmRecord = VmRecord> {
   // Idempotent: a VM or process that is already gone is not an error.
   stop(vm: R): Promise<void>;
   checkpoint?(vm: R, dest: string, opts?: CheckpointOptions): Promise<SnapshotRecord>;
+  // Whether this host's VMM can take a checkpoint, and what identifies it
+  // (a VM template is bound to the VMM that saved it).
+  snapshotSupport?(): SnapshotSupport;
   // Into a new VM directory; the shared directory is already rebuilt.
   restore?(snapshot: SnapshotRecord, spec: VmSpec): Promise<R>;
 }

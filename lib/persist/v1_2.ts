@@ -4,6 +4,7 @@
 // What 1.2 adds:
 //   hostCgroup  where the sandbox's host processes (VMM, virtiofsd, proxy,
 //               shims) are accounted: linux.cgroupsPath of its first container
+//   template    the VM template the sandbox's VM was restored from
 //
 // Like v1.ts, nothing here imports from the rest of the tree but older formats.
 import * as v from "valibot";
@@ -15,8 +16,15 @@ export const HostCgroupV1_2 = v.looseObject({
   memoryLimit: v.optional(v.number()), // bytes: guest memory and the host side's overhead
 });
 
+// A VM restored from a template instead of booted (lib/sandbox/template.ts).
+export const TemplateV1_2 = v.looseObject({
+  key: v.string(), // hash of what binds it: husk build, guest assets, VMM, VM size
+  path: v.string(), // the template's directory
+});
+
 export const SandboxV1_2 = v.looseObject({
   ...SandboxV1_1.entries,
   formatVersion: v.literal("1.2"),
   hostCgroup: v.optional(HostCgroupV1_2),
+  template: v.optional(TemplateV1_2),
 });

@@ -23,6 +23,7 @@ export const CAPABILITIES = [
   "container-state", // GetContainerState: status, pid and exit of one container
   "network", // ConfigureNetwork: the host netns's interfaces and routes, in the guest
   "update", // UpdateContainer: a live container's resource limits
+  "refresh", // RefreshGuest: clock and random pool after a restore
 ] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
@@ -36,6 +37,7 @@ export const RPC_CAPABILITY: Record<AgentMethodName, Capability | null> = {
   teardownSandbox: "sandbox",
   getGuestDetails: "sandbox",
   configureNetwork: "network",
+  refreshGuest: "refresh",
   createContainer: "containers",
   startContainer: "containers",
   removeContainer: "containers",

@@ -16,8 +16,11 @@ export interface ProxyServer {
   close(): Promise<void>;
 }
 
-const SETTINGS_WAIT_MS = 5000;
-const DIAL_ATTEMPTS = 3;
+// How long each dial waits for the proof. The first wait is shorter: right
+// after a VM is restored under TCG the guest's code is translated afresh
+// (answers take up to ~1 s), and a guest whose port was mid-reopen when it
+// was saved may have lost our preface; later waits allow for a loaded host.
+const SETTINGS_WAITS_MS = [2500, 5000, 5000];
 const REDIAL_MS = 300; // time for the guest to see the hang-up and reopen its port
 
 const settled = (s: http2.ClientHttp2Session, ms: number, start: (done: (ok: boolean) => void) => void) =>
@@ -57,11 +60,12 @@ class Upstream {
       const stream = await this.dial();
       stream.on("error", () => {}); // the session reports what matters; later ones (EPIPE once we hung up) do not
       const s = this.newSession(stream);
-      if (await proven(s, SETTINGS_WAIT_MS)) return this.accept(s);
+      const wait = SETTINGS_WAITS_MS[attempt - 1]!;
+      if (await proven(s, wait)) return this.accept(s);
       s.destroy();
       stream.destroy();
-      if (attempt === DIAL_ATTEMPTS) throw new Error(`the agent did not answer a new session ${DIAL_ATTEMPTS} times in ${SETTINGS_WAIT_MS} ms`);
-      log.warn(`proxy: the agent did not answer a new session within ${SETTINGS_WAIT_MS} ms; dialling again`);
+      if (attempt === SETTINGS_WAITS_MS.length) throw new Error(`the agent did not answer a new session in ${attempt} dials`);
+      log.warn(`proxy: the agent did not answer a new session within ${wait} ms; dialling again`);
       await Bun.sleep(REDIAL_MS);
     }
   }

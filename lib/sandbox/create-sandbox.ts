@@ -13,6 +13,7 @@ import { socketDir } from "./paths.ts";
 import { VM_DEFAULTS } from "./sizing.ts";
 import { enterCgroup, hostCgroupPath, makeCgroup, removeCgroup } from "../cgroups/index.ts";
 import { startProxy, stopProxy } from "./proxy.ts";
+import { refreshGuest, startFromTemplate } from "./template.ts";
 
 export interface SandboxOptions {
   id: string;
@@ -45,6 +46,7 @@ export async function bootSandbox(ctx: Context, opts: SandboxOptions, first?: Co
     containers: first ? [first] : [],
   });
   await ctx.store.create(doc);
+  log.debug(`sandbox ${opts.id}: saved as creating`);
   holdCreating(ctx, opts.id);
   crashPoint("create:saved-creating");
   let proxy: ProxyRecord | undefined;
@@ -53,10 +55,11 @@ export async function bootSandbox(ctx: Context, opts: SandboxOptions, first?: Co
     if (driver.features.isolation === "vm") await placeOnHost(ctx, doc, opts);
     else if (opts.systemdCgroup) log.warn(`sandbox ${opts.id}: --systemd-cgroup: the ${driver.name} driver's runc gets cgroupsPath as a cgroupfs path`);
     const spec = { sandboxId: opts.id, vmDir: socketDir(ctx, opts.id), sharedDir, cpus: doc.config.cpus!, memoryMiB: doc.config.memoryMiB! };
-    const saved = await startVm(ctx, driver, spec, vmNetwork(driver, opts));
+    const { saved, restored } = await startVm(ctx, driver, spec, vmNetwork(driver, opts));
     const channel = driver.channel(saved.vm!);
     proxy = channel.kind === "unix" ? undefined : await startProxy(ctx, opts.id);
-    const agent = await handshake(saved, proxy?.socket ?? channel.path, opts.hostname);
+    const agent = await handshake(saved, proxy?.socket ?? channel.path, opts.hostname, restored);
+    log.debug(`sandbox ${opts.id}: agent ready`);
     crashPoint("create:agent-ready");
     return { doc: saved, ready: { agent, proxy } };
   } catch (e) {
@@ -120,11 +123,13 @@ function vmNetwork(driver: Hypervisor, opts: SandboxOptions): NetworkRecord | un
 }
 
 // The network is recorded before its taps are made and the VM the moment it
-// runs: from then on a failure or a crash is cleaned up with them.
-async function startVm(ctx: Context, driver: Hypervisor, spec: VmSpec, network?: NetworkRecord): Promise<SandboxDoc> {
+// runs: from then on a failure or a crash is cleaned up with them. A VM
+// without network devices is restored from a template where one can be.
+async function startVm(ctx: Context, driver: Hypervisor, spec: VmSpec, network?: NetworkRecord): Promise<{ saved: SandboxDoc; restored: boolean }> {
   mkdirSync(spec.sharedDir, { recursive: true, mode: 0o700 });
   if (driver.features.sharedFs) makeSharedMount(spec.sharedDir);
   const nics = (network?.interfaces ?? []).map((i) => ({ tap: i.tap!, mac: i.mac!, mtu: i.mtu ?? 1500 }));
+  let template: SandboxDoc["template"];
   if (nics.length) {
     await ctx.store.update(spec.sandboxId, (x) => void (x.network = network));
     attachNetwork(network!);
@@ -132,7 +137,9 @@ async function startVm(ctx: Context, driver: Hypervisor, spec: VmSpec, network?:
   }
   let vm;
   try {
-    vm = await driver.start(nics.length ? { ...spec, network: { netns: network!.netns!, nics } } : spec);
+    const fromTemplate = nics.length ? undefined : await startFromTemplate(ctx, driver, spec);
+    template = fromTemplate?.template;
+    vm = fromTemplate?.vm ?? (await driver.start(nics.length ? { ...spec, network: { netns: network!.netns!, nics } } : spec));
     crashPoint("create:vm-started");
   } catch (e) {
     releaseNetwork(network);
@@ -142,9 +149,10 @@ async function startVm(ctx: Context, driver: Hypervisor, spec: VmSpec, network?:
     const saved = await ctx.store.update(spec.sandboxId, (x) => {
       x.vm = vm;
       if (network) x.network = network;
+      if (template) x.template = template;
     });
     crashPoint("create:saved-vm");
-    return saved;
+    return { saved, restored: !!template };
   } catch (e) {
     await driver.stop(vm).catch(() => {});
     releaseNetwork(network);
@@ -152,9 +160,10 @@ async function startVm(ctx: Context, driver: Hypervisor, spec: VmSpec, network?:
   }
 }
 
-async function handshake(doc: SandboxDoc, socket: string, hostname?: string): Promise<SandboxDoc["agent"]> {
+async function handshake(doc: SandboxDoc, socket: string, hostname: string | undefined, restored: boolean): Promise<SandboxDoc["agent"]> {
   const agent = await connectAgent({ unix: socket }, { sandboxId: doc.id, what: `the agent of sandbox ${doc.id} at ${socket}` });
   try {
+    if (restored) await refreshGuest(agent, doc.id);
     if (agent.has("sandbox")) await agent.rpc.setupSandbox({ sandboxId: doc.id, hostname: hostname ?? "" });
     // An agent without "network" fails here by name: never an unnetworked container.
     if (doc.network?.interfaces?.length) await agent.rpc.configureNetwork(guestNetwork(doc.network));

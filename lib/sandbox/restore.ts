@@ -13,6 +13,8 @@ import { socketDir } from "./paths.ts";
 import { startProxy } from "./proxy.ts";
 import { guestView } from "./rootfs.ts";
 import { spawnShim } from "./shim-spawn.ts";
+import { refreshGuest } from "./template.ts";
+import { withAgent } from "./agent.ts";
 
 export interface RestoreOptions {
   imagePath: string;
@@ -85,7 +87,7 @@ export async function restoreContainer(ctx: Context, id: string, opts: RestoreOp
   if (ctx.store.tryLoad(saved.id)) throw new HuskError(`restore: sandbox ${saved.id} exists; delete it before restoring it`, { code: ErrorCode.AlreadyExists });
   const driver = await driverFor(saved.vm!.driver, ctx.settings);
   // The host cgroup was removed with the old sandbox: not claimed again.
-  const { vm: old, hypervisor: _legacy, proxy: _proxy, hostCgroup: _cg, ...rest } = saved;
+  const { vm: old, hypervisor: _legacy, proxy: _proxy, hostCgroup: _cg, template: _t, ...rest } = saved;
   const sharedDir = join(ctx.store.sandboxDir(saved.id), "shared");
   const doc: SandboxDoc = { ...rest, state: "creating", config: { ...saved.config, sharedDir } };
   doc.containers = saved.containers.map(({ pid: _p, pidStartTime: _s, ...c }) => c);
@@ -106,6 +108,7 @@ export async function restoreContainer(ctx: Context, id: string, opts: RestoreOp
       x.state = "running";
       for (const c of x.containers) if (c.state === "paused") c.state = "running";
     });
+    await withAgent(ctx, ctx.store.load(doc.id), (a) => refreshGuest(a, doc.id));
     await attachShims(ctx, doc.id, id, opts);
   } catch (e) {
     await destroySandbox(ctx, doc.id, { force: true }).catch(() => {});

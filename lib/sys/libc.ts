@@ -32,6 +32,9 @@ const SIGNATURES = {
   tcsetattr: { args: [i32, i32, P], returns: i32 },
   cfmakeraw: { args: [P], returns: FFIType.void },
   flock: { args: [i32, i32], returns: i32 },
+  clock_gettime: { args: [i32, P], returns: i32 },
+  poll: { args: [P, u64, i32], returns: i32 },
+  clock_settime: { args: [i32, P], returns: i32 },
   __errno_location: { args: [], returns: P },
   strerror: { args: [i32], returns: FFIType.cstring },
 } as const;
@@ -365,6 +368,50 @@ export function tryLockExclusive(fd: number): boolean {
     const e = errno();
     if (e === EAGAIN) return false;
     if (e !== EINTR) throw new SysError("flock", e);
+  }
+}
+
+const POLLIN = 1;
+
+// Whether a read on fd would return data now (poll(2), no wait). A hang-up
+// alone (a virtio-serial port with no host) is not input.
+export function hasInput(fd: number): boolean {
+  const pfd = new Int32Array([fd, POLLIN]); // struct pollfd { int fd; short events; short revents; }
+  const n = c().poll(ptr(pfd), 1n, 0);
+  if (n < 0 && errno() !== EINTR) throw new SysError("poll", errno());
+  return n > 0 && ((pfd[1]! >>> 16) & POLLIN) !== 0;
+}
+
+const CLOCK_REALTIME = 0;
+const NS = 1_000_000_000n;
+
+export function realtimeNs(): bigint {
+  const ts = new BigInt64Array(2);
+  check("clock_gettime", c().clock_gettime(CLOCK_REALTIME, ptr(ts)));
+  return ts[0]! * NS + ts[1]!;
+}
+
+export function setRealtimeNs(ns: bigint): void {
+  const ts = new BigInt64Array([ns / NS, ns % NS]);
+  check("clock_settime", c().clock_settime(CLOCK_REALTIME, ptr(ts)));
+}
+
+// RNDADDENTROPY: struct rand_pool_info { int entropy_count; int buf_size; u32 buf[]; },
+// crediting 8 bits a byte; RNDRESEEDCRNG makes the kernel's CRNG use it now.
+const RNDADDENTROPY = 0x40085203;
+const RNDRESEEDCRNG = 0x5207;
+
+export function reseedRandom(entropy: Uint8Array): void {
+  const info = new Uint8Array(8 + entropy.length);
+  new DataView(info.buffer).setInt32(0, entropy.length * 8, true);
+  new DataView(info.buffer).setInt32(4, entropy.length, true);
+  info.set(entropy, 8);
+  const fd = openSync("/dev/urandom", "w");
+  try {
+    check("ioctl(RNDADDENTROPY)", c().ioctl(fd, BigInt(RNDADDENTROPY), ptr(info)));
+    check("ioctl(RNDRESEEDCRNG)", c().ioctl(fd, BigInt(RNDRESEEDCRNG), null));
+  } finally {
+    closeSync(fd);
   }
 }
 

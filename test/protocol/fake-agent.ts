@@ -88,6 +88,10 @@ export function fakeAgent(): AgentImpl & { containers: Map<string, FakeContainer
       calls.push("configureNetwork");
       return {};
     },
+    refreshGuest: () => {
+      calls.push("refreshGuest");
+      return { steppedNs: 0n };
+    },
     getContainerState: (req) => {
       const c = get(req.containerId);
       const S = GetContainerStateResponse_Status;

@@ -24,7 +24,8 @@ describe.skipIf(!!skip)("checkpoint and restore of a QEMU sandbox (TCG)", () => 
   let bundle: string;
   beforeAll(() => {
     work = mkdtempSync(join(tmpdir(), "husk-snap-"));
-    cli = new Cli({ ...vmEnv(), HUSK_QEMU: qemu10() });
+    // Booted cold: templates have their own test (template.test.ts).
+    cli = new Cli({ ...vmEnv(), HUSK_QEMU: qemu10(), HUSK_VM_TEMPLATES: "0" });
     bundle = makeBusyboxBundle(join(work, "bundle"), { args: ["sh", "-c", "echo before > /tmp/written; exec sleep 1000"] });
     cli.ok(["create", "--bundle", bundle, ID], { stdioFile: cli.out });
     cli.ok(["start", ID]);

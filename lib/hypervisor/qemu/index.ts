@@ -14,7 +14,7 @@ import { chooseAccel } from "./accel.ts";
 import { AGENT_CHARDEV, qemuArgs, vmFiles, type Accel } from "./cmdline.ts";
 import { QEMU_FEATURES } from "./features.ts";
 import { qmp, qmpPortOpen, qmpStatus } from "./qmp.ts";
-import { checkpoint, load, readSnapshot } from "./snapshot.ts";
+import { checkpoint, load, readSnapshot, snapshotSupport } from "./snapshot.ts";
 
 export { chooseAccel, probeKvm, type AccelChoice } from "./accel.ts";
 export { qmp, qmpStatus } from "./qmp.ts";
@@ -126,6 +126,8 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
       const cfg = await vmSize(vm);
       return checkpoint(vm, dest, { assetsVersion: vm.assetsVersion, ...cfg }, opts);
     },
+
+    snapshotSupport: () => snapshotSupport(qemuBin()),
 
     async restore(record, spec) {
       const snap = readSnapshot(record.path);

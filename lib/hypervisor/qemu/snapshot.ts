@@ -1,10 +1,11 @@
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import * as v from "valibot";
 import { ErrorCode, HuskError, describeIssues, errorMessage } from "../../core/index.ts";
 import type { QemuVmRecord as QemuVm, SnapshotRecord } from "../../persist/index.ts";
 import { running, sleep } from "../process.ts";
-import type { CheckpointOptions } from "../types.ts";
+import type { CheckpointOptions, SnapshotSupport } from "../types.ts";
 import { qmp, qmpStatus } from "./qmp.ts";
 
 // A QEMU snapshot is one migration stream written to a file (QMP `migrate`
@@ -40,13 +41,36 @@ export async function qemuVersion(qmpSocket: string): Promise<string> {
   return `${q.major}.${q.minor}.${q.micro}`;
 }
 
+const refusal = (version: string) =>
+  `QEMU ${version} cannot save a VM with a virtio-fs device (QEMU ${MIN_MAJOR} or newer can); ` +
+  `point qemu.path (HUSK_QEMU) at one, e.g. qemu-system-x86 from Debian bookworm-backports`;
+
 function requireMigratable(version: string, what: string): void {
   if (Number(version.split(".")[0]) >= MIN_MAJOR) return;
-  throw new HuskError(
-    `${what}: QEMU ${version} cannot save a VM with a virtio-fs device (QEMU ${MIN_MAJOR} or newer can); ` +
-      `point qemu.path (HUSK_QEMU) at one, e.g. qemu-system-x86 from Debian bookworm-backports`,
-    { code: ErrorCode.FailedPrecondition },
-  );
+  throw new HuskError(`${what}: ${refusal(version)}`, { code: ErrorCode.FailedPrecondition });
+}
+
+const versions = new Map<string, string>();
+
+// From `qemu -version` (once per binary and modification time).
+export function binaryVersion(bin: string): string {
+  const st = statSync(bin);
+  const key = `${bin}:${st.size}:${st.mtimeMs}`;
+  let version = versions.get(key);
+  if (!version) {
+    const r = spawnSync(bin, ["-version"], { encoding: "utf8", timeout: 10_000 });
+    version = /version (\d+\.\d+\.\d+)/.exec(r.stdout ?? "")?.[1] ?? "unknown";
+    versions.set(key, version);
+  }
+  return version;
+}
+
+// Templates and checkpoints need a QEMU that migrates vhost-user-fs.
+export function snapshotSupport(bin: string): SnapshotSupport {
+  const version = binaryVersion(bin);
+  if (!(Number(version.split(".")[0]) >= MIN_MAJOR)) return { refused: refusal(version) };
+  const st = statSync(bin);
+  return { vmm: `qemu ${version} ${bin} ${st.size} ${st.mtimeMs}` };
 }
 
 // Polls the migration until it ends; its error names what went wrong.

@@ -5,6 +5,7 @@ import { Duplex } from "node:stream";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { ErrorCode, HuskError } from "../../core/index.ts";
+import { hasInput } from "../../sys/index.ts";
 import { AgentService } from "../gen/husk/agent/v1/agent_pb.ts";
 import { PROTOCOL_VERSION, capabilityRpcs } from "../capabilities.ts";
 import { toConnectError } from "../errors.ts";
@@ -215,10 +216,17 @@ function fdStream(fd: number, onEnd?: () => void): Duplex {
 }
 
 const REOPEN_DELAY_MS = 100;
+const HOST_POLL_MS = 20;
 
+// A session starts only once the host has sent something (its preface). A
+// session started while no host is connected writes its SETTINGS into a
+// port that blocks the write until a host comes, and reads end at once: the
+// stuck write keeps the port busy and hands a later host a dead session's
+// SETTINGS. This is the state a VM saved without a host connection (a
+// template) would wake in.
 function serveDevice(h2: http2.Http2Server, path: string): AgentServer {
   let closed = false;
-  let current: { fd: number; stream: Duplex } | undefined;
+  let current: { fd: number; stream?: Duplex } | undefined;
   const open = () => {
     if (closed) return;
     let fd: number;
@@ -228,6 +236,15 @@ function serveDevice(h2: http2.Http2Server, path: string): AgentServer {
       setTimeout(open, REOPEN_DELAY_MS * 10);
       return;
     }
+    current = { fd };
+    const waitForHost = () => {
+      if (closed || current?.fd !== fd) return;
+      if (hasInput(fd)) serve(fd);
+      else setTimeout(waitForHost, HOST_POLL_MS);
+    };
+    waitForHost();
+  };
+  const serve = (fd: number) => {
     // End and error may both fire, and the fd number may already be reused by
     // the next open: act once per stream, and close on a later tick so no
     // read still in flight hits a descriptor that is gone.
@@ -254,7 +271,7 @@ function serveDevice(h2: http2.Http2Server, path: string): AgentServer {
       const c = current;
       current = undefined;
       if (c) {
-        c.stream.destroy();
+        c.stream?.destroy();
         try {
           closeSync(c.fd);
         } catch {}

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file husk/agent/v1/sandbox.proto.
  */
 export const file_husk_agent_v1_sandbox: GenFile = /*@__PURE__*/
-  fileDesc("ChtodXNrL2FnZW50L3YxL3NhbmRib3gucHJvdG8SDWh1c2suYWdlbnQudjEiSAoFTW91bnQSDgoGc291cmNlGAEgASgJEg4KBnRhcmdldBgCIAEoCRIOCgZmc3R5cGUYAyABKAkSDwoHb3B0aW9ucxgEIAMoCSLHAQoTU2V0dXBTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEiQKBm1vdW50cxgDIAMoCzIULmh1c2suYWdlbnQudjEuTW91bnQSOAoDZW52GAQgAygLMisuaHVzay5hZ2VudC52MS5TZXR1cFNhbmRib3hSZXF1ZXN0LkVudkVudHJ5GioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQgoUU2V0dXBTYW5kYm94UmVzcG9uc2USKgoFZ3Vlc3QYASABKAsyGy5odXNrLmFnZW50LnYxLkd1ZXN0RGV0YWlscyI7ChZUZWFyZG93blNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSDQoFZm9yY2UYAiABKAgiGQoXVGVhcmRvd25TYW5kYm94UmVzcG9uc2UiGAoWR2V0R3Vlc3REZXRhaWxzUmVxdWVzdCJFChdHZXRHdWVzdERldGFpbHNSZXNwb25zZRIqCgVndWVzdBgBIAEoCzIbLmh1c2suYWdlbnQudjEuR3Vlc3REZXRhaWxzIvMBCgxHdWVzdERldGFpbHMSFgoOa2VybmVsX3JlbGVhc2UYASABKAkSDwoHYm9vdF9pZBgCIAEoCRIQCghob3N0bmFtZRgDIAEoCRITCgtvY2lfcnVudGltZRgEIAEoCRIbChNvY2lfcnVudGltZV92ZXJzaW9uGAUgASgJEgwKBGNwdXMYBiABKA0SFAoMbWVtb3J5X2J5dGVzGAcgASgEEhIKCmNvbnRhaW5lcnMYCCADKAkSFgoOb2NpX2NvbnRhaW5lcnMYCSADKAkSFgoOY29udGFpbmVyX2RpcnMYCiADKAkSDgoGbW91bnRzGAsgAygJYgZwcm90bzM");
+  fileDesc("ChtodXNrL2FnZW50L3YxL3NhbmRib3gucHJvdG8SDWh1c2suYWdlbnQudjEiSAoFTW91bnQSDgoGc291cmNlGAEgASgJEg4KBnRhcmdldBgCIAEoCRIOCgZmc3R5cGUYAyABKAkSDwoHb3B0aW9ucxgEIAMoCSLHAQoTU2V0dXBTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEiQKBm1vdW50cxgDIAMoCzIULmh1c2suYWdlbnQudjEuTW91bnQSOAoDZW52GAQgAygLMisuaHVzay5hZ2VudC52MS5TZXR1cFNhbmRib3hSZXF1ZXN0LkVudkVudHJ5GioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQgoUU2V0dXBTYW5kYm94UmVzcG9uc2USKgoFZ3Vlc3QYASABKAsyGy5odXNrLmFnZW50LnYxLkd1ZXN0RGV0YWlscyI7ChZUZWFyZG93blNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSDQoFZm9yY2UYAiABKAgiGQoXVGVhcmRvd25TYW5kYm94UmVzcG9uc2UiOwoTUmVmcmVzaEd1ZXN0UmVxdWVzdBITCgtyZWFsdGltZV9ucxgBIAEoAxIPCgdlbnRyb3B5GAIgASgMIioKFFJlZnJlc2hHdWVzdFJlc3BvbnNlEhIKCnN0ZXBwZWRfbnMYASABKAMiGAoWR2V0R3Vlc3REZXRhaWxzUmVxdWVzdCJFChdHZXRHdWVzdERldGFpbHNSZXNwb25zZRIqCgVndWVzdBgBIAEoCzIbLmh1c2suYWdlbnQudjEuR3Vlc3REZXRhaWxzIvMBCgxHdWVzdERldGFpbHMSFgoOa2VybmVsX3JlbGVhc2UYASABKAkSDwoHYm9vdF9pZBgCIAEoCRIQCghob3N0bmFtZRgDIAEoCRITCgtvY2lfcnVudGltZRgEIAEoCRIbChNvY2lfcnVudGltZV92ZXJzaW9uGAUgASgJEgwKBGNwdXMYBiABKA0SFAoMbWVtb3J5X2J5dGVzGAcgASgEEhIKCmNvbnRhaW5lcnMYCCADKAkSFgoOb2NpX2NvbnRhaW5lcnMYCSADKAkSFgoOY29udGFpbmVyX2RpcnMYCiADKAkSDgoGbW91bnRzGAsgAygJYgZwcm90bzM");
 
 /**
  * A filesystem the guest mounts when the sandbox is set up, typically the
@@ -142,6 +142,56 @@ export const TeardownSandboxResponseSchema: GenMessage<TeardownSandboxResponse> 
   messageDesc(file_husk_agent_v1_sandbox, 4);
 
 /**
+ * Sent after a VM is restored from a saved memory image (a template or a
+ * checkpoint): its clock stopped when it was saved, and every VM restored
+ * from the same image starts with the same random pool.
+ *
+ * @generated from message husk.agent.v1.RefreshGuestRequest
+ */
+export type RefreshGuestRequest = Message<"husk.agent.v1.RefreshGuestRequest"> & {
+  /**
+   * The host's wall clock (CLOCK_REALTIME) in nanoseconds since the epoch;
+   * 0 leaves the guest's clock alone.
+   *
+   * @generated from field: int64 realtime_ns = 1;
+   */
+  realtimeNs: bigint;
+
+  /**
+   * Mixed into the guest kernel's random pool, which is then reseeded.
+   *
+   * @generated from field: bytes entropy = 2;
+   */
+  entropy: Uint8Array;
+};
+
+/**
+ * Describes the message husk.agent.v1.RefreshGuestRequest.
+ * Use `create(RefreshGuestRequestSchema)` to create a new message.
+ */
+export const RefreshGuestRequestSchema: GenMessage<RefreshGuestRequest> = /*@__PURE__*/
+  messageDesc(file_husk_agent_v1_sandbox, 5);
+
+/**
+ * @generated from message husk.agent.v1.RefreshGuestResponse
+ */
+export type RefreshGuestResponse = Message<"husk.agent.v1.RefreshGuestResponse"> & {
+  /**
+   * How far the guest's clock was stepped forward, in nanoseconds.
+   *
+   * @generated from field: int64 stepped_ns = 1;
+   */
+  steppedNs: bigint;
+};
+
+/**
+ * Describes the message husk.agent.v1.RefreshGuestResponse.
+ * Use `create(RefreshGuestResponseSchema)` to create a new message.
+ */
+export const RefreshGuestResponseSchema: GenMessage<RefreshGuestResponse> = /*@__PURE__*/
+  messageDesc(file_husk_agent_v1_sandbox, 6);
+
+/**
  * @generated from message husk.agent.v1.GetGuestDetailsRequest
  */
 export type GetGuestDetailsRequest = Message<"husk.agent.v1.GetGuestDetailsRequest"> & {
@@ -152,7 +202,7 @@ export type GetGuestDetailsRequest = Message<"husk.agent.v1.GetGuestDetailsReque
  * Use `create(GetGuestDetailsRequestSchema)` to create a new message.
  */
 export const GetGuestDetailsRequestSchema: GenMessage<GetGuestDetailsRequest> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_sandbox, 5);
+  messageDesc(file_husk_agent_v1_sandbox, 7);
 
 /**
  * @generated from message husk.agent.v1.GetGuestDetailsResponse
@@ -169,7 +219,7 @@ export type GetGuestDetailsResponse = Message<"husk.agent.v1.GetGuestDetailsResp
  * Use `create(GetGuestDetailsResponseSchema)` to create a new message.
  */
 export const GetGuestDetailsResponseSchema: GenMessage<GetGuestDetailsResponse> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_sandbox, 6);
+  messageDesc(file_husk_agent_v1_sandbox, 8);
 
 /**
  * @generated from message husk.agent.v1.GuestDetails
@@ -247,5 +297,5 @@ export type GuestDetails = Message<"husk.agent.v1.GuestDetails"> & {
  * Use `create(GuestDetailsSchema)` to create a new message.
  */
 export const GuestDetailsSchema: GenMessage<GuestDetails> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_sandbox, 7);
+  messageDesc(file_husk_agent_v1_sandbox, 9);
 

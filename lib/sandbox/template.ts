@@ -1,0 +1,129 @@
+import { createHash, randomBytes } from "node:crypto";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { COMMIT, VERSION, errorMessage, log } from "../core/index.ts";
+import { bootableAssets, type GuestAssets } from "../guest/index.ts";
+import type { Hypervisor, VmSpec } from "../hypervisor/index.ts";
+import type { SandboxDoc, SnapshotRecord, VmRecord } from "../persist/index.ts";
+import type { AgentClient } from "../protocol/index.ts";
+import { tryLockExclusive } from "../sys/index.ts";
+import type { Context } from "./context.ts";
+
+// VM templates: once per husk build, guest assets, VMM and VM size, a VM is
+// booted to a serving agent and saved; a new sandbox then restores that image
+// (with its own sockets, virtiofsd and shared directory) instead of booting.
+// Every sandbox so starts from the same memory: the agent steps its clock and
+// reseeds its random pool first (refreshGuest), and sets its hostname at setup.
+
+export const TEMPLATE_INFO = "husk-template.json";
+// Once its port is open the agent settles (its one full GC runs 2 s after it
+// starts serving): the saved image is smaller for it.
+const SETTLE_MS = 2500;
+
+type TemplateRef = NonNullable<SandboxDoc["template"]>;
+
+interface Template {
+  dir: string;
+  key: string;
+  inputs: Record<string, string | number>;
+  assets: GuestAssets;
+}
+
+const templatesDir = (ctx: Context) => join(ctx.settings.guestDir, ".templates");
+
+// What binds a template: another husk, other assets, another VMM or another
+// size gives another key. A reason instead where templates cannot be used.
+function templateFor(ctx: Context, driver: Hypervisor, spec: VmSpec): Template | string {
+  if (ctx.settings.vmTemplates === false) return "VM templates are off (vm.templates)";
+  const support = driver.features.checkpoint && driver.snapshotSupport?.();
+  if (!support) return `the ${driver.name} driver cannot save a VM`;
+  if ("refused" in support) return support.refused;
+  const assets = bootableAssets(ctx.settings.guestDir, ctx.settings.guestVersion);
+  const inputs = {
+    husk: `${VERSION} ${COMMIT}`, driver: driver.name, vmm: support.vmm, assets: assets.version,
+    cpus: spec.cpus, memoryMiB: spec.memoryMiB, accel: process.env.HUSK_QEMU_ACCEL ?? "auto",
+  };
+  const key = createHash("sha256").update(JSON.stringify(inputs)).digest("hex").slice(0, 24);
+  return { dir: join(templatesDir(ctx), key), key, inputs, assets };
+}
+
+// A template is used only if its recorded inputs are this one's.
+function usable(t: Template): boolean {
+  try {
+    const info = JSON.parse(readFileSync(join(t.dir, TEMPLATE_INFO), "utf8")) as { key?: string; inputs?: unknown };
+    return info.key === t.key && JSON.stringify(info.inputs) === JSON.stringify(t.inputs);
+  } catch {
+    return false;
+  }
+}
+
+// The sandbox's VM restored from its template (built first if missing), or
+// undefined: the caller boots cold. A template that fails to restore is
+// dropped (the next sandbox rebuilds it); the failed VM is already stopped.
+export async function startFromTemplate(ctx: Context, driver: Hypervisor, spec: VmSpec): Promise<{ vm: VmRecord; template: TemplateRef } | undefined> {
+  const t = templateFor(ctx, driver, spec);
+  if (typeof t === "string") return void log.debug(`sandbox ${spec.sandboxId}: boots cold: ${t}`);
+  log.debug(`sandbox ${spec.sandboxId}: template ${t.key}`);
+  try {
+    if (!usable(t) && !(await build(ctx, driver, t, spec))) return undefined;
+    const record: SnapshotRecord = { driver: driver.name, path: t.dir, createdAt: new Date().toISOString(), sourceVmDir: "" };
+    const started = Date.now();
+    const vm = await driver.restore!(record, { ...spec, assets: t.assets });
+    log.debug(`sandbox ${spec.sandboxId}: VM restored from template ${t.key} in ${Date.now() - started} ms`);
+    return { vm, template: { key: t.key, path: t.dir } };
+  } catch (e) {
+    log.warn(`sandbox ${spec.sandboxId}: VM template ${t.dir} not used (${errorMessage(e)}); booting cold`);
+    rmSync(t.dir, { recursive: true, force: true });
+    return undefined;
+  }
+}
+
+// Boots a VM of the template's size to a serving agent and saves it. One
+// builder per template: a create that finds it being built boots cold.
+async function build(ctx: Context, driver: Hypervisor, t: Template, spec: VmSpec): Promise<boolean> {
+  mkdirSync(templatesDir(ctx), { recursive: true, mode: 0o700 });
+  const lock = openSync(`${t.dir}.lock`, "a");
+  try {
+    if (!tryLockExclusive(lock)) return false;
+    if (usable(t)) return true;
+    const started = Date.now();
+    const work = `${t.dir}.build-${process.pid}`;
+    const vmDir = mkdtempSync(join(tmpdir(), "husk-template-")); // short socket paths
+    mkdirSync(join(work, "shared"), { recursive: true, mode: 0o700 });
+    const vmSpec: VmSpec = { sandboxId: `template-${t.key}`, vmDir, sharedDir: join(work, "shared"), cpus: spec.cpus, memoryMiB: spec.memoryMiB, assets: t.assets };
+    try {
+      const vm = await driver.start(vmSpec);
+      try {
+        // Saved while the host holds the agent's port and before any session:
+        // the agent waits for a preface, and a restored VM's first caller
+        // sends one (a session begun and ended here would leave the port
+        // mid-reopen in the image).
+        const port = await driver.dialAgent(vm);
+        await Bun.sleep(SETTLE_MS);
+        await driver.checkpoint!(vm, join(work, "image"));
+        port.destroy();
+      } finally {
+        await driver.stop(vm);
+      }
+      writeFileSync(join(work, "image", TEMPLATE_INFO), JSON.stringify({ key: t.key, inputs: t.inputs, createdAt: new Date().toISOString() }, null, 2) + "\n");
+      rmSync(t.dir, { recursive: true, force: true });
+      renameSync(join(work, "image"), t.dir);
+      log.info(`VM template ${t.dir} built in ${Date.now() - started} ms`);
+      return true;
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+      rmSync(vmDir, { recursive: true, force: true });
+    }
+  } finally {
+    closeSync(lock);
+  }
+}
+
+// After a restore from a template or a checkpoint: the host's clock and fresh
+// entropy. An agent without "refresh" keeps the saved clock (said once).
+export async function refreshGuest(agent: AgentClient, sandboxId: string): Promise<void> {
+  if (!agent.has("refresh")) return log.warn(`sandbox ${sandboxId}: its agent cannot take the host's clock after a restore (no "refresh")`);
+  const r = await agent.rpc.refreshGuest({ realtimeNs: BigInt(Date.now()) * 1_000_000n, entropy: randomBytes(64) });
+  log.debug(`sandbox ${sandboxId}: guest clock stepped by ${r.steppedNs} ns`);
+}

@@ -1,0 +1,106 @@
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { existsSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { makeBusyboxBundle } from "../helpers/bundle.ts";
+import { Cli, processesUsing, until } from "../helpers/cli.ts";
+import { qemu10 } from "../helpers/qemu10.ts";
+import { vmEnv, vmSkipReason } from "./assets.ts";
+
+// VM templates: the first sandbox of a kind boots a VM to a serving agent and
+// saves it; later ones restore that image with their own virtiofsd and
+// shared directory, then take the host's clock, fresh entropy and their own
+// hostname. A template that is corrupt or was made by another husk is never
+// used as is. Its own guest directory: templates live beside the assets.
+
+const skip = vmSkipReason();
+if (skip) console.log(`test/qemu/template: skipped: ${skip}`);
+
+interface Seen {
+  hostname: string;
+  clock: number; // the guest's wall clock, seconds
+  random: string;
+}
+
+describe.skipIf(!!skip)("VM templates (QEMU 10, TCG)", () => {
+  let cli: Cli;
+  let guestDir: string;
+  let bundle: string;
+  let key: string;
+  const templates = () => join(guestDir, ".templates");
+
+  // One container run in a new sandbox: what it saw, and the template its VM came from.
+  function run(id: string, env: Record<string, string> = {}): Seen & { template?: string; status: number; stderr: string } {
+    const c = new Cli({ ...cli.env, ...env }, cli.root);
+    c.ok(["create", "--bundle", bundle, id], { stdioFile: join(bundle, `${id}.out`) });
+    const doc = JSON.parse(c.ok(["inspect", id])) as { template?: { key: string } };
+    c.ok(["start", id]);
+    const r = c.run(["exec", id, "sh", "-c", "hostname; date +%s; head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'"]);
+    c.run(["delete", "--force", id]);
+    const [hostname, clock, random] = r.stdout.split("\n");
+    return { hostname: hostname!, clock: Number(clock), random: random!, template: doc.template?.key, status: r.status, stderr: r.stderr };
+  }
+
+  beforeAll(() => {
+    const base = vmEnv();
+    guestDir = base.HUSK_GUEST_DIR!;
+    cli = new Cli({ ...base, HUSK_QEMU: qemu10() });
+    bundle = makeBusyboxBundle(join(mkdtempSync(join(tmpdir(), "husk-template-")), "bundle"), { args: ["sleep", "1000"] });
+    const spec = JSON.parse(readFileSync(join(bundle, "config.json"), "utf8"));
+    writeFileSync(join(bundle, "config.json"), JSON.stringify({ ...spec, hostname: "from-spec" }));
+  }, 600_000);
+  afterAll(async () => {
+    if (!cli) return;
+    await until(() => processesUsing(cli.root).length === 0, 30_000, "VM processes to exit");
+  }, 120_000);
+
+  test("built once, then restored: each sandbox gets the host's clock, its own entropy and hostname", () => {
+    const first = run("t1");
+    expect(first.status).toBe(0);
+    expect(first.template).toMatch(/^[0-9a-f]{24}$/);
+    key = first.template!;
+    const info = JSON.parse(readFileSync(join(templates(), key, "husk-template.json"), "utf8"));
+    const builtAt = Date.parse(info.createdAt);
+
+    const second = run("t2");
+    expect(second.template).toBe(first.template);
+    const saved = JSON.parse(readFileSync(join(templates(), first.template!, "husk-template.json"), "utf8"));
+    expect(saved.createdAt).toBe(info.createdAt); // restored, not rebuilt
+    expect(second.hostname).toBe("from-spec");
+    // Without the step the guest's clock would stand where the template was saved.
+    const now = Date.now() / 1000;
+    expect(now - builtAt / 1000).toBeGreaterThan(5);
+    expect(Math.abs(second.clock - now)).toBeLessThan(5);
+    // The same memory image, reseeded: no two sandboxes draw the same bytes.
+    expect(second.random).toMatch(/^[0-9a-f]{32}$/);
+    expect(second.random).not.toBe(first.random);
+    expect(cli.leftovers()).toEqual([]);
+  }, 600_000);
+
+  test("a corrupt template is dropped and the sandbox boots cold; the next one rebuilds it", () => {
+    truncateSync(join(templates(), key, "vm.state"), 1 << 20);
+    const cold = run("t3");
+    expect(cold.status).toBe(0);
+    expect(cold.template).toBeUndefined();
+    expect(cold.hostname).toBe("from-spec");
+    expect(existsSync(join(templates(), key))).toBe(false);
+    expect(cli.leftovers()).toEqual([]);
+
+    const rebuilt = run("t4");
+    expect(rebuilt.template).toBe(key);
+    expect(existsSync(join(templates(), key, "vm.state"))).toBe(true);
+  }, 600_000);
+
+  test("a template another husk made is not restored but rebuilt; vm.templates=false boots cold", () => {
+    const file = join(templates(), key, "husk-template.json");
+    const info = JSON.parse(readFileSync(file, "utf8"));
+    writeFileSync(file, JSON.stringify({ ...info, inputs: { ...info.inputs, husk: "0.0.1 another" } }));
+    const again = run("t5");
+    expect(again.template).toBe(key);
+    expect(JSON.parse(readFileSync(file, "utf8")).inputs.husk).not.toBe("0.0.1 another");
+
+    const off = run("t6", { HUSK_VM_TEMPLATES: "0" });
+    expect(off.status).toBe(0);
+    expect(off.template).toBeUndefined();
+  }, 600_000);
+});
