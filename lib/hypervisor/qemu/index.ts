@@ -1,4 +1,5 @@
-import { constants, copyFileSync, existsSync, linkSync, mkdirSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { constants, copyFileSync, existsSync, linkSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Duplex } from "node:stream";
 import type { Settings } from "../../config/index.ts";
@@ -41,10 +42,23 @@ function placeAgent(assets: GuestAssets, sharedDir: string): string | undefined 
   try {
     linkSync(src, dest);
   } catch {
-    log.debug(`agent binary copied into ${dest} (cannot hard-link across filesystems)`);
-    copyFileSync(src, dest, constants.COPYFILE_FICLONE); // a reflink where the filesystem can
+    bindAgent(src, dest);
   }
   return dest;
+}
+
+// Across filesystems a read-only bind mount, not a copy: the sandbox root is
+// usually a tmpfs (/run/husk), where a copy would hold ~100 MiB of host RAM
+// per sandbox. Where mounts are not allowed, a copy after all.
+function bindAgent(src: string, dest: string): void {
+  writeFileSync(dest, "");
+  const bind = spawnSync("mount", ["--bind", src, dest], { encoding: "utf8" });
+  if (bind.status === 0) {
+    spawnSync("mount", ["-o", "remount,bind,ro", dest]);
+    return;
+  }
+  log.debug(`agent binary copied into ${dest} (no hard link or bind mount: ${(bind.stderr ?? "").trim()})`);
+  copyFileSync(src, dest, constants.COPYFILE_FICLONE); // a reflink where the filesystem can
 }
 
 // Booting: running. Restoring: waiting for the snapshot's state.
@@ -194,7 +208,10 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
       // Only where placeAgent puts it: a document is never trusted to name
       // what a recursive removal takes.
       const placed = vm.virtiofsd && join(vm.virtiofsd.sharedDir, AGENT_IN_SHARE);
-      if (vm.agentInShare && vm.agentInShare === placed) rmSync(dirname(placed), { recursive: true, force: true });
+      if (vm.agentInShare && vm.agentInShare === placed) {
+        spawnSync("umount", ["-l", placed], { stdio: "ignore" }); // a bind mount (bindAgent), if it is one
+        rmSync(dirname(placed), { recursive: true, force: true });
+      }
     },
   };
   return driver;
