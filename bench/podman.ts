@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { busyboxRootfsTar } from "../test/helpers/images.ts";
 import { installHostConfig } from "../test/helpers/host-config.ts";
 import { DIST_HUSK } from "../test/helpers/husk.ts";
+import { qemu10 } from "../test/helpers/qemu10.ts";
 import { TEST_GUEST_DIR, buildAssets, vmSkipReason } from "../test/qemu/assets.ts";
 
 // `podman run --rm IMAGE true` wall time, side by side in one run: runc,
@@ -23,9 +24,9 @@ writeFileSync(env.CONTAINERS_CONF, `[containers]\ndefault_ulimits = ["nofile=102
 const image = "localhost/husk-bench-busybox:latest";
 const podman = (args: string[]) => spawnSync("podman", args, { env, encoding: "utf8", timeout: 300_000 });
 
-function time(runtime: string): number[] {
+function time(runtime: string, runs = RUNS): number[] {
   const out: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
+  for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
     const r = podman(["--runtime", runtime, "run", "--rm", "--network", "none", image, "true"]);
     if (r.status !== 0) throw new Error(`podman --runtime ${runtime} run: ${r.stderr}`);
@@ -52,6 +53,17 @@ try {
     installHostConfig(`hypervisor = "qemu"\nroot = "${huskRoot}"\n[guest]\ndir = "${TEST_GUEST_DIR}"\nversion = "${version}"\n`);
     const qemu = time(DIST_HUSK);
     console.log(`podman run --rm true, husk qemu:   ${fmt(qemu)} (${(median(qemu) / median(runc)).toFixed(1)}x runc)`);
+    // QEMU 10, cold and from a VM template (the first run builds it: not counted).
+    const q10 = qemu10();
+    const qemu10Config = (templates: boolean) =>
+      `hypervisor = "qemu"\nroot = "${huskRoot}"\n[qemu]\npath = "${q10}"\n[vm]\ntemplates = ${templates}\n[guest]\ndir = "${TEST_GUEST_DIR}"\nversion = "${version}"\n`;
+    installHostConfig(qemu10Config(false));
+    const cold = time(DIST_HUSK);
+    installHostConfig(qemu10Config(true));
+    time(DIST_HUSK, 1);
+    const warm = time(DIST_HUSK);
+    console.log(`podman run --rm true, husk QEMU 10 cold:     ${fmt(cold)} (${(median(cold) / median(runc)).toFixed(1)}x runc)`);
+    console.log(`podman run --rm true, husk QEMU 10 template: ${fmt(warm)} (${(median(warm) / median(runc)).toFixed(1)}x runc)`);
   }
 } finally {
   restore?.();

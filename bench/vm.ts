@@ -130,16 +130,18 @@ async function agentReady(spec: VmSpec, guestDir: string, work: string, agentBin
 
 // The user's view: `husk create` + `start` until the container has printed
 // its first line, and what an idle sandbox costs the host in memory.
-async function createToRunning(guestDir: string, version: string, work: string): Promise<{ times: number[]; rss: string }> {
+// `extra`: the environment of a variant (another QEMU, templates on or off);
+// `warmUp`: one create first that is not counted (it builds the template).
+async function createToRunning(guestDir: string, version: string, work: string, extra: Record<string, string> = {}, warmUp = false): Promise<{ times: number[]; rss: string }> {
   const husk = join(import.meta.dirname, "..", "dist", "husk");
   const { makeBusyboxBundle } = await import("../test/helpers/bundle.ts");
-  const bundle = makeBusyboxBundle(join(work, "cli-bundle"), { args: ["sh", "-c", "echo running; while true; do sleep 1; done"] });
-  const env = { ...process.env, HUSK_CONFIG: "/dev/null", HUSK_HYPERVISOR: "qemu", HUSK_GUEST_DIR: guestDir, HUSK_GUEST_VERSION: version };
-  const root = join(work, "cli-root");
+  const bundle = makeBusyboxBundle(mkdtempSync(join(work, "cli-bundle-")), { args: ["sh", "-c", "echo running; while true; do sleep 1; done"] });
+  const env = { ...process.env, HUSK_CONFIG: "/dev/null", HUSK_HYPERVISOR: "qemu", HUSK_GUEST_DIR: guestDir, HUSK_GUEST_VERSION: version, ...extra };
+  const root = mkdtempSync(join(work, "cli-root-"));
   const cmd = (...a: string[]) => spawnSync(husk, ["--root", root, ...a], { env, encoding: "utf8" });
   const times: number[] = [];
   let rss = "n/a";
-  for (let i = 0; i < RUNS; i++) {
+  for (let i = warmUp ? -1 : 0; i < RUNS; i++) {
     const out = join(work, `cli-out-${i}`);
     writeFileSync(out, "");
     const t0 = performance.now();
@@ -149,7 +151,7 @@ async function createToRunning(guestDir: string, version: string, work: string):
     if (c.status !== 0) throw new Error(`husk create: ${readFileSync(out, "utf8")}`);
     cmd("start", `bench${i}`);
     while (!readFileSync(out, "utf8").includes("running")) await new Promise((r) => setTimeout(r, 5));
-    times.push(performance.now() - t0);
+    if (i >= 0) times.push(performance.now() - t0);
     if (i === 0) rss = sandboxRss(root);
     cmd("delete", "--force", `bench${i}`);
   }
@@ -170,6 +172,22 @@ function sandboxRss(root: string): string {
   }
   const total = Object.values(parts).reduce((a, b) => a + b, 0);
   return `${(total / 1024).toFixed(0)} MiB (${Object.entries(parts).map(([k, v]) => `${k} ${(v / 1024).toFixed(0)}`).join(", ")})`;
+}
+
+// VM templates need QEMU 10 (Debian bookworm-backports, fetched as the tests
+// do): cold and from a template with the same QEMU, beside the bare boot.
+async function templateFigures(guestDir: string, version: string, work: string, bare: number): Promise<void> {
+  let qemu10: string;
+  try {
+    qemu10 = (await import("../test/helpers/qemu10.ts")).qemu10();
+  } catch (e) {
+    return console.log(`vm: templates: n/a (${(e as Error).message})`);
+  }
+  const cold = await createToRunning(guestDir, version, work, { HUSK_QEMU: qemu10, HUSK_VM_TEMPLATES: "0" });
+  const warm = await createToRunning(guestDir, version, work, { HUSK_QEMU: qemu10 }, true);
+  const ratio = (xs: number[]) => (median(xs) / bare).toFixed(2);
+  console.log(`vm: husk create to running, QEMU 10, cold: ${fmt(cold.times)}; ratio to the near-empty boot ${ratio(cold.times)} (target <= 1.5)`);
+  console.log(`vm: husk create to running, QEMU 10, from a template: ${fmt(warm.times)}; ratio ${ratio(warm.times)} (target <= 0.5)`);
 }
 
 const guestDir = process.env.HUSK_GUEST_DIR ?? "/var/tmp/husk-test-guest";
@@ -208,6 +226,7 @@ if (!qemu || listGuestVersions(guestDir).length === 0) {
     const cli = await createToRunning(guestDir, assets.version, work);
     console.log(`vm: husk create to container process running (CLI, qemu): ${fmt(cli.times)}; ratio to the near-empty boot ${(median(cli.times) / median(empty)).toFixed(2)} (target <= 2.0)`);
     console.log(`vm: host RSS per idle sandbox: ${cli.rss}`);
+    await templateFigures(guestDir, assets.version, work, median(empty));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -22,6 +22,7 @@ export interface ProxyServer {
 // was saved may have lost our preface; later waits allow for a loaded host.
 const SETTINGS_WAITS_MS = [2500, 5000, 5000];
 const REDIAL_MS = 300; // time for the guest to see the hang-up and reopen its port
+const KEEPALIVE_MS = 5000;
 
 const settled = (s: http2.ClientHttp2Session, ms: number, start: (done: (ok: boolean) => void) => void) =>
   new Promise<boolean>((resolve) => {
@@ -84,9 +85,15 @@ class Upstream {
   // on a proven session come from a new session in the guest (a restarted
   // agent, or one that lost our bytes), which knows nothing of our calls.
   // Ending ours fails the calls waiting there; their callers come back.
+  // A PING now and then: an agent restarted in the guest starts its session
+  // only once bytes reach it (lib/protocol/server), and an idle proxy whose
+  // callers all wait on long calls would otherwise never send any.
   private accept(s: http2.ClientHttp2Session): http2.ClientHttp2Session {
+    const keepalive = setInterval(() => !s.destroyed && s.ping(() => {}), KEEPALIVE_MS);
+    s.once("close", () => clearInterval(keepalive));
     s.on("remoteSettings", () => {
       log.warn("proxy: a new session of the agent in the guest answered; ending the one it replaced");
+      clearInterval(keepalive);
       this.drop(s);
       s.destroy();
     });
