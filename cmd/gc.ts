@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
-import { collectAssets } from "../lib/sandbox/gc-assets.ts";
+import { collectAssets, currentAssets } from "../lib/sandbox/gc-assets.ts";
+import { collectTemplates } from "../lib/sandbox/template.ts";
 import { collectGarbage } from "../lib/sandbox/gc.ts";
 import { openContext } from "../lib/sandbox/context.ts";
 import { getSettings } from "./globals.ts";
@@ -16,8 +17,10 @@ export default defineCommand({
     const dryRun = args["dry-run"] === true;
     if (args.assets) {
       const assets = collectAssets(ctx, { dryRun });
+      const templates = collectTemplates(ctx, currentAssets(ctx), { dryRun });
       if (args.json) return console.log(JSON.stringify(assets, null, 2));
       for (const a of assets) console.log(`${a.removed ? "removed" : "kept"} assets ${a.version}: ${a.reason}${a.error ? ` (${a.error})` : ""}`);
+      for (const t of templates) console.log(`${t.removed ? "removed" : "kept"} VM template ${t.key}: ${t.reason}`);
       if (assets.some((a) => a.error)) process.exitCode = 1;
       return;
     }

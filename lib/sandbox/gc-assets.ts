@@ -40,10 +40,12 @@ function versionsInUse(ctx: Context, known: readonly string[]): Map<string, stri
 // `husk gc --assets`: removes the guest asset versions that no sandbox in this
 // root booted, except the one a new sandbox would boot (the configured version,
 // else this build's newest, else the newest). Run after an upgrade, once old sandboxes are gone.
+export const currentAssets = (ctx: Context): string | undefined => ctx.settings.guestVersion ?? defaultGuestVersion(ctx.settings.guestDir)?.version;
+
 export function collectAssets(ctx: Context, opts: { dryRun?: boolean } = {}): AssetGcEntry[] {
-  const { guestDir, guestVersion } = ctx.settings;
+  const { guestDir } = ctx.settings;
   const versions = listGuestVersions(guestDir).map((m) => m.version);
-  const current = guestVersion ?? defaultGuestVersion(guestDir)?.version;
+  const current = currentAssets(ctx);
   const used = versionsInUse(ctx, versions);
   return versions.map((version): AssetGcEntry => {
     if (version === current) return { version, removed: false, reason: "what new sandboxes boot" };

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { COMMIT, VERSION, errorMessage, log } from "../core/index.ts";
@@ -31,6 +31,7 @@ interface Template {
 }
 
 const templatesDir = (ctx: Context) => join(ctx.settings.guestDir, ".templates");
+const thisHusk = () => `${VERSION} ${COMMIT}`;
 
 // What binds a template: another husk, other assets, another VMM or another
 // size gives another key. A reason instead where templates cannot be used.
@@ -41,7 +42,7 @@ function templateFor(ctx: Context, driver: Hypervisor, spec: VmSpec): Template |
   if ("refused" in support) return support.refused;
   const assets = bootableAssets(ctx.settings.guestDir, ctx.settings.guestVersion);
   const inputs = {
-    husk: `${VERSION} ${COMMIT}`, driver: driver.name, vmm: support.vmm, assets: assets.version,
+    husk: thisHusk(), driver: driver.name, vmm: support.vmm, assets: assets.version,
     cpus: spec.cpus, memoryMiB: spec.memoryMiB, accel: process.env.HUSK_QEMU_ACCEL ?? "auto",
   };
   const key = createHash("sha256").update(JSON.stringify(inputs)).digest("hex").slice(0, 24);
@@ -126,4 +127,39 @@ export async function refreshGuest(agent: AgentClient, sandboxId: string): Promi
   if (!agent.has("refresh")) return log.warn(`sandbox ${sandboxId}: its agent cannot take the host's clock after a restore (no "refresh")`);
   const r = await agent.rpc.refreshGuest({ realtimeNs: BigInt(Date.now()) * 1_000_000n, entropy: randomBytes(64) });
   log.debug(`sandbox ${sandboxId}: guest clock stepped by ${r.steppedNs} ns`);
+}
+
+export interface TemplateGcEntry {
+  key: string;
+  removed: boolean;
+  reason: string;
+}
+
+function recordedInputs(dir: string): { husk?: string; assets?: string } {
+  try {
+    return (JSON.parse(readFileSync(join(dir, TEMPLATE_INFO), "utf8")) as { inputs?: object }).inputs ?? {};
+  } catch {
+    return {};
+  }
+}
+
+// `husk gc --assets`: a template is a cache. Those another husk build made, or
+// made from assets other than what new sandboxes boot, are never restored
+// again (their key cannot match): they go. A restored VM holds its own memory.
+export function collectTemplates(ctx: Context, current: string | undefined, opts: { dryRun?: boolean } = {}): TemplateGcEntry[] {
+  const dir = templatesDir(ctx);
+  if (!existsSync(dir)) return [];
+  const entries: TemplateGcEntry[] = [];
+  for (const key of readdirSync(dir).filter((n) => /^[0-9a-f]+$/.test(n)).sort()) {
+    const inputs = recordedInputs(join(dir, key));
+    const reason =
+      inputs.husk !== thisHusk() ? `made by husk ${inputs.husk ?? "(unknown)"}` : inputs.assets !== current ? `made from assets ${inputs.assets}` : undefined;
+    if (!reason) {
+      entries.push({ key, removed: false, reason: "what new sandboxes restore" });
+      continue;
+    }
+    if (!opts.dryRun) for (const p of [join(dir, key), join(dir, `${key}.lock`)]) rmSync(p, { recursive: true, force: true });
+    entries.push({ key, removed: !opts.dryRun, reason });
+  }
+  return entries;
 }

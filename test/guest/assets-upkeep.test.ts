@@ -74,6 +74,39 @@ describe("husk gc --assets", () => {
   });
 });
 
+describe("husk gc --assets and VM templates", () => {
+  const guest = join(work, "guest-templates");
+  const root = join(work, "root-templates");
+  fakeVersion(guest, "2026.12.01-1", "2026-12-01T00:00:00.000Z");
+  fakeVersion(guest, "2027.01.01-1", "2027-01-01T00:00:00.000Z");
+  const gc = (...args: string[]) => husk(["--root", root, "gc", "--assets", ...args], { env: { HUSK_GUEST_DIR: guest } });
+  const v = husk(["--version"]).stdout;
+  const thisHusk = `${/husk version (\S+)/.exec(v)![1]} ${/commit: (\S+)/.exec(v)![1]}`;
+  const template = (key: string, inputs: object) => {
+    mkdirSync(join(guest, ".templates", key), { recursive: true });
+    writeFileSync(join(guest, ".templates", key, "husk-template.json"), JSON.stringify({ key, inputs }));
+    writeFileSync(join(guest, ".templates", key, "vm.state"), "state");
+    writeFileSync(join(guest, ".templates", `${key}.lock`), "");
+  };
+  template("aaaa", { husk: thisHusk, assets: "2027.01.01-1" });
+  template("bbbb", { husk: thisHusk, assets: "2026.12.01-1" });
+  template("cccc", { husk: "0.1.0 0123456789ab", assets: "2027.01.01-1" });
+
+  test("templates another husk made, or made from assets new sandboxes do not boot, go; the current one stays", () => {
+    const dry = gc("--dry-run");
+    expect(dry.stdout).toContain("kept VM template bbbb: made from assets 2026.12.01-1\n");
+    expect(readdirSync(join(guest, ".templates")).length).toBe(6);
+    const r = gc();
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim().split("\n").filter((l) => l.includes("VM template"))).toEqual([
+      "kept VM template aaaa: what new sandboxes restore",
+      "removed VM template bbbb: made from assets 2026.12.01-1",
+      "removed VM template cccc: made by husk 0.1.0 0123456789ab",
+    ]);
+    expect(readdirSync(join(guest, ".templates")).sort()).toEqual(["aaaa", "aaaa.lock"]);
+  });
+});
+
 describe("guest asset verification before a boot", () => {
   const guest = join(work, "verify");
   const dir = fakeVersion(guest, "v1", "2026-01-01T00:00:00.000Z");
