@@ -85,6 +85,6 @@ describe("checkpoint and restore of a clh sandbox", () => {
       vm: { driver: "local", dir: root, socket: "/x" },
       containers: [{ id: "l1", bundle: "/b", rootfs: "/b/rootfs", state: "running", createdAt: new Date().toISOString() }],
     }));
-    await expect(checkpointContainer(ctx, "l1", { imagePath: join(root, "img") })).rejects.toThrow(/local driver, which cannot checkpoint yet; the clh driver can/);
+    await expect(checkpointContainer(ctx, "l1", { imagePath: join(root, "img") })).rejects.toThrow(/local driver, which cannot checkpoint yet; the qemu driver can \(--hypervisor qemu\), the clh driver can/);
   });
 });
