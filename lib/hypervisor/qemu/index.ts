@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { constants, copyFileSync, existsSync, linkSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { constants, copyFileSync, existsSync, linkSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Duplex } from "node:stream";
 import type { Settings } from "../../config/index.ts";
@@ -42,24 +42,14 @@ function placeAgent(assets: GuestAssets, sharedDir: string): string | undefined 
   try {
     linkSync(src, dest);
   } catch {
-    bindAgent(src, dest);
+    // A bind mount would spare a tmpfs root (/run/husk) this copy, but 0.2.0
+    // and older cannot delete a share holding one: not before they are gone.
+    log.debug(`agent binary copied into ${dest} (cannot hard-link across mounts)`);
+    copyFileSync(src, dest, constants.COPYFILE_FICLONE); // a reflink where the filesystem can
   }
   return dest;
 }
 
-// Across filesystems a read-only bind mount, not a copy: the sandbox root is
-// usually a tmpfs (/run/husk), where a copy would hold ~100 MiB of host RAM
-// per sandbox. Where mounts are not allowed, a copy after all.
-function bindAgent(src: string, dest: string): void {
-  writeFileSync(dest, "");
-  const bind = spawnSync("mount", ["--bind", src, dest], { encoding: "utf8" });
-  if (bind.status === 0) {
-    spawnSync("mount", ["-o", "remount,bind,ro", dest]);
-    return;
-  }
-  log.debug(`agent binary copied into ${dest} (no hard link or bind mount: ${(bind.stderr ?? "").trim()})`);
-  copyFileSync(src, dest, constants.COPYFILE_FICLONE); // a reflink where the filesystem can
-}
 
 // Booting: running. Restoring: waiting for the snapshot's state.
 const qmpReady = (socket: string, status: string) => async () =>
@@ -209,7 +199,7 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
       // what a recursive removal takes.
       const placed = vm.virtiofsd && join(vm.virtiofsd.sharedDir, AGENT_IN_SHARE);
       if (vm.agentInShare && vm.agentInShare === placed) {
-        spawnSync("umount", ["-l", placed], { stdio: "ignore" }); // a bind mount (bindAgent), if it is one
+        spawnSync("umount", ["-l", placed], { stdio: "ignore" }); // should a later release bind-mount it
         rmSync(dirname(placed), { recursive: true, force: true });
       }
     },
