@@ -50,7 +50,6 @@ function placeAgent(assets: GuestAssets, sharedDir: string): string | undefined 
   return dest;
 }
 
-
 // Booting: running. Restoring: waiting for the snapshot's state.
 const qmpReady = (socket: string, status: string) => async () =>
   existsSync(socket) && (await qmpStatus(socket, 2000).then((s) => s === status, () => false));

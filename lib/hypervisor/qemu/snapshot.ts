@@ -45,32 +45,26 @@ const refusal = (version: string) =>
   `QEMU ${version} cannot save a VM with a virtio-fs device (QEMU ${MIN_MAJOR} or newer can); ` +
   `point qemu.path (HUSK_QEMU) at one, e.g. qemu-system-x86 from Debian bookworm-backports`;
 
+const migratable = (version: string) => Number(version.split(".")[0]) >= MIN_MAJOR;
+
 function requireMigratable(version: string, what: string): void {
-  if (Number(version.split(".")[0]) >= MIN_MAJOR) return;
-  throw new HuskError(`${what}: ${refusal(version)}`, { code: ErrorCode.FailedPrecondition });
+  if (!migratable(version)) throw new HuskError(`${what}: ${refusal(version)}`, { code: ErrorCode.FailedPrecondition });
 }
 
 const versions = new Map<string, string>();
 
-// From `qemu -version` (once per binary and modification time).
-export function binaryVersion(bin: string): string {
+// Templates and checkpoints need a QEMU that migrates vhost-user-fs. Its
+// version comes from `qemu -version`, asked once per binary and change.
+export function snapshotSupport(bin: string): SnapshotSupport {
   const st = statSync(bin);
-  const key = `${bin}:${st.size}:${st.mtimeMs}`;
-  let version = versions.get(key);
+  const identity = `${bin} ${st.size} ${st.mtimeMs}`;
+  let version = versions.get(identity);
   if (!version) {
     const r = spawnSync(bin, ["-version"], { encoding: "utf8", timeout: 10_000 });
     version = /version (\d+\.\d+\.\d+)/.exec(r.stdout ?? "")?.[1] ?? "unknown";
-    versions.set(key, version);
+    versions.set(identity, version);
   }
-  return version;
-}
-
-// Templates and checkpoints need a QEMU that migrates vhost-user-fs.
-export function snapshotSupport(bin: string): SnapshotSupport {
-  const version = binaryVersion(bin);
-  if (!(Number(version.split(".")[0]) >= MIN_MAJOR)) return { refused: refusal(version) };
-  const st = statSync(bin);
-  return { vmm: `qemu ${version} ${bin} ${st.size} ${st.mtimeMs}` };
+  return migratable(version) ? { vmm: `qemu ${version} ${identity}` } : { refused: refusal(version) };
 }
 
 // Polls the migration until it ends; its error names what went wrong.
