@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from "node:fs";
 import { randomUUID } from "node:crypto";
-import { ErrorCode, HuskError, errorMessage, isAlive, processStartTime } from "../core/index.ts";
+import { ErrorCode, HuskError, errorMessage, isAlive, log, processStartTime } from "../core/index.ts";
 import { LIMITS, ProcessSchema, type ProcessSpec } from "../oci/index.ts";
 import { describeIssues } from "../core/index.ts";
 import * as v from "valibot";
@@ -112,6 +112,7 @@ export async function execInContainer(ctx: Context, id: string, opts: ExecOption
   checkTerminal(tty, opts);
   const execId = randomUUID();
   const agent = await connect(ctx, sandbox);
+  log.debug(`exec ${execId} in ${id}: connected to the agent`);
   try {
     await agent.rpc.execProcess({
       containerId: id,
@@ -123,6 +124,7 @@ export async function execInContainer(ctx: Context, id: string, opts: ExecOption
       tty,
       openStdin: true,
     });
+    log.debug(`exec ${execId} in ${id}: started`);
     if (opts.detach) {
       const pid = await detachedShim(ctx, agent, { sandboxId: sandbox.id, containerId: id, execId }, opts.consoleSocket);
       if (opts.pidFile) await publishExec(ctx, sandbox.id, id, execId, pid, opts.pidFile);
@@ -136,6 +138,7 @@ export async function execInContainer(ctx: Context, id: string, opts: ExecOption
       const output = pumpOutput(agent, ref);
       pumpInput(agent, ref).catch(() => {});
       const code = await waitExit(agent, ref);
+      log.debug(`exec ${execId} in ${id}: exited with ${code}`);
       await drainOutput(output);
       return code;
     } finally {

@@ -180,23 +180,27 @@ describe.each([
 
   it("exec -t attached to the user's own terminal: raw while attached, sized, restored after", async () => {
     const dir = tmp();
-    const b = bundle(dir, { args: ["sleep", "60"] });
+    const b = bundle(dir, { args: ["sleep", "600"] });
     cli.ok(["create", "--bundle", b, "tty4"], { stdioFile: cli.out });
     cli.ok(["start", "tty4"]);
     // script(1) gives the command a terminal of its own, as a login shell has.
-    const husk = `${builtBinary()} --root ${cli.root}`;
+    const execLog = join(dir, "exec.log");
+    const husk = `${builtBinary()} --root ${cli.root} --debug --log ${execLog}`;
     const inner = `stty rows 25 cols 77; ${husk} exec -t tty4 sh -c 'tty; read x; echo "got $x"; stty size; exit 6'; echo "rc=$?"`;
     const child = spawn("script", ["-qec", inner, "/dev/null"], { env: { ...process.env, HUSK_CONFIG: "/dev/null", HUSK_HYPERVISOR: "local", ...cli.env } });
     let text = "";
     child.stdout.on("data", (c) => (text += c.toString()));
     try {
       // Generous: under the full suite's load a TCG guest can take this long to spawn.
-      await until(() => /\/dev\/pts\/\d+\r\n/.test(text), 60_000, "the exec's tty");
+      await until(() => /\/dev\/pts\/\d+\r\n/.test(text), 120_000, "the exec's tty");
       child.stdin.write("hello\r");
-      await until(() => /rc=\d+/.test(text), 20_000, "the exec to end");
+      await until(() => /rc=\d+/.test(text), 30_000, "the exec to end");
     } catch (e) {
       const ps = cli.run(["ps", "tty4"]);
-      throw new Error(`${(e as Error).message}; the terminal showed ${JSON.stringify(text)}; ps: ${ps.stdout}${ps.stderr}`);
+      const seen = `the terminal showed ${JSON.stringify(text)}; ps: ${ps.stdout}${ps.stderr}; exec log: ${cli.output(execLog)}`;
+      child.kill("SIGKILL");
+      cli.run(["delete", "--force", "tty4"]);
+      throw new Error(`${(e as Error).message}; ${seen}`);
     } finally {
       child.stdin.end();
     }
