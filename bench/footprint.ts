@@ -18,22 +18,30 @@ interface Split {
   rest: number;
 }
 
-// PSS in KiB of one process, by kind of mapping.
-function pssSplit(pid: string): Split {
-  const out: Split = { guestRam: 0, tcgCache: 0, rest: 0 };
+// PSS in KiB of one process, by kind of mapping; the rest also by mapping
+// name (a file's basename, or [heap], [anon]), to say where QEMU's own goes.
+function pssSplit(pid: string): Split & { restBy: Map<string, number> } {
+  const out = { guestRam: 0, tcgCache: 0, rest: 0, restBy: new Map<string, number>() };
   let kind: keyof Split = "rest";
+  let name = "";
   for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
     const head = /^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
     if (head) {
       const [, perms, path] = head;
       kind = path!.startsWith("/memfd:") ? "guestRam" : perms === "rwxp" && !path ? "tcgCache" : "rest";
+      name = path ? path.split("/").pop()! : "[anon]";
       continue;
     }
     const pss = /^Pss:\s+(\d+) kB/.exec(line);
-    if (pss) out[kind] += Number(pss[1]);
+    if (!pss) continue;
+    out[kind] += Number(pss[1]);
+    if (kind === "rest") out.restBy.set(name, (out.restBy.get(name) ?? 0) + Number(pss[1]));
   }
   return out;
 }
+
+const largest = (by: Map<string, number>, n: number) =>
+  [...by].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `${k} ${mib(v)}`).join(", ");
 
 function processesOf(root: string): { pid: string; name: string }[] {
   const found: { pid: string; name: string }[] = [];
@@ -60,7 +68,7 @@ function report(root: string, label: string): number {
   for (const { pid, name } of processesOf(root)) {
     const s = pssSplit(pid);
     overhead += s.rest;
-    const parts = name === "qemu" ? ` (guest RAM ${mib(s.guestRam)}, TCG cache ${mib(s.tcgCache)}, rest ${mib(s.rest)})` : "";
+    const parts = name === "qemu" ? ` (guest RAM ${mib(s.guestRam)}, TCG cache ${mib(s.tcgCache)}, rest ${mib(s.rest)}: ${largest(s.restBy, 5)})` : "";
     console.log(`footprint: ${label}: ${name} ${mib(s.guestRam + s.tcgCache + s.rest)}${parts}`);
   }
   console.log(`footprint: ${label}: host overhead without guest RAM and TCG cache: ${mib(overhead)}`);
@@ -74,23 +82,25 @@ if (skip) {
   const work = mkdtempSync(join(tmpdir(), "husk-bench-fp-"));
   const root = join(work, "root");
   const env = { ...process.env, HUSK_CONFIG: "/dev/null", ...vmEnv() };
-  const husk = (args: string[], out?: string) => {
+  const husk = (args: string[], out?: string, extra: Record<string, string> = {}) => {
     const fd = out ? openSync(out, "a") : undefined;
-    const r = spawnSync(DIST_HUSK, ["--root", root, ...args], { env, encoding: "utf8", stdio: ["ignore", fd ?? "pipe", fd ?? "pipe"], timeout: 300_000 });
+    const stdio = ["ignore", fd ?? "pipe", fd ?? "pipe"] as ("ignore" | "pipe" | number)[];
+    const r = spawnSync(DIST_HUSK, ["--root", root, ...args], { env: { ...env, ...extra }, encoding: "utf8", stdio, timeout: 300_000 });
     if (fd !== undefined) closeSync(fd);
     if (r.status !== 0) throw new Error(`husk ${args[0]}: ${r.stderr}`);
     return r.stdout ?? "";
   };
-  const idle = (name: string, pod?: string) => {
+  const idle = (name: string, pod?: string, extra?: Record<string, string>) => {
     const b = makeBusyboxBundle(join(work, name), { args: ["sleep", "3600"] });
     if (pod) {
       const spec = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
       spec.annotations = { "io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": pod };
       Bun.write(join(b, "config.json"), JSON.stringify(spec));
     }
-    husk(["create", "--bundle", b, name], join(work, `${name}.out`));
-    husk(["start", name]);
+    husk(["create", "--bundle", b, name], join(work, `${name}.out`), extra);
+    husk(["start", name], undefined, extra);
   };
+  const remove = (ids: string[]) => ids.forEach((id) => spawnSync(DIST_HUSK, ["--root", root, "delete", "--force", id], { env }));
   try {
     idle("fp");
     await Bun.sleep(3000); // let start-up garbage go
@@ -102,8 +112,28 @@ if (skip) {
     await Bun.sleep(3000);
     const two = report(root, "2 containers");
     console.log(`footprint: host overhead, 1 container: ${mib(one)} (target <= 60 MiB); each further container: ${mib(two - one)} (target <= 10 MiB)`);
+    remove(["fp2", "fp"]);
+    await fromTemplate();
   } finally {
-    for (const id of ["fp2", "fp"]) spawnSync(DIST_HUSK, ["--root", root, "delete", "--force", id], { env });
+    remove(["fp2", "fp", "tb", "ft"]);
     rmSync(work, { recursive: true, force: true });
+  }
+
+  // A sandbox restored from a VM template (QEMU 10): the first create builds
+  // the template, the second is the one measured.
+  async function fromTemplate(): Promise<void> {
+    let qemu10: string;
+    try {
+      qemu10 = (await import("../test/helpers/qemu10.ts")).qemu10();
+    } catch (e) {
+      console.log(`footprint: from a template: skipped: no QEMU 10 (${(e as Error).message.split("\n")[0]})`);
+      return;
+    }
+    const t = { HUSK_QEMU: qemu10, HUSK_VM_TEMPLATES: "1" };
+    idle("tb", undefined, t);
+    remove(["tb"]);
+    idle("ft", undefined, t);
+    await Bun.sleep(3000);
+    report(root, "1 container, from a template (QEMU 10)");
   }
 }

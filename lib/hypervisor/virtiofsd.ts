@@ -34,12 +34,26 @@ export interface VirtiofsdSpec {
   socket: string;
   sharedDir: string;
   logPath: string;
+  // Host files shown read-only at paths in the share, to virtiofsd alone.
+  bindFiles?: { source: string; target: string }[];
+}
+
+// The binds are made in a mount namespace of virtiofsd's own, a slave of the
+// host's so that container mounts made later still reach it: the host keeps
+// only empty placeholders (any release can delete the share), every guest
+// reads the one host file through the page cache, and none can write it.
+const BIND_THEN_EXEC = 'while [ "$1" != -- ]; do mount --bind -o ro "$1" "$2" || exit 1; shift 2; done; shift; exec "$@"';
+
+function withBinds(command: string[], binds: VirtiofsdSpec["bindFiles"]): string[] {
+  if (!binds?.length) return command;
+  const pairs = binds.flatMap((b) => [b.source, b.target]);
+  return ["unshare", "--mount", "--propagation", "slave", "--", "sh", "-c", BIND_THEN_EXEC, "sh", ...pairs, "--", ...command];
 }
 
 // Started and listening; the record goes into the driver's VM record.
 export async function startVirtiofsd(s: VirtiofsdSpec): Promise<VirtiofsdRecord> {
   if (!isDirectory(s.sharedDir)) throw new HuskError(`shared directory ${s.sharedDir} does not exist`);
-  const [bin, ...pre] = s.command as [string, ...string[]];
+  const [bin, ...pre] = withBinds(s.command, s.bindFiles) as [string, ...string[]];
   const args = [...pre, `--socket-path=${s.socket}`, `--shared-dir=${s.sharedDir}`, "--cache=auto", "--announce-submounts"];
   const process = spawnDetached(bin, args, s.logPath);
   const record = { process, socket: s.socket, sharedDir: s.sharedDir, tag: GUEST_SHARE_TAG };

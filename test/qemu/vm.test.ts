@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { loadSettings, type Settings } from "../../lib/config/index.ts";
 import { HuskError, isAlive } from "../../lib/core/index.ts";
-import { AGENT_IN_SHARE } from "../../lib/guest/index.ts";
+import { AGENT_IN_SHARE, readManifest } from "../../lib/guest/index.ts";
 import { qemuDriver } from "../../lib/hypervisor/qemu/index.ts";
 import type { Hypervisor, VmSpec } from "../../lib/hypervisor/index.ts";
 import type { QemuVmRecord as VmState } from "../../lib/persist/index.ts";
@@ -88,6 +88,18 @@ describe.skipIf(!!skip)("qemu driver (TCG)", () => {
     expect(readFileSync(join(spec.sharedDir, "from-guest.txt"), "utf8")).toBe("guest-wrote\n");
     expect(await shell.run(`/run/husk/shared/${AGENT_IN_SHARE} --version | head -1`, 60_000)).toMatch(/^husk version \d/);
     expect(await shell.run("runc --version | head -1")).toMatch(/^runc version/);
+  });
+
+  test("the guest reads the assets' own agent binary, read-only, and the host share holds no copy of it", async () => {
+    const m = readManifest(join(TEST_GUEST_DIR, settings.guestVersion!));
+    const assetsAgent = join(TEST_GUEST_DIR, settings.guestVersion!, m.files.agent!.path);
+    const size = statSync(assetsAgent).size;
+    expect(statSync(join(spec.sharedDir, AGENT_IN_SHARE)).size).toBe(0); // a placeholder, not 100 MB
+    const inGuest = `/run/husk/shared/${AGENT_IN_SHARE}`;
+    expect(await shell.run(`wc -c < ${inGuest}`)).toBe(String(size));
+    expect(await shell.run(`echo x >> ${inGuest} 2>/dev/null; echo rc=$?`)).toMatch(/^rc=[1-9]/);
+    expect(await shell.run(`rm -f ${inGuest} 2>/dev/null; echo rc=$?`)).toMatch(/^rc=[1-9]/);
+    expect(statSync(assetsAgent).size).toBe(size);
   });
 
   test("pause stops the guest, resume lets it go on; status follows", async () => {

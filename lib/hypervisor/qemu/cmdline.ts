@@ -71,7 +71,7 @@ export interface QemuArgsInput {
 const nicArgs = (nics: { tap: string; mac: string }[] = []): string[] =>
   nics.flatMap((n, i) => [
     "-netdev", `tap,id=net${i},ifname=${n.tap},script=no,downscript=no`,
-    "-device", `virtio-net-device,netdev=net${i},mac=${n.mac}`,
+    "-device", `virtio-net-pci,netdev=net${i},mac=${n.mac}`,
   ]);
 
 // On virtio-mmio QEMU offers every queue at 1024 entries, and the guest's

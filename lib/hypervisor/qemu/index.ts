@@ -1,5 +1,4 @@
-import { spawnSync } from "node:child_process";
-import { constants, copyFileSync, existsSync, linkSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Duplex } from "node:stream";
 import type { Settings } from "../../config/index.ts";
@@ -30,24 +29,18 @@ export interface QemuOptions {
 
 const QEMU_START_TIMEOUT_MS = 10_000;
 
-// The agent binary is served from the share when the assets keep it out of the
-// initramfs: a hard link when the share is on the same filesystem, else a copy.
-function placeAgent(assets: GuestAssets, sharedDir: string): string | undefined {
+// The agent binary is served from the share when the assets keep it out of
+// the initramfs: the assets' own file, bound read-only over an empty
+// placeholder inside virtiofsd's namespace (startVirtiofsd), so no sandbox
+// copies its ~100 MB and no guest can change what other guests run.
+function agentBind(assets: GuestAssets, sharedDir: string): { source: string; target: string } | undefined {
   const m = readManifest(assets.dir);
   if (m.agent !== "share" || !m.files.agent) return undefined;
-  const src = join(assets.dir, m.files.agent.path);
-  const dest = join(sharedDir, AGENT_IN_SHARE);
-  mkdirSync(dirname(dest), { recursive: true });
-  rmSync(dest, { force: true });
-  try {
-    linkSync(src, dest);
-  } catch {
-    // A bind mount would spare a tmpfs root (/run/husk) this copy, but 0.2.0
-    // and older cannot delete a share holding one: not before they are gone.
-    log.debug(`agent binary copied into ${dest} (cannot hard-link across mounts)`);
-    copyFileSync(src, dest, constants.COPYFILE_FICLONE); // a reflink where the filesystem can
-  }
-  return dest;
+  const target = join(sharedDir, AGENT_IN_SHARE);
+  mkdirSync(dirname(target), { recursive: true });
+  rmSync(target, { force: true });
+  writeFileSync(target, "", { mode: 0o555 });
+  return { source: join(assets.dir, m.files.agent.path), target };
 }
 
 // Booting: running. Restoring: waiting for the snapshot's state.
@@ -74,9 +67,11 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
   // Fills `vm` in as processes start, so that stop() can undo a failed start.
   async function bringUp(vm: QemuVm, spec: VmSpec, assets: GuestAssets, qemu: string, incoming = false): Promise<void> {
     const f = vmFiles(spec.vmDir);
-    vm.agentInShare = placeAgent(assets, spec.sharedDir);
+    const agent = agentBind(assets, spec.sharedDir);
+    vm.agentInShare = agent?.target;
     vm.virtiofsd = await startVirtiofsd({
       command: virtiofsdCommand(assets, settings.virtiofsdPath), socket: f.vfs, sharedDir: spec.sharedDir, logPath: f.virtiofsdLog,
+      bindFiles: agent && [agent],
     });
     const mode = opts.guestMode && opts.guestMode !== "agent" ? `husk.mode=${opts.guestMode}` : "";
     const args = qemuArgs({
@@ -194,11 +189,10 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
       await stopVirtiofsd(vm.virtiofsd);
       const f = vmFiles(vm.dir);
       for (const p of [f.qmp, f.agent, f.vfs, `${f.vfs}.pid`]) rmSync(p, { force: true });
-      // Only where placeAgent puts it: a document is never trusted to name
+      // Only where agentBind puts it: a document is never trusted to name
       // what a recursive removal takes.
       const placed = vm.virtiofsd && join(vm.virtiofsd.sharedDir, AGENT_IN_SHARE);
       if (vm.agentInShare && vm.agentInShare === placed) {
-        spawnSync("umount", ["-l", placed], { stdio: "ignore" }); // should a later release bind-mount it
         rmSync(dirname(placed), { recursive: true, force: true });
       }
     },
