@@ -52,6 +52,9 @@ export type VmStatus = "running" | "paused" | "stopped";
 
 export interface CheckpointOptions {
   leaveRunning?: boolean; // resume the VM after the snapshot (default: it stays paused)
+  // Read back only by this husk build (a VM template, a cache keyed by the
+  // build): the VMM may use a faster format older releases cannot load.
+  sameBuildOnly?: boolean;
 }
 
 export type SnapshotSupport = { vmm: string } | { refused: string };

@@ -102,7 +102,7 @@ async function build(ctx: Context, driver: Hypervisor, t: Template, spec: VmSpec
         // mid-reopen in the image).
         const port = await driver.dialAgent(vm);
         await Bun.sleep(SETTLE_MS);
-        await driver.checkpoint!(vm, join(work, "image"));
+        await driver.checkpoint!(vm, join(work, "image"), { sameBuildOnly: true });
         port.destroy();
       } finally {
         await driver.stop(vm);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { existsSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeBusyboxBundle } from "../helpers/bundle.ts";
@@ -61,6 +61,10 @@ describe.skipIf(!!skip)("VM templates (QEMU 10, TCG)", () => {
     key = first.template!;
     const info = JSON.parse(readFileSync(join(templates(), key, "husk-template.json"), "utf8"));
     const builtAt = Date.parse(info.createdAt);
+    // Saved with RAM at fixed offsets (mapped-ram), so it is sparse: a cache only this build reads.
+    expect(JSON.parse(readFileSync(join(templates(), key, "husk-snapshot.json"), "utf8")).mappedRam).toBe(true);
+    const image = statSync(join(templates(), key, "vm.state"));
+    expect(image.blocks * 512).toBeLessThan(image.size);
 
     const second = run("t2");
     expect(second.template).toBe(first.template);
