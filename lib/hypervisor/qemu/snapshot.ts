@@ -73,7 +73,9 @@ export function snapshotSupport(bin: string): SnapshotSupport {
     version = /version (\d+\.\d+\.\d+)/.exec(r.stdout ?? "")?.[1] ?? "unknown";
     versions.set(identity, version);
   }
-  return migratable(version) ? { vmm: `qemu ${version} ${identity}` } : { refused: refusal(version) };
+  // "mapped-ram": how a template is saved; a build that saves another way
+  // (even one with the same commit label, a dirty tree) makes its own.
+  return migratable(version) ? { vmm: `qemu ${version} ${identity} mapped-ram` } : { refused: refusal(version) };
 }
 
 // Polls the migration until it ends; its error names what went wrong.
