@@ -12,6 +12,7 @@ export {
   listenUnix,
   listenVsock,
   makeRaw,
+  mountFs,
   openPty,
   pipe,
   realtimeNs,
@@ -26,6 +27,7 @@ export {
   tryLockExclusive,
   tryReap,
   unlock,
+  unmount,
   type PtyPair,
   type WaitResult,
 } from "./libc.ts";

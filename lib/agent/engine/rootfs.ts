@@ -1,27 +1,23 @@
 import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCode, HuskError, errorMessage } from "../../core/index.ts";
+import { SysError, mountFs, unmount } from "../../sys/index.ts";
 import type { Rootfs } from "./types.ts";
 
-// The container's root directory. An overlay is mounted with the `mount`
-// binary (never by namespace work in our own process): a read-only lower,
-// typically on the VM's shared filesystem, under a private tmpfs that holds
-// the upper and work directories, so writes stay inside the sandbox.
+// The container's root directory: an overlay of a read-only lower, typically
+// on the VM's shared filesystem, under a private tmpfs that holds the upper
+// and work directories, so writes stay inside the sandbox. Mounted in the
+// agent's own mount namespace (the one runc starts containers from).
 
 export interface PreparedRootfs {
   path: string;
   release(): Promise<void>; // idempotent
 }
 
-async function tool(argv: string[]): Promise<void> {
-  let proc;
-  try {
-    proc = Bun.spawn(argv, { stdin: "ignore", stdout: "ignore", stderr: "pipe", timeout: 30_000 });
-  } catch (e) {
-    throw new HuskError(`cannot run ${argv[0]}: ${errorMessage(e)}`, { code: ErrorCode.Internal });
-  }
-  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
-  if (code !== 0) throw new HuskError(`${argv.join(" ")}: ${stderr.trim() || `exit status ${code}`}`, { code: ErrorCode.Internal });
+// A failed mount(2) or umount(2), worded without its errno number.
+function mountError(e: unknown): HuskError {
+  const what = e instanceof SysError ? `${e.call}: ${e.reason}` : errorMessage(e);
+  return new HuskError(`cannot prepare the container's root: ${what}`, { code: ErrorCode.Internal });
 }
 
 function requireDir(path: string, what: string): void {
@@ -55,9 +51,13 @@ export function mountsUnder(dir: string): string[] {
 export async function unmountUnder(dir: string): Promise<void> {
   for (const m of mountsUnder(dir)) {
     try {
-      await tool(["umount", m]);
+      unmount(m);
     } catch {
-      await tool(["umount", "-l", m]); // busy: detach now, freed when the last user goes
+      try {
+        unmount(m, true); // busy: detach now, freed when the last user goes
+      } catch (e) {
+        throw mountError(e);
+      }
     }
   }
 }
@@ -76,15 +76,19 @@ async function mountOverlay(lower: string[], tmpfsSize: string | undefined, dir:
   const root = join(dir, "rootfs");
   mkdirSync(scratch, { recursive: true });
   mkdirSync(root, { recursive: true });
-  await tool(["mount", "-t", "tmpfs", "-o", `mode=0755${tmpfsSize ? `,size=${tmpfsSize}` : ""}`, "husk-scratch", scratch]);
+  try {
+    mountFs("tmpfs", "husk-scratch", scratch, `mode=0755${tmpfsSize ? `,size=${tmpfsSize}` : ""}`);
+  } catch (e) {
+    throw mountError(e);
+  }
   try {
     mkdirSync(join(scratch, "upper"), { mode: 0o755 });
     mkdirSync(join(scratch, "work"), { mode: 0o755 });
     const opts = `lowerdir=${lower.join(":")},upperdir=${scratch}/upper,workdir=${scratch}/work`;
-    await tool(["mount", "-t", "overlay", "-o", opts, "husk-rootfs", root]);
+    mountFs("overlay", "husk-rootfs", root, opts);
   } catch (e) {
     await unmountUnder(dir);
-    throw e;
+    throw e instanceof SysError ? mountError(e) : e;
   }
   return root;
 }
