@@ -164,7 +164,8 @@ function sandboxRss(root: string): string {
   for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
     try {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-      if (!cmdline.includes(root)) continue;
+      // Proxy and shim carry the root in their inherited settings, not their arguments.
+      if (!cmdline.includes(root) && !readFileSync(`/proc/${pid}/environ`, "utf8").includes(root)) continue;
       const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
       const name = /qemu-system/.test(cmdline) ? "qemu" : /virtiofsd/.test(cmdline) ? "virtiofsd" : /\0shim\0/.test(cmdline) ? "shim" : /\0proxy\0/.test(cmdline) ? "proxy" : "other";
       parts[name] = (parts[name] ?? 0) + kb;
