@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { spawn } from "node:child_process";
-import { createReadStream, mkdtempSync, readFileSync, writeFileSync, writeSync } from "node:fs";
+import { mkdtempSync, readFileSync, readSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -9,6 +9,7 @@ import {
   decodeWaitStatus,
   listenUnix,
   receiveFd,
+  setNonBlocking,
   setWindowSize,
   tryReap,
 } from "../../lib/sys/index.ts";
@@ -38,18 +39,44 @@ class ConsoleSocket {
   }
 }
 
+// Read by polling a non-blocking master on the test's own thread: a stream
+// that owns the descriptor would close it at EIO, and a later close of the
+// same number could hit the next test's master (seen as a terminal that
+// showed nothing, or only its first chunk).
 class Terminal {
   text = "";
   ended = false;
+  private readonly timer: ReturnType<typeof setInterval>;
+  private readonly buf = Buffer.alloc(4096);
   constructor(readonly master: number) {
-    // EIO on a master means every slave is closed: the end of the session.
-    const s = createReadStream("", { fd: master });
-    s.on("data", (c) => (this.text += c.toString()));
-    s.on("error", () => (this.ended = true));
-    s.on("end", () => (this.ended = true));
+    setNonBlocking(master);
+    this.timer = setInterval(() => this.drain(), 10);
+    this.timer.unref?.();
+  }
+  private drain(): void {
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(this.master, this.buf);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "EAGAIN") return;
+        // EIO on a master means every slave is closed: the end of the session.
+        n = 0;
+      }
+      if (n === 0) return this.stop();
+      this.text += this.buf.toString("utf8", 0, n);
+    }
+  }
+  private stop(): void {
+    this.ended = true;
+    clearInterval(this.timer);
   }
   write(s: string): void {
     writeSync(this.master, s);
+  }
+  close(): void {
+    this.stop();
+    closeFd(this.master);
   }
   async waitFor(pattern: RegExp, what: string): Promise<void> {
     await until(() => pattern.test(this.text), 20_000, what).catch((e) => {
@@ -128,7 +155,7 @@ describe.each([
     await until(() => term.ended, 10_000, "the terminal to hang up when the container exits");
     expect(cli.state("tty1").status).toBe("stopped");
     cli.ok(["delete", "tty1"]);
-    closeFd(term.master);
+    term.close();
   }, TEST_MS);
 
   it("keystrokes reach the container and window size changes follow the master", async () => {
@@ -150,7 +177,7 @@ describe.each([
     cli.ok(["kill", "tty2", "KILL"]);
     expect(await exitOf(pidOf(pidFile))).toBe(137);
     cli.ok(["delete", "tty2"]);
-    closeFd(term.master);
+    term.close();
   }, TEST_MS);
 
   it("exec -t --console-socket --detach --pid-file, as conmon runs podman exec -t", async () => {
@@ -175,7 +202,7 @@ describe.each([
     expect(await exitOf(pidOf(pidFile))).toBe(4);
     expect(cli.state("tty3").status).toBe("running");
     cli.ok(["delete", "--force", "tty3"]);
-    closeFd(term.master);
+    term.close();
   }, TEST_MS);
 
   it("exec -t attached to the user's own terminal: raw while attached, sized, restored after", async () => {
