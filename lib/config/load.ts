@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import * as v from "valibot";
-import { HuskError, describeIssues, errorMessage } from "../core/index.ts";
+import { HuskError, describeIssues, errorMessage, residentEnv } from "../core/index.ts";
 import { ConfigFileSchema, SettingsSchema, type ConfigFile, type Settings } from "./schema.ts";
 
 export const DEFAULT_CONFIG_PATH = "/etc/husk/config.toml";
@@ -94,10 +94,11 @@ const defined = (o: SettingsOverrides) =>
 // A helper process husk starts (shim, proxy) runs with exactly the settings
 // of the command that started it, passed whole in this variable: the config
 // file may have changed since, and callers' flags are not on its command line.
+// Helpers stay up, so they get the resident JavaScriptCore tuning too.
 export const CHILD_SETTINGS_ENV = "HUSK_SETTINGS";
 
 export function childEnv(settings: Settings): Record<string, string | undefined> {
-  return { ...process.env, [CHILD_SETTINGS_ENV]: JSON.stringify(settings) };
+  return { ...residentEnv(), [CHILD_SETTINGS_ENV]: JSON.stringify(settings) };
 }
 
 function inherited(json: string): Settings {

@@ -2,7 +2,7 @@ export { ErrorCode, HuskError, errnoOf, errorCode, errorMessage, errorReason, fr
 export { validateId } from "./id.ts";
 export { configureLog, debugEnabled, log, type LogFormat } from "./log.ts";
 export { VERSION, COMMIT, OCI_SPEC_VERSION } from "./build-info.ts";
-export { selfCommand } from "./self.ts";
+export { RESIDENT_JSC_ENV, residentEnv, selfCommand } from "./self.ts";
 export { describeIssues, preview } from "./issues.ts";
 export { isAlive, processStartTime, terminate } from "./proc.ts";
 export {

@@ -8,6 +8,8 @@
 //   husk.mode=echo    echo every byte back on the agent port (tests, before an agent exists)
 //   husk.mode=shell   a shell on the agent port (tests and debugging; the host owns the port)
 // and husk.channel=<agent --channel> (default virtio-serial:agent; vsock:1024 under cloud-hypervisor).
+import { RESIDENT_JSC_ENV } from "../core/index.ts";
+
 export const GUEST_SHARE_TAG = "husk";
 export const GUEST_SHARE_MOUNT = "/run/husk/shared";
 export const AGENT_PORT_NAME = "agent";
@@ -79,7 +81,7 @@ case "$mode" in
   *) fails=0
      while :; do
        started=$(date +%s)
-       "$agent" agent --channel "$channel" </dev/null >/dev/console 2>&1
+       ${jscAssignments()} "$agent" agent --channel "$channel" </dev/null >/dev/console 2>&1
        status=$?
        echo "husk-init: agent exited with status $status" >/dev/console
        [ "$status" = 0 ] && break
@@ -93,3 +95,8 @@ sync
 poweroff -f
 `;
 }
+
+// The agent is a resident husk process (see RESIDENT_JSC_ENV); under TCG
+// every function the JIT compiles is also code QEMU must translate afresh.
+const jscAssignments = (): string =>
+  Object.entries(RESIDENT_JSC_ENV).map(([k, v]) => `${k}=${v}`).join(" ");

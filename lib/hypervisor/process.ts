@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "node:net";
-import { HuskError, isAlive, processStartTime, selfCommand, terminate } from "../core/index.ts";
+import { HuskError, isAlive, processStartTime, residentEnv, selfCommand, terminate } from "../core/index.ts";
 import type { ProcessRef } from "../persist/index.ts";
 import { findExecutable } from "./select.ts";
 
@@ -156,7 +156,7 @@ export interface DaemonSpec {
 // This same husk as a long-lived helper serving a unix socket.
 export async function startDaemon(d: DaemonSpec): Promise<ProcessRef> {
   const [cmd, ...pre] = selfCommand();
-  const proc = spawnDetached(cmd!, [...pre, ...d.args], d.logPath, { env: d.env });
+  const proc = spawnDetached(cmd!, [...pre, ...d.args], d.logPath, { env: d.env ?? residentEnv() });
   const timeoutMs = d.timeoutMs ?? 10_000;
   try {
     await waitUntil(() => canConnect(d.socket), proc, `the ${d.what}`, d.logPath, timeoutMs);
