@@ -8,6 +8,10 @@ const dirty = (await $`git status --porcelain`.nothrow().quiet().text()).trim() 
 const outfile = process.argv[2] ?? "dist/husk";
 const tmp = `${outfile}.tmp-${process.pid}`;
 
-await $`bun build --compile --minify --bytecode --format=esm --define HUSK_COMMIT=${JSON.stringify(commit + dirty)} cmd/husk.ts --outfile ${tmp}`.quiet();
+// --splitting keeps each lazily imported command (and what only it needs) a
+// chunk of its own inside the executable, loaded when imported: without it
+// every husk process holds the whole program's code in private memory (an
+// idle shim 7.5 -> 4.8 MiB anonymous, the proxy 12.2 -> 11.3, measured).
+await $`bun build --compile --minify --bytecode --format=esm --splitting --define HUSK_COMMIT=${JSON.stringify(commit + dirty)} cmd/husk.ts --outfile ${tmp}`.quiet();
 renameSync(tmp, outfile); // a test running dist/husk never sees a half-written file
 console.log(`built ${outfile} (commit ${commit}${dirty})`);
