@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { runProxy } from "../lib/sandbox/proxy.ts";
+import { runProxy } from "../lib/sandbox/proxy-run.ts";
 import { openContext } from "../lib/sandbox/context.ts";
 import { getSettings } from "./globals.ts";
 

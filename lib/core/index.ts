@@ -13,7 +13,9 @@ export {
   restoreTermios,
   setControllingTty,
   setWindowSize,
+  watchWindowSize,
 } from "./pty.ts";
+export { writeFully } from "./fd.ts";
 export { crashPoint } from "./crash.ts";
 export { parseSize } from "./units.ts";
 export { readBounded } from "./read-bounded.ts";

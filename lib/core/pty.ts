@@ -38,3 +38,18 @@ export function handOverTerminal(socketPath: string): number {
     closeFd(pty.master);
   }
 }
+
+// Calls cb with fd's terminal size now and on every SIGWINCH (which the
+// kernel sends to the terminal's foreground process group), when it changed.
+// 0x0 means the caller has not sized it yet and is not passed on.
+export function watchWindowSize(fd: number, cb: (rows: number, cols: number) => void): void {
+  let last = "";
+  const check = () => {
+    const { rows, cols } = getWindowSize(fd);
+    if (!rows || !cols || `${rows}x${cols}` === last) return;
+    last = `${rows}x${cols}`;
+    cb(rows, cols);
+  };
+  process.on("SIGWINCH", check);
+  check();
+}

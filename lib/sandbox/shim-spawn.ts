@@ -1,7 +1,9 @@
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { childEnv } from "../config/index.ts";
 import { HuskError, selfCommand } from "../core/index.ts";
 import type { Context } from "./context.ts";
+import { relaySocket } from "./proxy.ts";
 
 export interface ShimTarget {
   sandboxId: string;
@@ -14,7 +16,8 @@ export interface ShimTarget {
 // container's (or exec'd process's) exit status. With a terminal (the slave
 // of the pty handed to --console-socket) that is its stdio instead.
 // `ignore`: a shim nobody reads from (a container restore brought back beside
-// the one it was asked for).
+// the one it was asked for). Where the sandbox's proxy relays, the shim hands
+// its stdio to it and stays small.
 export function spawnShim(ctx: Context, t: ShimTarget, terminal?: number | "ignore"): number {
   const [cmd, ...pre] = selfCommand();
   const args = [
@@ -23,6 +26,8 @@ export function spawnShim(ctx: Context, t: ShimTarget, terminal?: number | "igno
     ...(t.execId ? ["--exec", t.execId] : []),
     ...(typeof terminal === "number" ? ["--tty"] : []),
   ];
+  const relay = relaySocket(ctx, t.sandboxId);
+  if (existsSync(relay)) args.push("--relay", relay);
   const stdio = typeof terminal === "number" ? [terminal, terminal, terminal] : (terminal ?? "inherit");
   // The shim runs with this command's settings exactly (flags included).
   const child = spawn(cmd!, args, { detached: true, stdio, env: childEnv(ctx.settings) });

@@ -6,9 +6,8 @@ import { connect, driverOfDoc } from "./agent.ts";
 import { killRemains, vmAlive } from "./vm.ts";
 import type { Context } from "./context.ts";
 import type { ShimTarget } from "./shim-spawn.ts";
-import { drainOutput, relayTerminal, pumpInput, pumpOutput, waitExit } from "./stdio.ts";
-
-const FORWARDED: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
+import type { ShimIO } from "../relay/index.ts";
+import { drainOutput, pumpInput, pumpOutput, resizer, waitExit } from "./stdio.ts";
 
 // The agent connection, replaced when the proxy under it dies: signals and
 // resizes always go through the current one.
@@ -16,28 +15,28 @@ interface Link {
   agent: AgentClient;
 }
 
-function forwardSignals(link: Link, t: ShimTarget): void {
-  for (const sig of FORWARDED)
-    process.on(sig, () => {
-      link.agent.rpc
-        .signalProcess({ containerId: t.containerId, execId: t.execId ?? "", signal: constants.signals[sig] })
-        .catch((e) => log.warn(`shim: forwarding ${sig}: ${errorMessage(e)}`));
-    });
+function forwardSignals(link: Link, t: ShimTarget, io: ShimIO): void {
+  io.onSignal((signal) => {
+    link.agent.rpc
+      .signalProcess({ containerId: t.containerId, execId: t.execId ?? "", signal })
+      .catch((e) => log.warn(`shim: forwarding signal ${signal}: ${errorMessage(e)}`));
+  });
 }
 
 // What a container killed with its VM exits with, as SIGKILL gives it.
-const KILLED = 128 + constants.signals.SIGKILL;
+export const KILLED = 128 + constants.signals.SIGKILL;
 const WATCH_MS = 500;
 
-// The shim's life: relay stdio, forward signals, wait for the exit status,
-// record it, and exit with it. If the VMM or virtiofsd dies, the container
-// died with it: the shim exits as killed within a second, as podman and
-// containerd expect of the pid they wait on.
-export async function runShim(ctx: Context, t: ShimTarget, opts: { tty?: boolean } = {}): Promise<number> {
+// A stand-in's life: relay stdio, forward signals, wait for the exit status,
+// record it, and return it to exit with. If the VMM or virtiofsd dies, the
+// container died with it: the status is "killed" within a second, as podman
+// and containerd expect of the pid they wait on. Runs in `husk shim` (io: its
+// own stdio) or, for each relayed shim, in its sandbox's proxy.
+export async function runShim(ctx: Context, t: ShimTarget, io: ShimIO, opts: { tty?: boolean } = {}): Promise<number> {
   const doc = await createdSandbox(ctx, t);
   if (!doc) return 255; // the create that started us failed and cleaned up
   const died = vmDeath(ctx, doc);
-  const code = await Promise.race([relayUntilExit(ctx, doc, t, opts, died.isDead), died.promise]);
+  const code = await Promise.race([relayUntilExit(ctx, doc, t, io, opts, died.isDead), died.promise]);
   died.stop();
   if (!t.execId) await recordExit(ctx, t, code);
   return code;
@@ -64,13 +63,13 @@ function vmDeath(ctx: Context, doc: SandboxDoc) {
 
 // Relays until the process exits. A call cut off by a dying proxy is
 // retried through a new one (connect replaces it); the agent kept the output.
-async function relayUntilExit(ctx: Context, doc: SandboxDoc, t: ShimTarget, opts: { tty?: boolean }, vmDead: () => boolean): Promise<number> {
+async function relayUntilExit(ctx: Context, doc: SandboxDoc, t: ShimTarget, io: ShimIO, opts: { tty?: boolean }, vmDead: () => boolean): Promise<number> {
   const link: Link = { agent: await connect(ctx, doc) };
-  forwardSignals(link, t);
-  if (opts.tty) relayTerminal(link.agent, t);
-  pumpInput(link.agent, t).catch((e) => log.warn(`shim: input: ${errorMessage(e)}`));
+  forwardSignals(link, t, io);
+  if (opts.tty) io.onResize((rows, cols) => resizer(link.agent, t)(rows, cols));
+  pumpInput(link.agent, t, io.input).catch((e) => log.warn(`shim: input: ${errorMessage(e)}`));
   for (let reconnected = false; ; reconnected = true) {
-    const output = pumpOutput(link.agent, t).catch((e) => log.warn(`shim: output: ${errorMessage(e)}`));
+    const output = pumpOutput(link.agent, t, io.write).catch((e) => log.warn(`shim: output: ${errorMessage(e)}`));
     try {
       const code = await waitExit(link.agent, t);
       await drainOutput(output);

@@ -1,42 +1,32 @@
-import { writeSync } from "node:fs";
-import { errorMessage, getWindowSize, log, makeRaw, restoreTermios, setControllingTty } from "../core/index.ts";
+import { errorMessage, log, makeRaw, restoreTermios, watchWindowSize, writeFully } from "../core/index.ts";
 import { isatty } from "node:tty";
 import { OutputStream } from "../protocol/index.ts";
 import type { AgentClient } from "../protocol/client/index.ts";
+import type { ShimIO } from "../relay/index.ts";
 
 export interface ProcessRef {
   containerId: string;
   execId?: string;
 }
 
-// fd writes that ride out a non-blocking pipe being full.
-function writeAll(fd: number, data: Uint8Array): void {
-  let off = 0;
-  while (off < data.length) {
-    try {
-      off += writeSync(fd, data, off);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") return; // reader gone: drop output
-      Bun.sleepSync(1);
-    }
-  }
-}
+const ownFds: ShimIO["write"] = (stream, data) => writeFully(stream === "stderr" ? 2 : 1, data);
 
-// Copies the process's stdout and stderr to our fds 1 and 2 until both end.
-export async function pumpOutput(agent: AgentClient, ref: ProcessRef, signal?: AbortSignal): Promise<void> {
+// Copies the process's stdout and stderr (by default to our fds 1 and 2)
+// until both end.
+export async function pumpOutput(agent: AgentClient, ref: ProcessRef, write = ownFds): Promise<void> {
   const stream = agent.rpc.streamOutput(
     { containerId: ref.containerId, execId: ref.execId ?? "", streams: [OutputStream.STDOUT, OutputStream.STDERR] },
-    { signal, timeoutMs: 0 },
+    { timeoutMs: 0 },
   );
   for await (const msg of stream) {
-    if (msg.data.length) writeAll(msg.stream === OutputStream.STDERR ? 2 : 1, msg.data);
+    if (msg.data.length) await write(msg.stream === OutputStream.STDERR ? "stderr" : "stdout", msg.data);
   }
 }
 
-// Copies our stdin to the process, then closes its stdin.
-export async function pumpInput(agent: AgentClient, ref: ProcessRef): Promise<void> {
+// Copies input (by default our stdin) to the process, then closes its stdin.
+export async function pumpInput(agent: AgentClient, ref: ProcessRef, input: AsyncIterable<Uint8Array> = Bun.stdin.stream()): Promise<void> {
   const target = { containerId: ref.containerId, execId: ref.execId ?? "" };
-  for await (const chunk of Bun.stdin.stream()) {
+  for await (const chunk of input) {
     await agent.rpc.writeStdin({ ...target, data: chunk });
   }
   await agent.rpc.closeStdin(target);
@@ -57,39 +47,18 @@ export async function waitExit(agent: AgentClient, ref: ProcessRef): Promise<num
   return r.signal ? 128 + r.signal : r.exitStatus;
 }
 
-// Passes the size of the terminal on stdin to the process, now and on every
-// SIGWINCH (which the kernel sends to the terminal's foreground process group).
-function followWindowSize(agent: AgentClient, ref: ProcessRef): void {
-  const target = { containerId: ref.containerId, execId: ref.execId ?? "" };
-  let last = "";
-  const resize = () => {
-    const { rows, cols } = getWindowSize(0);
-    if (!rows || !cols || `${rows}x${cols}` === last) return; // 0x0: the caller has not sized it yet
-    last = `${rows}x${cols}`;
-    agent.rpc.resizeTerminal({ ...target, rows, cols }).catch((e) => log.warn(`terminal resize: ${errorMessage(e)}`));
-  };
-  process.on("SIGWINCH", resize);
-  resize();
-}
-
-// The shim's stdin is the slave of the pty whose master the caller holds. It
-// must become the shim's controlling tty for resizes to signal it, which needs
-// a session of its own (the shim is spawned detached).
-export function relayTerminal(agent: AgentClient, ref: ProcessRef): void {
-  try {
-    setControllingTty(0);
-  } catch (e) {
-    log.warn(`shim: terminal resizes will not reach the container: ${errorMessage(e)}`);
-    return;
-  }
-  followWindowSize(agent, ref);
-}
+// Passes window sizes on to the process's terminal.
+export const resizer = (agent: AgentClient, ref: ProcessRef) => (rows: number, cols: number) => {
+  agent.rpc
+    .resizeTerminal({ containerId: ref.containerId, execId: ref.execId ?? "", rows, cols })
+    .catch((e) => log.warn(`terminal resize: ${errorMessage(e)}`));
+};
 
 // `husk exec -t` from the user's own terminal: raw while attached, so keys
 // reach the container's pty untouched, with the size followed. Returns the undo.
 export function attachTerminal(agent: AgentClient, ref: ProcessRef): () => void {
   if (!isatty(0)) return () => {};
   const saved = makeRaw(0);
-  followWindowSize(agent, ref);
+  watchWindowSize(0, resizer(agent, ref));
   return () => restoreTermios(0, saved);
 }

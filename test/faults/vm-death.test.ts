@@ -81,9 +81,12 @@ describe.skipIf(!!skip)("a host process of a VM sandbox dies (qemu, TCG)", () =>
     await startIn("px-side", "px");
     const before = doc("px").proxy.process.pid;
     const shims = ["px", "px-side"].map((id) => cli.state(id).pid);
+    // The shims hand their stdio to the proxy; with it gone they relay by themselves.
+    for (const p of shims) expect(readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0")).toContain("--relay");
     process.kill(before, "SIGKILL");
     await Bun.sleep(2_000);
     expect(shims.every((p) => isAlive(p))).toBe(true);
+    expect(readFileSync(join(cli.root, "px", "shim.log"), "utf8")).toContain("relaying by itself");
     expect(cli.ok(["exec", "px-side", "echo", "through a new proxy"])).toBe("through a new proxy\n");
     const after = doc("px").proxy.process.pid;
     expect(after).not.toBe(before);

@@ -1,0 +1,69 @@
+import { errorMessage, log } from "../core/index.ts";
+import { running } from "../hypervisor/index.ts";
+import { serveRelay, type RelayServer, type RelaySession } from "../relay/index.ts";
+import { driverOfDoc, vmOf } from "./vm.ts";
+import type { Context } from "./context.ts";
+import { proxySocket, relaySocket } from "./proxy.ts";
+import { KILLED, runShim } from "./shim.ts";
+
+const VM_CHECK_MS = 1000;
+// How long relayed shims get to learn that their VM is gone (the watch in
+// runShim, then recording the exits) before the proxy ends.
+const SETTLE_MS = 5000;
+
+// `husk proxy`: serves proxy.sock and relay.sock until SIGTERM, or until its
+// VM is gone (then nothing is left to forward to, and nobody may be left to
+// stop it).
+export async function runProxy(ctx: Context, sandboxId: string): Promise<void> {
+  const doc = ctx.store.load(sandboxId);
+  const vm = vmOf(doc);
+  const driver = await driverOfDoc(ctx, doc);
+  // Loaded here: only `husk proxy` serves, every other command is a client.
+  const { serveProxy } = await import("../protocol/proxy.ts");
+  // One bad call must not leave the sandbox unmanageable: log it and go on.
+  process.on("uncaughtException", (e) => log.error(`proxy: ${errorMessage(e)}`));
+  const sessions = new Set<RelaySession>();
+  // The relay first: whoever sees proxy.sock (startDaemon) may spawn a shim.
+  const relay = await serveRelay(relaySocket(ctx, sandboxId), sandboxId, (s) => void relayShim(ctx, s, sessions));
+  const server = serveProxy(proxySocket(ctx, sandboxId), () => driver.dialAgent(vm, 30_000));
+  const end = await new Promise<End>((resolve) => {
+    for (const sig of ["SIGTERM", "SIGINT"] as const)
+      process.once(sig, () => resolve(running(driver.mainProcess(vm)) ? "stopped" : "deleted"));
+    const timer = setInterval(() => {
+      if (running(driver.mainProcess(vm))) return;
+      log.warn(`proxy: the VM of sandbox ${sandboxId} is gone; exiting`);
+      clearInterval(timer);
+      resolve("vm-died");
+    }, VM_CHECK_MS);
+  });
+  await settle(relay, sessions, end);
+  await server.close();
+}
+
+// Each relayed shim's life, as `husk shim` would live it by itself.
+async function relayShim(ctx: Context, s: RelaySession, sessions: Set<RelaySession>): Promise<void> {
+  sessions.add(s);
+  const { sandboxId, containerId, execId, tty } = s.hello;
+  try {
+    s.exit(await runShim(ctx, { sandboxId, containerId, execId }, s.io, { tty }));
+  } catch (e) {
+    log.warn(`proxy: relaying ${execId ? `exec ${execId}` : `container ${containerId}`}: ${errorMessage(e)}`);
+    s.refuse(errorMessage(e));
+  } finally {
+    sessions.delete(s);
+  }
+}
+
+// Stopped while its VM lives, the proxy hands each shim back to itself. With
+// the VM gone, its containers died: a sandbox being deleted (which holds the
+// lock the exit records need) gets "killed" at once, one whose VM died by
+// itself gets its exits recorded first.
+type End = "stopped" | "deleted" | "vm-died";
+
+async function settle(relay: RelayServer, sessions: Set<RelaySession>, end: End): Promise<void> {
+  const deadline = Date.now() + (end === "vm-died" ? SETTLE_MS : 0);
+  while (sessions.size && Date.now() < deadline) await Bun.sleep(50);
+  if (end !== "stopped") for (const s of sessions) s.exit(KILLED);
+  relay.close();
+}
+
