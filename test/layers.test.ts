@@ -15,7 +15,7 @@ const ROOT = join(import.meta.dirname, "..");
 const LAYERS: readonly (readonly string[])[] = [
   ["sys"], // the one libc binding
   ["core"],
-  ["config", "oci"],
+  ["config", "oci", "relay"], // relay: a shim's stdio carried to its proxy
   ["persist", "protocol"],
   ["guest", "network", "cgroups"], // guest assets; the netns a sandbox is given; its host cgroup
   ["hypervisor"],

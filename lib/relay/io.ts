@@ -9,6 +9,7 @@ export interface ShimIO {
   input: AsyncIterable<Uint8Array>; // the caller's stdin, until its end
   onSignal(handler: (signal: number) => void): void;
   onResize(handler: (rows: number, cols: number) => void): void; // with a terminal only
+  gone?: Promise<void>; // a relayed stand-in went away before the process exited
 }
 
 // Signals the stand-in passes on to the process it stands for.

@@ -94,7 +94,15 @@ function newSession(sock: Socket, hello: Hello) {
   let size: [number, number] | undefined;
   const send = (type: number, payload?: Uint8Array | object) =>
     sock.destroyed || sock.write(encodeFrame(type, payload)) ? undefined : drained(sock);
-  sock.on("close", () => ((inputEnded = true), wake?.()));
+  // A stand-in that goes away without having sent the end of its stdin
+  // leaves the process's stdin open (the input below fails instead).
+  let exited = false;
+  const gone = new Promise<void>((resolve) =>
+    sock.on("close", () => {
+      wake?.();
+      if (!exited) resolve();
+    }),
+  );
   const input: AsyncIterable<Uint8Array> = {
     async *[Symbol.asyncIterator]() {
       for (;;) {
@@ -104,6 +112,7 @@ function newSession(sock: Socket, hello: Hello) {
           if (queued < INBOX_HIGH) sock.resume();
           yield c;
         } else if (inputEnded) return;
+        else if (sock.destroyed) throw new Error("the shim went away");
         else await new Promise<void>((r) => (wake = r));
       }
     },
@@ -119,6 +128,7 @@ function newSession(sock: Socket, hello: Hello) {
       onResize = h;
       if (size) h(...size);
     },
+    gone,
   };
   const frame = (type: number, payload: Uint8Array) => {
     if (type === Frame.Stdin) {
@@ -144,7 +154,7 @@ function newSession(sock: Socket, hello: Hello) {
     public: {
       hello,
       io,
-      exit: (code: number) => sock.end(encodeFrame(Frame.Exit, { code })),
+      exit: (code: number) => ((exited = true), sock.end(encodeFrame(Frame.Exit, { code }))),
       refuse: (message: string) => sock.end(encodeFrame(Frame.Refused, { message })),
     } satisfies RelaySession,
   };

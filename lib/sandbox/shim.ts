@@ -38,9 +38,15 @@ export async function runShim(ctx: Context, t: ShimTarget, io: ShimIO, opts: { t
   const died = vmDeath(ctx, doc);
   const code = await Promise.race([relayUntilExit(ctx, doc, t, io, opts, died.isDead), died.promise]);
   died.stop();
+  if (code === STAND_IN_GONE) return code; // as a killed shim, it records nothing
   if (!t.execId) await recordExit(ctx, t, code);
   return code;
 }
+
+// A relayed shim that went away before its process exited (killed, or
+// replaced by a restore's): its relay stops as the shim itself would have
+// stopped, leaving the process's output and stdin to the agent.
+export const STAND_IN_GONE = -1;
 
 // Polls /proc for the VM's vital processes (none for the local driver).
 function vmDeath(ctx: Context, doc: SandboxDoc) {
@@ -65,17 +71,21 @@ function vmDeath(ctx: Context, doc: SandboxDoc) {
 // retried through a new one (connect replaces it); the agent kept the output.
 async function relayUntilExit(ctx: Context, doc: SandboxDoc, t: ShimTarget, io: ShimIO, opts: { tty?: boolean }, vmDead: () => boolean): Promise<number> {
   const link: Link = { agent: await connect(ctx, doc) };
+  let gone = false;
+  void io.gone?.then(() => ((gone = true), link.agent.close()));
+  const warn = (what: string) => (e: unknown) => void (gone || log.warn(`shim: ${what}: ${errorMessage(e)}`));
   forwardSignals(link, t, io);
   if (opts.tty) io.onResize((rows, cols) => resizer(link.agent, t)(rows, cols));
-  pumpInput(link.agent, t, io.input).catch((e) => log.warn(`shim: input: ${errorMessage(e)}`));
+  pumpInput(link.agent, t, io.input).catch(warn("input"));
   for (let reconnected = false; ; reconnected = true) {
-    const output = pumpOutput(link.agent, t, io.write).catch((e) => log.warn(`shim: output: ${errorMessage(e)}`));
+    const output = pumpOutput(link.agent, t, io.write).catch(warn("output"));
     try {
       const code = await waitExit(link.agent, t);
       await drainOutput(output);
       link.agent.close();
       return code;
     } catch (e) {
+      if (gone) return STAND_IN_GONE;
       // A guest whose agent died starts a new one, which never ran this
       // process: it died with the old agent (the new one removes its remains).
       if (reconnected && errorCode(e) === ErrorCode.NotFound) {
