@@ -14,7 +14,6 @@ export interface RelaySession {
 }
 
 export interface RelayServer {
-  active(): number;
   close(): void;
 }
 
@@ -31,7 +30,6 @@ export async function serveRelay(path: string, sandboxId: string, onSession: (s:
   });
   await new Promise<void>((resolve, reject) => server.once("error", reject).listen(path, resolve));
   return {
-    active: () => open.size,
     close() {
       server.close();
       for (const s of open) s.destroy();
@@ -42,15 +40,14 @@ export async function serveRelay(path: string, sandboxId: string, onSession: (s:
 
 function accept(sock: Socket, sandboxId: string, onSession: (s: RelaySession) => void): void {
   const frames = new FrameReader();
-  let session: ReturnType<typeof newSession> | undefined;
+  let session: Session | undefined;
   sock.on("data", (chunk: Buffer) => {
     try {
       frames.push(chunk, (type, payload) => {
         if (session) return session.frame(type, payload);
-        const hello = checkHello(type, payload, sandboxId);
-        session = newSession(sock, hello);
+        session = new Session(sock, checkHello(type, payload, sandboxId));
         sock.write(encodeFrame(Frame.Ready, { v: RELAY_VERSION }));
-        onSession(session.public);
+        onSession(session);
       });
     } catch (e) {
       sock.end(encodeFrame(Frame.Refused, { message: errorMessage(e) }));
@@ -68,6 +65,8 @@ function checkHello(type: number, payload: Uint8Array, sandboxId: string): Hello
   return { v: h.v, sandboxId, containerId: h.containerId, execId: h.execId, tty: h.tty === true };
 }
 
+const isCount = (n: unknown, max: number): n is number => Number.isInteger(n) && (n as number) > 0 && (n as number) <= max;
+
 // Stdin the stand-in sent and the relay has not yet passed on; past this
 // much the socket is not read until it drains.
 const INBOX_HIGH = 1 << 20;
@@ -83,79 +82,93 @@ function drained(sock: Socket): Promise<void> {
   });
 }
 
-function newSession(sock: Socket, hello: Hello) {
-  const inbox: Uint8Array[] = [];
-  let queued = 0;
-  let inputEnded = false;
-  let wake: (() => void) | undefined;
-  let onSignal: ((signal: number) => void) | undefined;
-  let onResize: ((rows: number, cols: number) => void) | undefined;
-  const signals: number[] = [];
-  let size: [number, number] | undefined;
-  const send = (type: number, payload?: Uint8Array | object) =>
-    sock.destroyed || sock.write(encodeFrame(type, payload)) ? undefined : drained(sock);
-  // A stand-in that goes away without having sent the end of its stdin
-  // leaves the process's stdin open (the input below fails instead).
-  let exited = false;
-  const gone = new Promise<void>((resolve) =>
-    sock.on("close", () => {
-      wake?.();
-      if (!exited) resolve();
-    }),
-  );
-  const input: AsyncIterable<Uint8Array> = {
-    async *[Symbol.asyncIterator]() {
-      for (;;) {
-        const c = inbox.shift();
-        if (c) {
-          queued -= c.length;
-          if (queued < INBOX_HIGH) sock.resume();
-          yield c;
-        } else if (inputEnded) return;
-        else if (sock.destroyed) throw new Error("the shim went away");
-        else await new Promise<void>((r) => (wake = r));
-      }
-    },
-  };
-  const io: ShimIO = {
-    write: (stream, data) => send(stream === "stderr" ? Frame.Stderr : Frame.Stdout, data),
-    input,
-    onSignal(h) {
-      onSignal = h;
-      for (const s of signals.splice(0)) h(s);
-    },
-    onResize(h) {
-      onResize = h;
-      if (size) h(...size);
-    },
-    gone,
-  };
-  const frame = (type: number, payload: Uint8Array) => {
-    if (type === Frame.Stdin) {
-      inbox.push(payload);
-      queued += payload.length;
-      if (queued >= INBOX_HIGH) sock.pause();
-    } else if (type === Frame.StdinEnd) inputEnded = true;
-    else if (type === Frame.Signal) {
-      const { signal } = decodeJson<{ signal: number }>(payload);
-      if (onSignal) onSignal(signal);
-      else signals.push(signal);
-      return;
-    } else if (type === Frame.Resize) {
-      const { rows, cols } = decodeJson<{ rows: number; cols: number }>(payload);
-      size = [rows, cols];
-      onResize?.(rows, cols);
-      return;
+// One stand-in's connection. Signals and a size that arrive before the relay
+// set its handlers wait for them.
+class Session implements RelaySession {
+  readonly io: ShimIO;
+  private readonly inbox: Uint8Array[] = [];
+  private queued = 0;
+  private inputEnded = false;
+  private exited = false;
+  private wake: (() => void) | undefined;
+  private onSignal: ((signal: number) => void) | undefined;
+  private onResize: ((rows: number, cols: number) => void) | undefined;
+  private readonly signals: number[] = [];
+  private size: [number, number] | undefined;
+
+  constructor(
+    private readonly sock: Socket,
+    readonly hello: Hello,
+  ) {
+    // A stand-in that goes away without having sent the end of its stdin
+    // leaves the process's stdin open (the input fails instead).
+    const gone = new Promise<void>((resolve) =>
+      sock.on("close", () => {
+        this.wake?.();
+        if (!this.exited) resolve();
+      }),
+    );
+    this.io = {
+      write: (stream, data) => this.send(stream === "stderr" ? Frame.Stderr : Frame.Stdout, data),
+      input: { [Symbol.asyncIterator]: () => this.input() },
+      onSignal: (h) => {
+        this.onSignal = h;
+        for (const s of this.signals.splice(0)) h(s);
+      },
+      onResize: (h) => {
+        this.onResize = h;
+        if (this.size) h(...this.size);
+      },
+      gone,
+    };
+  }
+
+  exit(code: number): void {
+    this.exited = true;
+    this.sock.end(encodeFrame(Frame.Exit, { code }));
+  }
+
+  refuse(message: string): void {
+    this.sock.end(encodeFrame(Frame.Refused, { message }));
+  }
+
+  private send(type: number, payload: Uint8Array): Promise<void> | undefined {
+    return this.sock.destroyed || this.sock.write(encodeFrame(type, payload)) ? undefined : drained(this.sock);
+  }
+
+  private async *input(): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      const c = this.inbox.shift();
+      if (c) {
+        this.queued -= c.length;
+        if (this.queued < INBOX_HIGH) this.sock.resume();
+        yield c;
+      } else if (this.inputEnded) return;
+      else if (this.sock.destroyed) throw new Error("the shim went away");
+      else await new Promise<void>((r) => (this.wake = r));
     }
-    wake?.();
-  };
-  return {
-    frame,
-    public: {
-      hello,
-      io,
-      exit: (code: number) => ((exited = true), sock.end(encodeFrame(Frame.Exit, { code }))),
-      refuse: (message: string) => sock.end(encodeFrame(Frame.Refused, { message })),
-    } satisfies RelaySession,
-  };
+  }
+
+  frame(type: number, payload: Uint8Array): void {
+    if (type === Frame.Stdin) {
+      this.inbox.push(payload);
+      this.queued += payload.length;
+      if (this.queued >= INBOX_HIGH) this.sock.pause();
+    } else if (type === Frame.StdinEnd) this.inputEnded = true;
+    else if (type === Frame.Signal) this.signal(decodeJson<{ signal: unknown }>(payload).signal);
+    else if (type === Frame.Resize) this.resize(decodeJson<{ rows: unknown; cols: unknown }>(payload));
+    this.wake?.();
+  }
+
+  private signal(sig: unknown): void {
+    if (!isCount(sig, 64)) throw new Error(`signal ${JSON.stringify(sig)} is not a signal number`);
+    if (this.onSignal) this.onSignal(sig);
+    else this.signals.push(sig);
+  }
+
+  private resize({ rows, cols }: { rows: unknown; cols: unknown }): void {
+    if (!isCount(rows, 0xffff) || !isCount(cols, 0xffff)) throw new Error(`terminal size ${rows}x${cols} is out of range`);
+    this.size = [rows, cols];
+    this.onResize?.(rows, cols);
+  }
 }

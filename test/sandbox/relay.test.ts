@@ -112,4 +112,16 @@ describe("the proxy's relay socket", () => {
     expect(await hello(dir, base)).toBe(`${Frame.Ready}: {"v":1}`);
     expect(sessions).toBe(1);
   });
+
+  it("ends a relay whose frame it cannot take, saying why", async () => {
+    const dir = await relay(() => {});
+    const sock = createConnection(join(dir, "relay.sock"));
+    const seen: string[] = [];
+    const frames = new FrameReader();
+    sock.on("data", (b: Buffer) => frames.push(b, (type, payload) => seen.push(`${type} ${new TextDecoder().decode(payload)}`)));
+    sock.write(encodeFrame(Frame.Hello, { v: 1, sandboxId: SANDBOX, containerId: "c1", tty: true }));
+    sock.write(encodeFrame(Frame.Resize, { rows: 0, cols: 80 }));
+    await new Promise((r) => sock.on("close", r));
+    expect(seen).toEqual([`${Frame.Ready} {"v":1}`, `${Frame.Refused} {"message":"terminal size 0x80 is out of range"}`]);
+  });
 });
