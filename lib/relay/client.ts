@@ -1,6 +1,6 @@
 import { createConnection } from "node:net";
 import { Frame, FrameReader, RELAY_VERSION, decodeJson, encodeFrame, type Hello } from "./frames.ts";
-import type { ShimIO, Stdin } from "./io.ts";
+import type { OwnIO, Stdin } from "./io.ts";
 
 // How a relayed stand-in ended: with the exit status the proxy sent, or with
 // the relay lost (or refused) before it, and the reason. The caller then
@@ -10,7 +10,7 @@ export type RelayEnd = { exit: number } | { lost: string };
 // `husk shim --relay`: the stand-in of a container process hands its stdio,
 // signals and terminal size to the sandbox's proxy over socket, which relays
 // them to the agent, records the exit and sends back the status to exit with.
-export function relayThroughProxy(socket: string, hello: Omit<Hello, "v">, io: ShimIO & { stdin: Stdin }): Promise<RelayEnd> {
+export function relayThroughProxy(socket: string, hello: Omit<Hello, "v">, io: OwnIO): Promise<RelayEnd> {
   return new Promise((resolve) => {
     const sock = createConnection(socket);
     const frames = new FrameReader();
@@ -35,7 +35,7 @@ export function relayThroughProxy(socket: string, hello: Omit<Hello, "v">, io: S
           else if (type === Frame.Ready) {
             io.onSignal((signal) => send(Frame.Signal, { signal }));
             if (hello.tty) io.onResize((rows, cols) => send(Frame.Resize, { rows, cols }));
-            void pumpStdin(io.stdin, send, () => ended, () => new Promise((r) => sock.once("drain", r)));
+            void pumpStdin(io.input, send, () => ended, () => new Promise((r) => sock.once("drain", r)));
           }
         });
       } catch (e) {

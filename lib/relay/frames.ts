@@ -31,7 +31,7 @@ export interface Hello {
 }
 
 const HEADER = 5;
-export const MAX_FRAME = 4 << 20;
+const MAX_FRAME = 4 << 20;
 
 export function encodeFrame(type: number, payload: Uint8Array | object = new Uint8Array(0)): Uint8Array {
   const body = payload instanceof Uint8Array ? payload : new TextEncoder().encode(JSON.stringify(payload));

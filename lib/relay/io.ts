@@ -13,7 +13,7 @@ export interface ShimIO {
 }
 
 // Signals the stand-in passes on to the process it stands for.
-export const FORWARDED_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const;
+const FORWARDED_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const;
 
 // stdin, read so that a reader may stop and another take over without a
 // chunk falling between them: peek() shows the next chunk (undefined at the
@@ -43,17 +43,20 @@ export class Stdin implements AsyncIterable<Uint8Array> {
 // handler set later replaces the earlier one (a shim whose relay was lost
 // goes on relaying by itself), and signals are caught from the start, so
 // none ends the stand-in before a handler is there (they wait for it).
-export function ownIO(tty: boolean): ShimIO & { stdin: Stdin } {
+export type OwnIO = ShimIO & { input: Stdin };
+
+// Writes to our own fds 1 and 2.
+export const writeOwn: ShimIO["write"] = (stream, data) => writeFully(stream === "stderr" ? 2 : 1, data);
+
+export function ownIO(tty: boolean): OwnIO {
   let onSignal: ((signal: number) => void) | undefined;
   const early: number[] = [];
   for (const sig of FORWARDED_SIGNALS)
     process.on(sig, () => (onSignal ? onSignal(constants.signals[sig]) : early.push(constants.signals[sig])));
   let onResize: ((rows: number, cols: number) => void) | undefined;
-  const stdin = new Stdin();
   return {
-    stdin,
-    input: stdin,
-    write: (stream, data) => writeFully(stream === "stderr" ? 2 : 1, data),
+    input: new Stdin(),
+    write: writeOwn,
     onSignal(handler) {
       onSignal = handler;
       for (const s of early.splice(0)) handler(s);

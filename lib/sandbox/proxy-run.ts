@@ -22,9 +22,9 @@ export async function runProxy(ctx: Context, sandboxId: string): Promise<void> {
   const { serveProxy } = await import("../protocol/proxy.ts");
   // One bad call must not leave the sandbox unmanageable: log it and go on.
   process.on("uncaughtException", (e) => log.error(`proxy: ${errorMessage(e)}`));
-  const sessions = new Set<RelaySession>();
+  const sessions = new Map<RelaySession, Promise<void>>();
   // The relay first: whoever sees proxy.sock (startDaemon) may spawn a shim.
-  const relay = await serveRelay(relaySocket(ctx, sandboxId), sandboxId, (s) => void relayShim(ctx, s, sessions));
+  const relay = await serveRelay(relaySocket(ctx, sandboxId), sandboxId, (s) => void sessions.set(s, relayShim(ctx, s, sessions)));
   const server = serveProxy(proxySocket(ctx, sandboxId), () => driver.dialAgent(vm, 30_000));
   const end = await new Promise<End>((resolve) => {
     for (const sig of ["SIGTERM", "SIGINT"] as const)
@@ -41,8 +41,7 @@ export async function runProxy(ctx: Context, sandboxId: string): Promise<void> {
 }
 
 // Each relayed shim's life, as `husk shim` would live it by itself.
-async function relayShim(ctx: Context, s: RelaySession, sessions: Set<RelaySession>): Promise<void> {
-  sessions.add(s);
+async function relayShim(ctx: Context, s: RelaySession, sessions: Map<RelaySession, Promise<void>>): Promise<void> {
   const { sandboxId, containerId, execId, tty } = s.hello;
   try {
     s.exit(await runShim(ctx, { sandboxId, containerId, execId }, s.io, { tty }));
@@ -60,10 +59,8 @@ async function relayShim(ctx: Context, s: RelaySession, sessions: Set<RelaySessi
 // itself gets its exits recorded first.
 type End = "stopped" | "deleted" | "vm-died";
 
-async function settle(relay: RelayServer, sessions: Set<RelaySession>, end: End): Promise<void> {
-  const deadline = Date.now() + (end === "vm-died" ? SETTLE_MS : 0);
-  while (sessions.size && Date.now() < deadline) await Bun.sleep(50);
-  if (end !== "stopped") for (const s of sessions) s.exit(KILLED);
+async function settle(relay: RelayServer, sessions: Map<RelaySession, Promise<void>>, end: End): Promise<void> {
+  if (end === "vm-died") await Promise.race([Promise.all(sessions.values()), Bun.sleep(SETTLE_MS)]);
+  if (end !== "stopped") for (const s of sessions.keys()) s.exit(KILLED);
   relay.close();
 }
-

@@ -1,10 +1,10 @@
 import { join } from "node:path";
 import { childEnv } from "../config/index.ts";
-import { errorMessage, log } from "../core/index.ts";
+import { log } from "../core/index.ts";
 import { rmSync } from "node:fs";
 import { running, startDaemon, stopProcess } from "../hypervisor/index.ts";
 import type { ProxyRecord, SandboxDoc } from "../persist/index.ts";
-import { driverOfDoc, vmAlive, vmOf } from "./vm.ts";
+import { driverOfDoc, vmAlive } from "./vm.ts";
 import type { Context } from "./context.ts";
 import { socketDir } from "./paths.ts";
 

@@ -1,19 +1,17 @@
-import { errorMessage, log, makeRaw, restoreTermios, watchWindowSize, writeFully } from "../core/index.ts";
+import { errorMessage, log, makeRaw, restoreTermios, watchWindowSize } from "../core/index.ts";
 import { isatty } from "node:tty";
 import { OutputStream } from "../protocol/index.ts";
 import type { AgentClient } from "../protocol/client/index.ts";
-import type { ShimIO } from "../relay/index.ts";
+import { writeOwn } from "../relay/index.ts";
 
 export interface ProcessRef {
   containerId: string;
   execId?: string;
 }
 
-const ownFds: ShimIO["write"] = (stream, data) => writeFully(stream === "stderr" ? 2 : 1, data);
-
 // Copies the process's stdout and stderr (by default to our fds 1 and 2)
 // until both end.
-export async function pumpOutput(agent: AgentClient, ref: ProcessRef, write = ownFds): Promise<void> {
+export async function pumpOutput(agent: AgentClient, ref: ProcessRef, write = writeOwn): Promise<void> {
   const stream = agent.rpc.streamOutput(
     { containerId: ref.containerId, execId: ref.execId ?? "", streams: [OutputStream.STDOUT, OutputStream.STDERR] },
     { timeoutMs: 0 },
