@@ -38,12 +38,15 @@ export function parseListen(spec: string): AgentListener {
   );
 }
 
-// The guest runs from its initramfs: / is the kernel's rootfs (ramfs/tmpfs).
-function rootIsRamfs(): boolean {
+// Nothing can pivot_root away from the kernel's own rootfs, the root of a
+// guest whose init did not bind it over itself (assets of 0.2.0 and before, or a
+// failed bind): its mount is its own parent in mountinfo.
+function rootIsKernelRootfs(): boolean {
   try {
     return readFileSync("/proc/self/mountinfo", "utf8").split("\n").some((l) => {
       const [pre, post] = l.split(" - ");
-      return pre?.split(" ")[4] === "/" && /^(rootfs|ramfs|tmpfs) /.test(post ?? "");
+      const [id, parent, , , mountPoint] = pre?.split(" ") ?? [];
+      return mountPoint === "/" && id === parent && /^(rootfs|ramfs|tmpfs) /.test(post ?? "");
     });
   } catch {
     return false;
@@ -106,7 +109,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   const vsockPort = /^vsock:(\d+)$/.exec(o.listen)?.[1];
   const listener = vsockPort ? undefined : parseListen(o.listen);
   if (o.guest) protectFromOom();
-  const engine = await Engine.open({ stateDir: o.stateDir, runtime: o.runtime, noPivot: o.guest && rootIsRamfs(), guest: o.guest });
+  const engine = await Engine.open({ stateDir: o.stateDir, runtime: o.runtime, noPivot: o.guest && rootIsKernelRootfs(), guest: o.guest });
   const impl = agentService({ engine, guest: o.guest, ociRuntime: o.runtime, ociRuntimeVersion: runtimeVersion(o.runtime) });
   const serve = (l: AgentListener) => serveAgent(impl, l, { agentVersion: VERSION, capabilities: AGENT_CAPABILITIES });
   const server = vsockPort ? serveVsock(Number(vsockPort), serve) : serve(listener!);

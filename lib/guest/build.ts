@@ -25,11 +25,20 @@ export interface GuestBuildResult {
 }
 
 const KERNEL_META = "linux-image-cloud-amd64";
-const USER_PKGS = ["busybox-static", "runc", "libseccomp2", "libc6"];
-const VIRTIOFSD_SUITE = "trixie";
+// crun, not runc, runs the guest's containers: under TCG its create takes a
+// third of runc's, and it with its libraries takes a quarter of runc's room
+// in the initramfs (docs/architecture.md). A crun that knows runtime-spec
+// 1.2 (1.21) is Debian trixie's, linked against trixie's glibc: both come
+// from trixie, as virtiofsd does.
+const HOST_PKGS = ["busybox-static"];
+const RUNTIME_SUITE = "trixie";
+const RUNTIME_PKGS = ["crun", "libc6", "libseccomp2", "libcap2", "libsystemd0", "libyajl2"];
 const VIRTIOFSD_PKGS = ["virtiofsd", "libc6", "libcap-ng0", "libseccomp2", "libgcc-s1"];
-// What runc and the (glibc-linked) Bun agent load in the guest.
-const GUEST_LIBS = ["ld-linux-x86-64.so.2", "libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1", "libseccomp.so.2"];
+// What crun and the (glibc-linked) Bun agent load in the guest.
+const GUEST_LIBS = [
+  ...["ld-linux-x86-64.so.2", "libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1"],
+  ...["libseccomp.so.2", "libsystemd.so.0", "libyajl.so.2", "libcap.so.2"],
+];
 const LIB_DIRS = ["lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "usr/lib64"];
 export const GUEST_CMDLINE = "quiet panic=-1";
 
@@ -86,7 +95,7 @@ function initramfs(userRoot: string, modulesRoot: string, release: string, modul
   for (const d of ["dev", "proc", "sys", "run", "tmp", "root", "etc/husk", "var/lib"]) t.dir(d);
   t.file("init", new TextEncoder().encode(initScript(release)), 0o755);
   t.file("bin/busybox", readFileSync(resolveIn(userRoot, "bin/busybox")), 0o755);
-  t.file("usr/sbin/runc", readFileSync(resolveIn(userRoot, "usr/sbin/runc")), 0o755);
+  t.file("usr/bin/crun", readFileSync(resolveIn(userRoot, "usr/bin/crun")), 0o755);
   for (const lib of GUEST_LIBS) t.file(`lib/x86_64-linux-gnu/${lib}`, readFileSync(findLib(userRoot, lib)), 0o755);
   t.link("lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
   for (const m of modules) t.file(`lib/modules/${release}/${m}`, readFileSync(join(modulesRoot, m)));
@@ -130,12 +139,12 @@ export async function buildGuest(opts: GuestBuildOptions): Promise<GuestBuildRes
   mkdirSync(opts.dest, { recursive: true });
 
   const host: AptSource = { suite: "", cacheDir };
-  const trixie: AptSource = { suite: VIRTIOFSD_SUITE, cacheDir };
+  const trixie: AptSource = { suite: RUNTIME_SUITE, cacheDir };
   say(`resolving ${KERNEL_META}`);
   const kernelPkg = dependencyOf(host, KERNEL_META, "linux-image-");
   say(`downloading packages into ${cacheDir}`);
-  const userDebs = downloadDebs(host, [kernelPkg, ...USER_PKGS]);
-  say(`downloading virtiofsd from Debian ${VIRTIOFSD_SUITE}`);
+  say(`downloading crun and virtiofsd from Debian ${RUNTIME_SUITE}`);
+  const userDebs = [...downloadDebs(host, [kernelPkg, ...HOST_PKGS]), ...downloadDebs(trixie, RUNTIME_PKGS)];
   const vfsDebs = downloadDebs(trixie, VIRTIOFSD_PKGS);
   const all: Deb[] = [...userDebs, ...vfsDebs];
   const downloaded = all.filter((d) => d.downloaded).map((d) => d.name);

@@ -17,12 +17,22 @@ export const AGENT_PORT_NAME = "agent";
 export const AGENT_IN_SHARE = ".husk/agent";
 export const GUEST_PROBE_MARK = "husk-guest-probe-ok";
 export const GUEST_READY_MARK = "husk-init: ready";
+// The OCI runtime the guest's agent runs containers with (lib/guest/build.ts packs it).
+export const GUEST_OCI_RUNTIME = "crun";
 
 export function initScript(kernelRelease: string): string {
   return `#!/bin/busybox sh
 /bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin
 /bin/busybox --install -s /bin
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+# Nothing can pivot_root away from the kernel's rootfs, so an OCI runtime
+# would have to chroot (--no-pivot), and crun then drops a bind mount's
+# rshared. A bind of / moved over / is an ordinary mount it can pivot from.
+if [ -z "$HUSK_REBOUND" ]; then
+  mkdir -p /.root && mount --bind / /.root && cd /.root && mount --move . / && HUSK_REBOUND=1 exec chroot . /init
+  echo "husk-init: cannot rebind / over itself: containers run without pivot_root" >/dev/console
+fi
+unset HUSK_REBOUND
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -81,7 +91,7 @@ case "$mode" in
   *) fails=0
      while :; do
        started=$(date +%s)
-       ${jscAssignments()} "$agent" agent --channel "$channel" </dev/null >/dev/console 2>&1
+       ${jscAssignments()} "$agent" agent --channel "$channel" --runtime ${GUEST_OCI_RUNTIME} </dev/null >/dev/console 2>&1
        status=$?
        echo "husk-init: agent exited with status $status" >/dev/console
        [ "$status" = 0 ] && break

@@ -19,7 +19,8 @@ import { checkGuestResources, inGuest } from "./guest-spec.ts";
 import { Proc } from "./process.ts";
 import { Reaper } from "./reaper.ts";
 import { mountsUnder, prepareRootfs, unmountUnder, type PreparedRootfs } from "./rootfs.ts";
-import { Runc } from "./runc.ts";
+import { clearHookOutput, forCrun, runcHookWording } from "./crun.ts";
+import { HOOK_FAILED, Runc, isRuntimeInit } from "./runc.ts";
 import { OutputBuffer, pipeIo, terminalIo, type ProcessIo } from "./stdio.ts";
 import {
   CreateOptionsSchema,
@@ -85,22 +86,25 @@ const REAP_TIMEOUT_MS = 10_000;
 const MAX_DIR_NAME = 200;
 const START_HOOKS_WAIT_MS = 10_000;
 
-// runc start returns once init is told to go; init then runs the
+// The runtime's start returns once init is told to go; init then runs the
 // startContainer hooks and only afterwards execs the process. A hook that
 // fails makes init exit with the error on the container's output, so wait
 // (bounded: the caller holds a lock) until init is either the process or gone.
-async function startHooksRan(c: Container): Promise<void> {
+async function startHooksRan(c: Container, crun: boolean): Promise<void> {
   const deadline = Date.now() + START_HOOKS_WAIT_MS;
   while (c.init.running && Date.now() < deadline) {
     const comm = readComm(c.init.pid);
-    if (comm !== undefined && !comm.startsWith("runc:")) return;
+    if (comm !== undefined && !isRuntimeInit(comm)) return;
     await sleep(20);
   }
   if (c.init.running) return; // hooks still running: nothing to judge yet
   const { stdout, stderr } = c.init.io;
-  const said = () => `${stderr.head}\n${stdout.head}`.split(/\r?\n/).find((l) => l.includes("error running hook"));
+  const said = () => `${stderr.head}\n${stdout.head}`.split(/\r?\n/).find((l) => HOOK_FAILED.test(l));
   for (let i = 0; i < 50 && !said() && !(stderr.ended && stdout.ended); i++) await sleep(20);
-  const why = said() ?? `its init exited with status ${c.init.exit!.exitCode} before running the process`;
+  const line = said();
+  const why = line
+    ? crun ? runcHookWording(line, c.spec.hooks?.startContainer, c.dir) : line
+    : `its init exited with status ${c.init.exit!.exitCode} before running the process`;
   throw new HuskError(`cannot start container ${c.id}: ${why}`, { code: ErrorCode.FailedPrecondition });
 }
 
@@ -207,14 +211,15 @@ export class Engine {
       const { bundle, spec } = prepared;
       rootfs = prepared.rootfs;
       // runc runs every container from a config.json of ours in dir.
-      writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
+      writeFileSync(join(dir, "config.json"), JSON.stringify(this.runc.crun ? forCrun(spec, dir) : spec));
       const terminal = spec.process?.terminal === true;
       const pidFile = join(dir, "init.pid");
       const { io, pid } = await this.launch(`container ${id}`, terminal, (extra) =>
         ["create", "--bundle", dir, "--pid-file", pidFile, ...(this.noPivot ? ["--no-pivot"] : []), ...extra, id],
         pidFile,
       ).catch((e) => {
-        throw new HuskError(`cannot create container ${id}: ${errorMessage(e)}`, { code: errorCode(e), cause: e });
+        const why = this.runc.crun ? runcHookWording(errorMessage(e), spec.hooks?.createContainer, dir) : errorMessage(e);
+        throw new HuskError(`cannot create container ${id}: ${why}`, { code: errorCode(e), cause: e });
       });
       const c: Container = {
         id,
@@ -328,8 +333,9 @@ export class Engine {
   start(id: string): Promise<void> {
     return this.locked(id, async (c) => {
       checkOperation(id, c.status, "start");
+      if (this.runc.crun) clearHookOutput(c.dir);
       await this.runc.run(["start", id]);
-      if (c.spec.hooks?.startContainer?.length) await startHooksRan(c);
+      if (c.spec.hooks?.startContainer?.length) await startHooksRan(c, this.runc.crun);
       c.status = nextStatus(c.status, "running"); // stays stopped if the init already exited
     });
   }

@@ -2,12 +2,23 @@ import { readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { ErrorCode, HuskError, errorMessage } from "../../core/index.ts";
+import { isCrun } from "./crun.ts";
 
 // The OCI runtime binary (runc; crun speaks the same CLI). Every call uses a
 // private --root so the host's own runc state is never seen or touched, and a
 // private --log so errors come back as runc's own message.
 
 type Fd = number | "ignore";
+
+// A container's init is still the runtime's code (waiting to start, running
+// startContainer hooks) while its comm is runc's "runc:[2:INIT]" or crun's
+// re-executed copy of itself ("memfd:crun_cloned"); afterwards it is the process.
+export function isRuntimeInit(comm: string): boolean {
+  return comm.startsWith("runc:") || comm.startsWith("memfd:crun") || comm === "crun";
+}
+
+// How each runtime words a startContainer hook that failed.
+export const HOOK_FAILED = /error running hook|error executing hook/;
 
 export interface RuncCall {
   stdio?: [Fd, Fd, Fd]; // pass-through stdio for create/exec; default captures stdout
@@ -45,6 +56,7 @@ class Slots {
 }
 
 export class Runc {
+  readonly crun: boolean;
   private seq = 0;
   private readonly slots = new Slots(runcSlots());
 
@@ -52,7 +64,9 @@ export class Runc {
     readonly binary: string,
     readonly root: string,
     private readonly logDir: string,
-  ) {}
+  ) {
+    this.crun = isCrun(binary);
+  }
 
   // Runs `<binary> --root R --log L --log-format json <args>`; resolves to stdout.
   async run(args: string[], call: RuncCall = {}): Promise<string> {
@@ -86,7 +100,7 @@ export class Runc {
         proc.exited,
       ]);
       if (code === 0) return stdout;
-      const why = lastError(logFile) || stderr.trim() || `exit status ${code}${proc.signalCode ? ` (${proc.signalCode})` : ""}`;
+      const why = lastError(readLog(logFile)) || (this.crun ? lastError(stderr) : "") || stderr.trim() || `exit status ${code}${proc.signalCode ? ` (${proc.signalCode})` : ""}`;
       // runc already says "runc create failed: ..." for most errors. Its
       // reasons have no kind we could tell apart: Unknown.
       throw new HuskError(why.includes(`${args[0]} failed:`) ? why : `${this.binary} ${args[0]}: ${why}`);
@@ -96,14 +110,17 @@ export class Runc {
   }
 }
 
-// runc --log-format json writes one {"level","msg"} object per line.
-function lastError(logFile: string): string {
-  let text = "";
+function readLog(logFile: string): string {
   try {
-    text = readFileSync(logFile, "utf8");
+    return readFileSync(logFile, "utf8");
   } catch {
     return "";
   }
+}
+
+// With --log-format json, runc writes one {"level","msg"} object per line to
+// its log; crun writes its errors so to stderr.
+function lastError(text: string): string {
   const lines = text.trim().split("\n").reverse();
   for (const line of lines) {
     try {
