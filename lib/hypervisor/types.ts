@@ -83,7 +83,7 @@ export interface Hypervisor<R extends VmRecord = VmRecord> {
   checkpoint?(vm: R, dest: string, opts?: CheckpointOptions): Promise<SnapshotRecord>;
   // Whether this host's VMM can take a checkpoint, and what identifies it
   // (a VM template is bound to the VMM that saved it).
-  snapshotSupport?(): SnapshotSupport;
+  snapshotSupport?(cacheDir?: string): SnapshotSupport; // cacheDir: where a slow answer may be kept
   // Into a new VM directory; the shared directory is already rebuilt.
   restore?(snapshot: SnapshotRecord, spec: VmSpec): Promise<R>;
 }

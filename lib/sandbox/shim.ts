@@ -48,13 +48,42 @@ export async function runShim(ctx: Context, t: ShimTarget, io: ShimIO, opts: { t
 // stopped, leaving the process's output and stdin to the agent.
 export const STAND_IN_GONE = -1;
 
+interface VmWatch {
+  promise: Promise<number>;
+  isDead: () => boolean;
+  stop: () => void;
+}
+
+// The proxy relays every container of its sandbox, and each relay asks the
+// same question: one watch per VM in a process, stopped with its last user.
+const watches = new Map<string, VmWatch & { users: number }>();
+
+function vmDeath(ctx: Context, doc: SandboxDoc): VmWatch {
+  const key = JSON.stringify([doc.id, doc.vm]); // a restore gives the sandbox a new VM
+  let w = watches.get(key);
+  if (!w) watches.set(key, (w = { ...pollVm(ctx, doc), users: 0 }));
+  const shared = w;
+  shared.users++;
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    if (--shared.users > 0) return;
+    shared.stop();
+    watches.delete(key);
+  };
+  return { promise: shared.promise, isDead: shared.isDead, stop };
+}
+
 // Polls /proc for the VM's vital processes (none for the local driver).
-function vmDeath(ctx: Context, doc: SandboxDoc) {
+function pollVm(ctx: Context, doc: SandboxDoc): VmWatch {
   let timer: ReturnType<typeof setInterval> | undefined;
   let dead = false;
+  let stopped = false;
   const promise = driverOfDoc(ctx, doc).then(
     (driver) =>
       new Promise<number>((resolve) => {
+        if (stopped) return;
         timer = setInterval(() => {
           if (vmAlive(driver, doc.vm!)) return;
           log.warn(`shim: the VM of sandbox ${doc.id} lost its VMM or virtiofsd; its containers died with it`);
@@ -64,7 +93,7 @@ function vmDeath(ctx: Context, doc: SandboxDoc) {
         }, WATCH_MS);
       }),
   );
-  return { promise, isDead: () => dead, stop: () => clearInterval(timer) };
+  return { promise, isDead: () => dead, stop: () => ((stopped = true), clearInterval(timer)) };
 }
 
 // Relays until the process exits. A call cut off by a dying proxy is

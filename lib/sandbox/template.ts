@@ -37,7 +37,7 @@ const thisHusk = () => `${VERSION} ${COMMIT}`;
 // size gives another key. A reason instead where templates cannot be used.
 function templateFor(ctx: Context, driver: Hypervisor, spec: VmSpec): Template | string {
   if (ctx.settings.vmTemplates === false) return "VM templates are off (vm.templates)";
-  const support = driver.features.checkpoint && driver.snapshotSupport?.();
+  const support = driver.features.checkpoint && driver.snapshotSupport?.(templatesDir(ctx));
   if (!support) return `the ${driver.name} driver cannot save a VM`;
   if ("refused" in support) return support.refused;
   const assets = bootableAssets(ctx.settings.guestDir, ctx.settings.guestVersion);

@@ -125,7 +125,7 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
       return checkpoint(vm, dest, { assetsVersion: vm.assetsVersion, ...cfg }, opts);
     },
 
-    snapshotSupport: () => snapshotSupport(qemuBin()),
+    snapshotSupport: (cacheDir) => snapshotSupport(qemuBin(), cacheDir),
 
     async restore(record, spec) {
       const snap = readSnapshot(record.path);

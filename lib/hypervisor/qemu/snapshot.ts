@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import * as v from "valibot";
 import { ErrorCode, HuskError, describeIssues, errorMessage } from "../../core/index.ts";
 import type { QemuVmRecord as QemuVm, SnapshotRecord } from "../../persist/index.ts";
@@ -61,21 +62,52 @@ function requireMigratable(version: string, what: string): void {
 }
 
 const versions = new Map<string, string>();
+const VERSION_RE = /^\d+\.\d+\.\d+$/;
 
 // Templates and checkpoints need a QEMU that migrates vhost-user-fs. Its
-// version comes from `qemu -version`, asked once per binary and change.
-export function snapshotSupport(bin: string): SnapshotSupport {
+// version comes from `qemu -version` (~80 ms), asked once per binary and
+// change: every `husk create` is a new process, so the answer is kept in
+// cacheDir too when one is given.
+export function snapshotSupport(bin: string, cacheDir?: string): SnapshotSupport {
   const st = statSync(bin);
   const identity = `${bin} ${st.size} ${st.mtimeMs}`;
-  let version = versions.get(identity);
-  if (!version) {
-    const r = spawnSync(bin, ["-version"], { encoding: "utf8", timeout: 10_000 });
-    version = /version (\d+\.\d+\.\d+)/.exec(r.stdout ?? "")?.[1] ?? "unknown";
-    versions.set(identity, version);
-  }
+  const version = versions.get(identity) ?? askedVersion(bin, identity, cacheDir);
+  versions.set(identity, version);
   // "mapped-ram": how a template is saved; a build that saves another way
   // (even one with the same commit label, a dirty tree) makes its own.
   return migratable(version) ? { vmm: `qemu ${version} ${identity} mapped-ram` } : { refused: refusal(version) };
+}
+
+function askedVersion(bin: string, identity: string, cacheDir: string | undefined): string {
+  const file = cacheDir && join(cacheDir, `vmm-version-${createHash("sha256").update(identity).digest("hex").slice(0, 16)}`);
+  const kept = file && readKept(file);
+  if (kept) return kept;
+  const r = spawnSync(bin, ["-version"], { encoding: "utf8", timeout: 10_000 });
+  const version = /version (\d+\.\d+\.\d+)/.exec(r.stdout ?? "")?.[1];
+  if (!version) return "unknown";
+  if (file) keep(file, version);
+  return version;
+}
+
+function readKept(file: string): string | undefined {
+  try {
+    const text = readFileSync(file, "utf8");
+    return VERSION_RE.test(text) ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// Written whole or not at all; a cache that cannot be written is only slower.
+function keep(file: string, version: string): void {
+  const tmp = `${file}.${process.pid}`;
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(tmp, version);
+    renameSync(tmp, file);
+  } catch {
+    rmSync(tmp, { force: true });
+  }
 }
 
 // Polls the migration until it ends; its error names what went wrong.
