@@ -28,7 +28,7 @@ describe.skipIf(!!skip)("husk guest build", () => {
     expect(readFileSync(join(a.dir, m.files.kernel.path)).subarray(0, 4).toString("latin1")).toBe("\x7fELF");
     const listing = spawnSync("busybox", ["cpio", "-t"], { input: readFileSync(join(a.dir, m.files.initrd.path)), encoding: "utf8", maxBuffer: 1 << 24 });
     const names = listing.stdout.split("\n");
-    for (const want of ["init", "bin/busybox", "usr/sbin/runc", "lib/x86_64-linux-gnu/libseccomp.so.2", `lib/modules/${m.kernelRelease}/kernel/fs/fuse/virtiofs.ko`])
+    for (const want of ["init", "bin/busybox", "usr/bin/crun", "lib/x86_64-linux-gnu/libseccomp.so.2", "lib/x86_64-linux-gnu/libsystemd.so.0", `lib/modules/${m.kernelRelease}/kernel/fs/fuse/virtiofs.ko`])
       expect(names).toContain(want);
     expect(m.modules).toEqual(expect.arrayContaining(["virtio_mmio", "virtio_console", "virtiofs", "fuse", "overlay", "vmw_vsock_virtio_transport"]));
 
