@@ -58,6 +58,7 @@ export async function bootSandbox(ctx: Context, opts: SandboxOptions, first?: Co
     const { saved, restored } = await startVm(ctx, driver, spec, vmNetwork(driver, opts));
     const channel = driver.channel(saved.vm!);
     proxy = channel.kind === "unix" ? undefined : await startProxy(ctx, opts.id);
+    if (proxy) log.debug(`sandbox ${opts.id}: proxy serving`);
     const agent = await handshake(saved, proxy?.socket ?? channel.path, opts.hostname, restored);
     log.debug(`sandbox ${opts.id}: agent ready`);
     crashPoint("create:agent-ready");
@@ -162,9 +163,13 @@ async function startVm(ctx: Context, driver: Hypervisor, spec: VmSpec, network?:
 
 async function handshake(doc: SandboxDoc, socket: string, hostname: string | undefined, restored: boolean): Promise<SandboxDoc["agent"]> {
   const agent = await connectAgent({ unix: socket }, { sandboxId: doc.id, what: `the agent of sandbox ${doc.id} at ${socket}` });
+  log.debug(`sandbox ${doc.id}: handshake done`);
   try {
-    if (restored) await refreshGuest(agent, doc.id);
-    if (agent.has("sandbox")) await agent.rpc.setupSandbox({ sandboxId: doc.id, hostname: hostname ?? "" });
+    // Independent calls, sent together: each round trip to a guest under TCG counts.
+    await Promise.all([
+      restored && refreshGuest(agent, doc.id),
+      agent.has("sandbox") && agent.rpc.setupSandbox({ sandboxId: doc.id, hostname: hostname ?? "" }),
+    ]);
     // An agent without "network" fails here by name: never an unnetworked container.
     if (doc.network?.interfaces?.length) await agent.rpc.configureNetwork(guestNetwork(doc.network));
     const n = agent.negotiated;
