@@ -19,6 +19,7 @@ export {
   spawnDetached,
   stopStrays,
   startDaemon,
+  launchDaemon,
   stopProcess,
   waitUntil,
   type DaemonSpec,

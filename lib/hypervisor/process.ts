@@ -155,14 +155,20 @@ export interface DaemonSpec {
 
 // This same husk as a long-lived helper serving a unix socket.
 export async function startDaemon(d: DaemonSpec): Promise<ProcessRef> {
+  const { process, ready } = launchDaemon(d);
+  await ready;
+  return process;
+}
+
+// The same, returned at once: ready settles when it serves (or has been
+// stopped for not serving in time).
+export function launchDaemon(d: DaemonSpec): { process: ProcessRef; ready: Promise<void> } {
   const [cmd, ...pre] = selfCommand();
   const proc = spawnDetached(cmd!, [...pre, ...d.args], d.logPath, { env: d.env ?? residentEnv() });
   const timeoutMs = d.timeoutMs ?? 10_000;
-  try {
-    await waitUntil(() => canConnect(d.socket), proc, `the ${d.what}`, d.logPath, timeoutMs);
-  } catch (e) {
+  const ready = waitUntil(() => canConnect(d.socket), proc, `the ${d.what}`, d.logPath, timeoutMs).catch(async (e) => {
     await terminate(proc.pid, proc.startTime, 0);
     throw e;
-  }
-  return proc;
+  });
+  return { process: proc, ready };
 }

@@ -12,7 +12,7 @@ import { destroySandbox } from "./destroy-sandbox.ts";
 import { socketDir } from "./paths.ts";
 import { VM_DEFAULTS } from "./sizing.ts";
 import { enterCgroup, hostCgroupPath, makeCgroup, removeCgroup } from "../cgroups/index.ts";
-import { startProxy, stopProxy } from "./proxy.ts";
+import { launchProxy, startProxy, stopProxy } from "./proxy.ts";
 import { refreshGuest, startFromTemplate } from "./template.ts";
 
 export interface SandboxOptions {
@@ -55,9 +55,14 @@ export async function bootSandbox(ctx: Context, opts: SandboxOptions, first?: Co
     if (driver.features.isolation === "vm") await placeOnHost(ctx, doc, opts);
     else if (opts.systemdCgroup) log.warn(`sandbox ${opts.id}: --systemd-cgroup: the ${driver.name} driver's runc gets cgroupsPath as a cgroupfs path`);
     const spec = { sandboxId: opts.id, vmDir: socketDir(ctx, opts.id), sharedDir, cpus: doc.config.cpus!, memoryMiB: doc.config.memoryMiB! };
+    // A VM's proxy starts with it and serves once the VM is recorded.
+    const early = driver.features.isolation === "vm" ? launchProxy(ctx, opts.id, PROXY_WAIT_MS) : undefined;
+    early?.ready.catch(() => {}); // awaited below; a failure before then stops it through `proxy`
+    proxy = early?.record;
     const { saved, restored } = await startVm(ctx, driver, spec, vmNetwork(driver, opts));
+    await early?.ready;
     const channel = driver.channel(saved.vm!);
-    proxy = channel.kind === "unix" ? undefined : await startProxy(ctx, opts.id);
+    if (!proxy && channel.kind !== "unix") proxy = await startProxy(ctx, opts.id);
     if (proxy) log.debug(`sandbox ${opts.id}: proxy serving`);
     const agent = await handshake(saved, proxy?.socket ?? channel.path, opts.hostname, restored);
     log.debug(`sandbox ${opts.id}: agent ready`);
@@ -70,6 +75,10 @@ export async function bootSandbox(ctx: Context, opts: SandboxOptions, first?: Co
     throw e;
   }
 }
+
+// How long a proxy started with its VM may wait for it to be recorded: the
+// slowest VM start (a cold boot under TCG on a loaded host) with room.
+const PROXY_WAIT_MS = 120_000;
 
 // `husk create` holds <sandbox>/create.lock from its first save until the
 // sandbox is recorded as running: a "creating" sandbox whose marker nobody

@@ -1,4 +1,5 @@
-import { errorMessage, log } from "../core/index.ts";
+import { HuskError, errorMessage, log } from "../core/index.ts";
+import type { SandboxDoc } from "../persist/index.ts";
 import { running } from "../hypervisor/index.ts";
 import { serveRelay, type RelayServer, type RelaySession } from "../relay/index.ts";
 import { driverOfDoc, vmOf } from "./vm.ts";
@@ -7,6 +8,7 @@ import { proxySocket, relaySocket } from "./proxy.ts";
 import { KILLED, runShim } from "./shim.ts";
 
 const VM_CHECK_MS = 1000;
+const VM_WAIT_MS = 120_000;
 // How long relayed shims get to learn that their VM is gone (the watch in
 // runShim, then recording the exits) before the proxy ends.
 const SETTLE_MS = 5000;
@@ -15,7 +17,7 @@ const SETTLE_MS = 5000;
 // VM is gone (then nothing is left to forward to, and nobody may be left to
 // stop it).
 export async function runProxy(ctx: Context, sandboxId: string): Promise<void> {
-  const doc = ctx.store.load(sandboxId);
+  const doc = await vmRecorded(ctx, sandboxId);
   const vm = vmOf(doc);
   const driver = await driverOfDoc(ctx, doc);
   // Loaded here: only `husk proxy` serves, every other command is a client.
@@ -38,6 +40,20 @@ export async function runProxy(ctx: Context, sandboxId: string): Promise<void> {
   });
   await settle(relay, sessions, end);
   await server.close();
+}
+
+// `husk create` starts the proxy while the VM starts (a restore takes ~0.5 s,
+// the proxy's own start ~0.15 s): it serves once the VM is recorded. A create
+// that fails or dies removes the sandbox, and the proxy ends with it.
+async function vmRecorded(ctx: Context, sandboxId: string): Promise<SandboxDoc> {
+  const deadline = Date.now() + VM_WAIT_MS;
+  for (;;) {
+    const doc = ctx.store.load(sandboxId); // a sandbox that is gone ends the proxy with its error
+    if (doc.vm) return doc;
+    if (doc.state !== "creating" || Date.now() > deadline)
+      throw new HuskError(`sandbox ${sandboxId} has no VM${doc.state === "creating" ? ` after ${VM_WAIT_MS} ms` : ""}`);
+    await Bun.sleep(10);
+  }
 }
 
 // Each relayed shim's life, as `husk shim` would live it by itself.

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { childEnv } from "../config/index.ts";
 import { log } from "../core/index.ts";
 import { rmSync } from "node:fs";
-import { running, startDaemon, stopProcess } from "../hypervisor/index.ts";
+import { launchDaemon, running, startDaemon, stopProcess } from "../hypervisor/index.ts";
 import type { ProxyRecord, SandboxDoc } from "../persist/index.ts";
 import { driverOfDoc, vmAlive } from "./vm.ts";
 import type { Context } from "./context.ts";
@@ -22,6 +22,15 @@ export async function startProxy(ctx: Context, sandboxId: string): Promise<Proxy
   const env = childEnv(ctx.settings);
   const process = await startDaemon({ args: ["proxy", "--sandbox", sandboxId], logPath, socket, what: "agent proxy", env });
   return { process, socket };
+}
+
+// A proxy started with its VM (husk create): it serves once the VM is
+// recorded, so it may wait as long as a VM takes to start.
+export function launchProxy(ctx: Context, sandboxId: string, timeoutMs: number): { record: ProxyRecord; ready: Promise<void> } {
+  const socket = proxySocket(ctx, sandboxId);
+  const logPath = join(ctx.store.sandboxDir(sandboxId), "proxy.log");
+  const { process, ready } = launchDaemon({ args: ["proxy", "--sandbox", sandboxId], logPath, socket, what: "agent proxy", env: childEnv(ctx.settings), timeoutMs });
+  return { record: { process, socket }, ready };
 }
 
 // The proxy holds nothing a new one cannot rebuild (the agent keeps every
