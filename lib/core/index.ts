@@ -15,7 +15,7 @@ export {
   setWindowSize,
   watchWindowSize,
 } from "./pty.ts";
-export { writeFully } from "./fd.ts";
+export { keepCacheFile, writeFully } from "./fd.ts";
 export { crashPoint } from "./crash.ts";
 export { parseSize } from "./units.ts";
 export { readBounded } from "./read-bounded.ts";

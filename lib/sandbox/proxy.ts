@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { childEnv } from "../config/index.ts";
 import { log } from "../core/index.ts";
 import { rmSync } from "node:fs";
-import { launchDaemon, running, startDaemon, stopProcess } from "../hypervisor/index.ts";
+import { launchDaemon, running, stopProcess } from "../hypervisor/index.ts";
 import type { ProxyRecord, SandboxDoc } from "../persist/index.ts";
 import { driverOfDoc, vmAlive } from "./vm.ts";
 import type { Context } from "./context.ts";
@@ -17,16 +17,14 @@ export const relaySocket = (ctx: Context, sandboxId: string) => join(socketDir(c
 // Starts the proxy for a VM whose agent channel is a single byte stream; the
 // caller records it (doc.proxy). Every husk process then uses its socket.
 export async function startProxy(ctx: Context, sandboxId: string): Promise<ProxyRecord> {
-  const socket = proxySocket(ctx, sandboxId);
-  const logPath = join(ctx.store.sandboxDir(sandboxId), "proxy.log");
-  const env = childEnv(ctx.settings);
-  const process = await startDaemon({ args: ["proxy", "--sandbox", sandboxId], logPath, socket, what: "agent proxy", env });
-  return { process, socket };
+  const { record, ready } = launchProxy(ctx, sandboxId);
+  await ready;
+  return record;
 }
 
 // A proxy started with its VM (husk create): it serves once the VM is
 // recorded, so it may wait as long as a VM takes to start.
-export function launchProxy(ctx: Context, sandboxId: string, timeoutMs: number): { record: ProxyRecord; ready: Promise<void> } {
+export function launchProxy(ctx: Context, sandboxId: string, timeoutMs?: number): { record: ProxyRecord; ready: Promise<void> } {
   const socket = proxySocket(ctx, sandboxId);
   const logPath = join(ctx.store.sandboxDir(sandboxId), "proxy.log");
   const { process, ready } = launchDaemon({ args: ["proxy", "--sandbox", sandboxId], logPath, socket, what: "agent proxy", env: childEnv(ctx.settings), timeoutMs });

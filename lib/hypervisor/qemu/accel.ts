@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import { accessSync, constants, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
+import { keepCacheFile } from "../../core/index.ts";
 import { join } from "node:path";
 import { GUEST_PROBE_MARK } from "../../guest/index.ts";
 import type { GuestAssets } from "../types.ts";
@@ -77,12 +78,6 @@ export async function chooseAccel(qemu: string, assets: GuestAssets, root: strin
     // no or unreadable cache: probe
   }
   const r = await probeKvm(qemu, assets);
-  try {
-    mkdirSync(join(root, "qemu"), { recursive: true });
-    writeFileSync(`${cacheFile}.tmp`, JSON.stringify({ ...key, ...r, at: new Date().toISOString() }) + "\n");
-    renameSync(`${cacheFile}.tmp`, cacheFile);
-  } catch {
-    // an unwritable root costs a probe next time, nothing more
-  }
+  keepCacheFile(cacheFile, JSON.stringify({ ...key, ...r, at: new Date().toISOString() }) + "\n");
   return { accel: r.ok ? "kvm" : "tcg", reason: r.reason, cached: false };
 }

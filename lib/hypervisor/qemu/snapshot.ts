@@ -1,9 +1,9 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import * as v from "valibot";
-import { ErrorCode, HuskError, describeIssues, errorMessage } from "../../core/index.ts";
+import { ErrorCode, HuskError, describeIssues, errorMessage, keepCacheFile } from "../../core/index.ts";
 import type { QemuVmRecord as QemuVm, SnapshotRecord } from "../../persist/index.ts";
 import { running, sleep } from "../process.ts";
 import type { CheckpointOptions, SnapshotSupport } from "../types.ts";
@@ -85,7 +85,7 @@ function askedVersion(bin: string, identity: string, cacheDir: string | undefine
   const r = spawnSync(bin, ["-version"], { encoding: "utf8", timeout: 10_000 });
   const version = /version (\d+\.\d+\.\d+)/.exec(r.stdout ?? "")?.[1];
   if (!version) return "unknown";
-  if (file) keep(file, version);
+  if (file) keepCacheFile(file, version);
   return version;
 }
 
@@ -98,17 +98,6 @@ function readKept(file: string): string | undefined {
   }
 }
 
-// Written whole or not at all; a cache that cannot be written is only slower.
-function keep(file: string, version: string): void {
-  const tmp = `${file}.${process.pid}`;
-  try {
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(tmp, version);
-    renameSync(tmp, file);
-  } catch {
-    rmSync(tmp, { force: true });
-  }
-}
 
 // Polls the migration until it ends; its error names what went wrong.
 async function migrationDone(socket: string, what: string): Promise<void> {
