@@ -6,7 +6,18 @@ import type { HookSpec, Spec } from "../../oci/index.ts";
 // driver's. A container and its user must not see which: here crun's few
 // differences from runc are brought back to runc's behaviour.
 
-export const isCrun = (binary: string): boolean => basename(binary) === "crun";
+// What the engine asks of the runtime it drives beyond the shared CLI.
+export interface Dialect {
+  jsonStderr: boolean; // errors come as --log-format json lines on stderr too
+  spec(spec: Spec, dir: string): Spec; // the config.json it runs
+  beforeStart(dir: string): void;
+  hookWording(message: string, hooks: HookSpec[] | undefined, dir: string): string; // runc's words
+}
+
+const RUNC: Dialect = { jsonStderr: false, spec: (spec) => spec, beforeStart: () => {}, hookWording: (message) => message };
+const CRUN: Dialect = { jsonStderr: true, spec: forCrun, beforeStart: clearHookOutput, hookWording: runcHookWording };
+
+export const dialectOf = (binary: string): Dialect => (basename(binary) === "crun" ? CRUN : RUNC);
 
 const HOOK_OUT = "hooks.stdout";
 const HOOK_ERR = "hooks.stderr";
@@ -18,7 +29,7 @@ const SHARED = new Set(["shared", "rshared"]);
 //  - with a bind asking for shared propagation and no rootfsPropagation,
 //    the root is a slave (non-recursive), as under runc's rslave default;
 //    crun's recursive default would undo the bind's own propagation.
-export function forCrun(spec: Spec, dir: string): Spec {
+function forCrun(spec: Spec, dir: string): Spec {
   const annotations = { ...spec.annotations, "run.oci.hooks.stdout": join(dir, HOOK_OUT), "run.oci.hooks.stderr": join(dir, HOOK_ERR) };
   const wantsShared = spec.mounts?.some((m) => m.options?.some((o) => SHARED.has(o)));
   const linux = wantsShared && !spec.linux?.rootfsPropagation ? { ...spec.linux, rootfsPropagation: "slave" } : spec.linux;
@@ -27,7 +38,7 @@ export function forCrun(spec: Spec, dir: string): Spec {
 
 // runc quotes only the failing hook's output: a startContainer hook's must
 // not come with the createContainer hooks' (the files are appended to).
-export function clearHookOutput(dir: string): void {
+function clearHookOutput(dir: string): void {
   for (const name of [HOOK_OUT, HOOK_ERR]) {
     try {
       truncateSync(join(dir, name));
@@ -43,7 +54,7 @@ const CRUN_HOOK_FAILED = /error executing hook `([^`]*)` \(exit code: (-?\d+)\)/
 // stdout: ..., stderr: ...") for crun's ("error executing hook `/path`
 // (exit code: 3)"). crun names the hook by path: of hooks sharing a path,
 // the first of the stage's is named.
-export function runcHookWording(message: string, hooks: HookSpec[] | undefined, dir: string): string {
+function runcHookWording(message: string, hooks: HookSpec[] | undefined, dir: string): string {
   const m = CRUN_HOOK_FAILED.exec(message);
   if (!m) return message;
   const index = Math.max(0, (hooks ?? []).findIndex((h) => h.path === m[1]));

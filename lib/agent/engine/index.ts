@@ -19,7 +19,7 @@ import { checkGuestResources, inGuest } from "./guest-spec.ts";
 import { Proc } from "./process.ts";
 import { Reaper } from "./reaper.ts";
 import { mountsUnder, prepareRootfs, unmountUnder, type PreparedRootfs } from "./rootfs.ts";
-import { clearHookOutput, forCrun, runcHookWording } from "./crun.ts";
+import type { Dialect } from "./crun.ts";
 import { HOOK_FAILED, Runc, isRuntimeInit } from "./runc.ts";
 import { OutputBuffer, pipeIo, terminalIo, type ProcessIo } from "./stdio.ts";
 import {
@@ -90,7 +90,7 @@ const START_HOOKS_WAIT_MS = 10_000;
 // startContainer hooks and only afterwards execs the process. A hook that
 // fails makes init exit with the error on the container's output, so wait
 // (bounded: the caller holds a lock) until init is either the process or gone.
-async function startHooksRan(c: Container, crun: boolean): Promise<void> {
+async function startHooksRan(c: Container, dialect: Dialect): Promise<void> {
   const deadline = Date.now() + START_HOOKS_WAIT_MS;
   while (c.init.running && Date.now() < deadline) {
     const comm = readComm(c.init.pid);
@@ -103,7 +103,7 @@ async function startHooksRan(c: Container, crun: boolean): Promise<void> {
   for (let i = 0; i < 50 && !said() && !(stderr.ended && stdout.ended); i++) await sleep(20);
   const line = said();
   const why = line
-    ? crun ? runcHookWording(line, c.spec.hooks?.startContainer, c.dir) : line
+    ? dialect.hookWording(line, c.spec.hooks?.startContainer, c.dir)
     : `its init exited with status ${c.init.exit!.exitCode} before running the process`;
   throw new HuskError(`cannot start container ${c.id}: ${why}`, { code: ErrorCode.FailedPrecondition });
 }
@@ -211,14 +211,14 @@ export class Engine {
       const { bundle, spec } = prepared;
       rootfs = prepared.rootfs;
       // runc runs every container from a config.json of ours in dir.
-      writeFileSync(join(dir, "config.json"), JSON.stringify(this.runc.crun ? forCrun(spec, dir) : spec));
+      writeFileSync(join(dir, "config.json"), JSON.stringify(this.runc.dialect.spec(spec, dir)));
       const terminal = spec.process?.terminal === true;
       const pidFile = join(dir, "init.pid");
       const { io, pid } = await this.launch(`container ${id}`, terminal, (extra) =>
         ["create", "--bundle", dir, "--pid-file", pidFile, ...(this.noPivot ? ["--no-pivot"] : []), ...extra, id],
         pidFile,
       ).catch((e) => {
-        const why = this.runc.crun ? runcHookWording(errorMessage(e), spec.hooks?.createContainer, dir) : errorMessage(e);
+        const why = this.runc.dialect.hookWording(errorMessage(e), spec.hooks?.createContainer, dir);
         throw new HuskError(`cannot create container ${id}: ${why}`, { code: errorCode(e), cause: e });
       });
       const c: Container = {
@@ -333,9 +333,9 @@ export class Engine {
   start(id: string): Promise<void> {
     return this.locked(id, async (c) => {
       checkOperation(id, c.status, "start");
-      if (this.runc.crun) clearHookOutput(c.dir);
+      this.runc.dialect.beforeStart(c.dir);
       await this.runc.run(["start", id]);
-      if (c.spec.hooks?.startContainer?.length) await startHooksRan(c, this.runc.crun);
+      if (c.spec.hooks?.startContainer?.length) await startHooksRan(c, this.runc.dialect);
       c.status = nextStatus(c.status, "running"); // stays stopped if the init already exited
     });
   }

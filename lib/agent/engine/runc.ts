@@ -2,7 +2,7 @@ import { readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { ErrorCode, HuskError, errorMessage } from "../../core/index.ts";
-import { isCrun } from "./crun.ts";
+import { dialectOf, type Dialect } from "./crun.ts";
 
 // The OCI runtime binary (runc; crun speaks the same CLI). Every call uses a
 // private --root so the host's own runc state is never seen or touched, and a
@@ -56,7 +56,7 @@ class Slots {
 }
 
 export class Runc {
-  readonly crun: boolean;
+  readonly dialect: Dialect;
   private seq = 0;
   private readonly slots = new Slots(runcSlots());
 
@@ -65,7 +65,7 @@ export class Runc {
     readonly root: string,
     private readonly logDir: string,
   ) {
-    this.crun = isCrun(binary);
+    this.dialect = dialectOf(binary);
   }
 
   // Runs `<binary> --root R --log L --log-format json <args>`; resolves to stdout.
@@ -100,7 +100,7 @@ export class Runc {
         proc.exited,
       ]);
       if (code === 0) return stdout;
-      const why = lastError(readLog(logFile)) || (this.crun ? lastError(stderr) : "") || stderr.trim() || `exit status ${code}${proc.signalCode ? ` (${proc.signalCode})` : ""}`;
+      const why = lastError(readLog(logFile)) || (this.dialect.jsonStderr ? lastError(stderr) : "") || stderr.trim() || `exit status ${code}${proc.signalCode ? ` (${proc.signalCode})` : ""}`;
       // runc already says "runc create failed: ..." for most errors. Its
       // reasons have no kind we could tell apart: Unknown.
       throw new HuskError(why.includes(`${args[0]} failed:`) ? why : `${this.binary} ${args[0]}: ${why}`);
