@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { findLeaks } from "../test/helpers/leaks.ts";
 import { BUSYBOX_IMAGE, startCriNode, type HuskHandler } from "../test/helpers/cri.ts";
+import { qemu10 } from "../test/helpers/qemu10.ts";
 import { vmEnv, vmSkipReason } from "../test/qemu/assets.ts";
 
 // Kubernetes pods through containerd's CRI, side by side in one run: the
@@ -57,9 +58,21 @@ function kind(cmdline: string): string {
 }
 
 const work = mkdtempSync(join(tmpdir(), "husk-bench-cri-"));
+
+function qemu10OrWhy(): { path: string } | string {
+  try {
+    return { path: qemu10() };
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
 const vmSkip = vmSkipReason();
 const husk: Record<string, HuskHandler> = { "husk-local": { driver: "local" } };
 if (!vmSkip) husk["husk-qemu"] = { driver: "qemu", guest: vmEnv() };
+// QEMU 10 restores pods from a VM template (one with a network device); the
+// first pod builds it and is not counted.
+const q10 = vmSkip ? undefined : qemu10OrWhy();
+if (typeof q10 === "object") husk["husk-qemu10"] = { driver: "qemu", guest: vmEnv(), config: `[qemu]\npath = "${q10.path}"\n` };
 const node = await startCriNode(work, 9, husk);
 const { runtime } = node.cri;
 
@@ -99,6 +112,7 @@ try {
   const results: [string, Figures][] = [];
   for (const handler of ["runc", ...Object.keys(husk)]) {
     const f: Figures = { up: [], down: [], pss: [], idleCpu: [] };
+    if (handler === "husk-qemu10") await onePod(handler, RUNS, { up: [], down: [], pss: [], idleCpu: [] });
     for (let i = 0; i < RUNS; i++) await onePod(handler, i, f);
     results.push([handler, f]);
   }
@@ -113,6 +127,7 @@ try {
     console.log(`CRI ${handler.padEnd(10)} husk's processes while the pod idles: ${median(f.idleCpu).toFixed(1)}% of a CPU (median over ${IDLE_MS / 1000} s)`);
   }
   if (vmSkip) console.log(`CRI husk-qemu: n/a (${vmSkip})`);
+  if (typeof q10 === "string") console.log(`CRI husk-qemu10: n/a (${q10})`);
 } finally {
   await node.stop();
   rmSync(work, { recursive: true, force: true });

@@ -26,10 +26,21 @@ async function ip(args: string[]): Promise<void> {
     throw new HuskError(`ip ${args.join(" ")}: ${(await new Response(p.stderr).text()).trim()}`, { code: ErrorCode.InvalidArgument });
 }
 
+// A device restored from a template carries the template's MAC (guestMac):
+// it takes the host interface's, which the tc redirect and the peer expect.
+async function remac(nics: ConfigureNetworkRequest["interfaces"]): Promise<string[]> {
+  const devs = nics.map((n) => deviceWithMac(n.guestMac || n.mac));
+  for (const [i, dev] of devs.entries()) {
+    const n = nics[i]!;
+    if (n.guestMac && n.guestMac.toLowerCase() !== n.mac.toLowerCase()) await ip(["link", "set", "dev", dev, "address", n.mac]);
+  }
+  return devs;
+}
+
 // Devices get their names in two steps, so that swapping names (the host's
 // eth1 is the guest's eth0) never collides with a device not yet renamed.
 async function rename(nics: ConfigureNetworkRequest["interfaces"]): Promise<void> {
-  const devs = nics.map((n) => deviceWithMac(n.mac));
+  const devs = await remac(nics);
   for (const [i, dev] of devs.entries()) if (dev !== nics[i]!.name) await ip(["link", "set", "dev", dev, "name", `husknet${i}`]);
   for (const [i, dev] of devs.entries()) if (dev !== nics[i]!.name) await ip(["link", "set", "dev", `husknet${i}`, "name", nics[i]!.name]);
 }

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { ErrorCode, HuskError, errorMessage, log } from "../core/index.ts";
 import { inNetns, type NetIface } from "./netns.ts";
 
@@ -59,4 +60,26 @@ export function detachTap(netns: string, iface: string, tap: string): void {
       log.debug(`network teardown: ${errorMessage(e)}`);
     }
   }
+}
+
+// A namespace of its own holding `count` taps nothing is joined to: where a
+// VM template's placeholder devices live while it is built. No frame leaves
+// it; deleting it takes the taps along.
+export function scratchNetns(name: string, count: number): { netns: string; taps: string[]; remove(): void } {
+  const netns = `/run/netns/${name}`;
+  const remove = () => spawnSync("ip", ["netns", "del", name], { stdio: "ignore" });
+  remove(); // one a crashed build left
+  const made = spawnSync("ip", ["netns", "add", name], { encoding: "utf8" });
+  if (made.status !== 0) throw new HuskError(`ip netns add ${name}: ${(made.stderr || made.error?.message || "").trim()}`, { code: ErrorCode.Unavailable });
+  const taps = Array.from({ length: count }, (_, i) => tapName(i));
+  try {
+    for (const tap of taps) {
+      inNetns(netns, ["ip", "tuntap", "add", "dev", tap, "mode", "tap"]);
+      inNetns(netns, ["ip", "link", "set", "dev", tap, "up"]);
+    }
+  } catch (e) {
+    remove();
+    throw e;
+  }
+  return { netns, taps, remove };
 }

@@ -24,6 +24,7 @@ export const CAPABILITIES = [
   "network", // ConfigureNetwork: the host netns's interfaces and routes, in the guest
   "update", // UpdateContainer: a live container's resource limits
   "refresh", // RefreshGuest: clock and random pool after a restore
+  "network-remac", // ConfigureNetwork with guest_mac: a device found by its old MAC takes the host's
 ] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
@@ -72,6 +73,7 @@ const FIELD_CAPABILITIES: Partial<Record<AgentMethodName, (req: Req) => Capabili
     ...(r.consoleSocket ? (["console-socket"] as const) : []),
   ],
   signalProcess: (r) => (r.all === true ? ["signal-all"] : []),
+  configureNetwork: (r) => ((r.interfaces as { guestMac?: string }[] | undefined)?.some((i) => i.guestMac) ? ["network-remac"] : []),
 };
 
 // Field-level capabilities qualify one RPC; an agent may only advertise one
@@ -82,6 +84,7 @@ const FIELD_CAPABILITY_RPC: Partial<Record<Capability, AgentMethodName>> = {
   "exec-tty": "execProcess",
   "signal-all": "signalProcess",
   "console-socket": "createContainer",
+  "network-remac": "configureNetwork",
 };
 
 // The RPCs an agent must implement to advertise a capability.

@@ -13,7 +13,7 @@ import { socketDir } from "./paths.ts";
 import { VM_DEFAULTS } from "./sizing.ts";
 import { enterCgroup, hostCgroupPath, makeCgroup, removeCgroup } from "../cgroups/index.ts";
 import { launchProxy, startProxy, stopProxy } from "./proxy.ts";
-import { refreshGuest, startFromTemplate } from "./template.ts";
+import { refreshGuest, startFromTemplate, templateMac } from "./template.ts";
 
 export interface SandboxOptions {
   id: string;
@@ -133,12 +133,13 @@ function vmNetwork(driver: Hypervisor, opts: SandboxOptions): NetworkRecord | un
 }
 
 // The network is recorded before its taps are made and the VM the moment it
-// runs: from then on a failure or a crash is cleaned up with them. A VM
-// without network devices is restored from a template where one can be.
-async function startVm(ctx: Context, driver: Hypervisor, spec: VmSpec, network?: NetworkRecord): Promise<{ saved: SandboxDoc; restored: boolean }> {
-  mkdirSync(spec.sharedDir, { recursive: true, mode: 0o700 });
-  if (driver.features.sharedFs) makeSharedMount(spec.sharedDir);
+// runs: from then on a failure or a crash is cleaned up with them. The VM is
+// restored from a template where one can be.
+async function startVm(ctx: Context, driver: Hypervisor, base: VmSpec, network?: NetworkRecord): Promise<{ saved: SandboxDoc; restored: boolean }> {
+  mkdirSync(base.sharedDir, { recursive: true, mode: 0o700 });
+  if (driver.features.sharedFs) makeSharedMount(base.sharedDir);
   const nics = (network?.interfaces ?? []).map((i) => ({ tap: i.tap!, mac: i.mac!, mtu: i.mtu ?? 1500 }));
+  const spec: VmSpec = nics.length ? { ...base, network: { netns: network!.netns!, nics } } : base;
   let template: SandboxDoc["template"];
   if (nics.length) {
     await ctx.store.update(spec.sandboxId, (x) => void (x.network = network));
@@ -147,9 +148,9 @@ async function startVm(ctx: Context, driver: Hypervisor, spec: VmSpec, network?:
   }
   let vm;
   try {
-    const fromTemplate = nics.length ? undefined : await startFromTemplate(ctx, driver, spec);
+    const fromTemplate = await startFromTemplate(ctx, driver, spec);
     template = fromTemplate?.template;
-    vm = fromTemplate?.vm ?? (await driver.start(nics.length ? { ...spec, network: { netns: network!.netns!, nics } } : spec));
+    vm = fromTemplate?.vm ?? (await driver.start(spec));
     crashPoint("create:vm-started");
   } catch (e) {
     releaseNetwork(network);
@@ -180,7 +181,7 @@ async function handshake(doc: SandboxDoc, socket: string, hostname: string | und
       agent.has("sandbox") && agent.rpc.setupSandbox({ sandboxId: doc.id, hostname: hostname ?? "" }),
     ]);
     // An agent without "network" fails here by name: never an unnetworked container.
-    if (doc.network?.interfaces?.length) await agent.rpc.configureNetwork(guestNetwork(doc.network));
+    if (doc.network?.interfaces?.length) await agent.rpc.configureNetwork(guestNetwork(doc.network, restored));
     const n = agent.negotiated;
     return {
       channel: { kind: "unix", path: socket },
@@ -194,8 +195,11 @@ async function handshake(doc: SandboxDoc, socket: string, hostname: string | und
   }
 }
 
-const guestNetwork = (n: NetworkRecord) => ({
-  interfaces: (n.interfaces ?? []).map((i) => ({ name: i.name, mac: i.mac ?? "", mtu: i.mtu ?? 0, addresses: i.addresses ?? [] })),
+// A VM restored from a template has its devices under the template's MACs.
+const guestNetwork = (n: NetworkRecord, fromTemplate: boolean) => ({
+  interfaces: (n.interfaces ?? []).map((i, k) => ({
+    name: i.name, mac: i.mac ?? "", mtu: i.mtu ?? 0, addresses: i.addresses ?? [], guestMac: fromTemplate ? templateMac(k) : "",
+  })),
   routes: (n.routes ?? []).map((r) => ({ destination: r.destination, gateway: r.gateway ?? "", device: r.device ?? "", family: r.family ?? 4 })),
 });
 

@@ -1,10 +1,12 @@
+import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { COMMIT, VERSION, errorMessage, log } from "../core/index.ts";
-import { bootableAssets, type GuestAssets } from "../guest/index.ts";
-import type { Hypervisor, VmSpec } from "../hypervisor/index.ts";
+import { bootableAssets, readManifest, type GuestAssets } from "../guest/index.ts";
+import type { Hypervisor, VmNetwork, VmSpec } from "../hypervisor/index.ts";
+import { scratchNetns } from "../network/index.ts";
 import type { SandboxDoc, SnapshotRecord, VmRecord } from "../persist/index.ts";
 import type { AgentClient } from "../protocol/index.ts";
 import { tryLockExclusive } from "../sys/index.ts";
@@ -15,6 +17,11 @@ import type { Context } from "./context.ts";
 // (with its own sockets, virtiofsd and shared directory) instead of booting.
 // Every sandbox so starts from the same memory: the agent steps its clock and
 // reseeds its random pool first (refreshGuest), and sets its hostname at setup.
+// A sandbox with network interfaces restores a template with as many
+// virtio-net devices, saved with placeholder MACs (templateMac) over taps in
+// a namespace of their own; the restored VM's devices open the sandbox's taps
+// and the agent gives each the host interface's MAC (ConfigureNetwork's
+// guest_mac).
 
 export const TEMPLATE_INFO = "husk-template.json";
 // Once its port is open the agent settles (its one full GC runs 2 s after it
@@ -44,9 +51,27 @@ function templateFor(ctx: Context, driver: Hypervisor, spec: VmSpec): Template |
   const inputs = {
     husk: thisHusk(), driver: driver.name, vmm: support.vmm, assets: assets.version,
     cpus: spec.cpus, memoryMiB: spec.memoryMiB, accel: process.env.HUSK_QEMU_ACCEL ?? "auto",
+    nics: spec.network?.nics.length ?? 0,
   };
   const key = createHash("sha256").update(JSON.stringify(inputs)).digest("hex").slice(0, 24);
-  return { dir: join(templatesDir(ctx), key), key, inputs, assets };
+  const dir = join(templatesDir(ctx), key);
+  const refused = refusal(dir);
+  return refused ?? { dir, key, inputs, assets };
+}
+
+// The MAC a template's i-th device is saved with; locally administered.
+export const templateMac = (i: number) => `02:68:75:73:6b:${i.toString(16).padStart(2, "0")}`;
+
+// A template that cannot be built for good (its agent cannot take a new
+// MAC) says why in a file beside it, so each create does not ask again.
+const refusedFile = (dir: string) => `${dir}.refused`;
+
+function refusal(dir: string): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(refusedFile(dir), "utf8")) as { reason?: string }).reason || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 // A template is used only if its recorded inputs are this one's.
@@ -88,11 +113,15 @@ async function build(ctx: Context, driver: Hypervisor, t: Template, spec: VmSpec
   try {
     if (!tryLockExclusive(lock)) return false;
     if (usable(t)) return true;
+    if (refusedForGood(t)) return false;
     const started = Date.now();
     const work = `${t.dir}.build-${process.pid}`;
     const vmDir = mkdtempSync(join(tmpdir(), "husk-template-")); // short socket paths
     mkdirSync(join(work, "shared"), { recursive: true, mode: 0o700 });
     const vmSpec: VmSpec = { sandboxId: `template-${t.key}`, vmDir, sharedDir: join(work, "shared"), cpus: spec.cpus, memoryMiB: spec.memoryMiB, assets: t.assets };
+    const nics = Number(t.inputs.nics);
+    const scratch = nics ? scratchNetns(`husk-template-${t.key}`, nics) : undefined;
+    if (scratch) vmSpec.network = placeholderNetwork(scratch);
     try {
       const vm = await driver.start(vmSpec);
       try {
@@ -113,12 +142,40 @@ async function build(ctx: Context, driver: Hypervisor, t: Template, spec: VmSpec
       log.info(`VM template ${t.dir} built in ${Date.now() - started} ms`);
       return true;
     } finally {
+      scratch?.remove();
       rmSync(work, { recursive: true, force: true });
       rmSync(vmDir, { recursive: true, force: true });
     }
   } finally {
     closeSync(lock);
   }
+}
+
+function refusedForGood(t: Template): boolean {
+  const why = Number(t.inputs.nics) ? agentRefusal(t.assets) : undefined;
+  if (why) {
+    writeFileSync(refusedFile(t.dir), JSON.stringify({ key: t.key, inputs: t.inputs, reason: why }, null, 2) + "\n");
+    log.info(`VM template ${t.key} not built: ${why}; such sandboxes boot cold`);
+  }
+  return !!why;
+}
+
+const placeholderNetwork = (scratch: { netns: string; taps: string[] }): VmNetwork => ({
+  netns: scratch.netns,
+  nics: scratch.taps.map((tap, i) => ({ tap, mac: templateMac(i), mtu: 1500 })),
+});
+
+// A template with devices is restored only by an agent that can give them
+// the host's MACs: the assets' agent binary says what its protocol knows.
+function agentRefusal(assets: GuestAssets): string | undefined {
+  const m = readManifest(assets.dir);
+  if (m.agent !== "share" || !m.files.agent) return `the agent of guest assets ${assets.version} is in their initramfs: husk cannot ask what it can`;
+  const r = spawnSync(join(assets.dir, m.files.agent.path), ["version", "--json"], { encoding: "utf8", timeout: 30_000 });
+  try {
+    const caps = (JSON.parse(r.stdout) as { protocol?: { capabilities?: string[] } }).protocol?.capabilities ?? [];
+    if (caps.includes("network-remac")) return undefined;
+  } catch {}
+  return `the agent of guest assets ${assets.version} cannot give a restored network device a new MAC (no "network-remac")`;
 }
 
 // After a restore from a template or a checkpoint: the host's clock and fresh
@@ -136,11 +193,12 @@ export interface TemplateGcEntry {
 }
 
 function recordedInputs(dir: string): { husk?: string; assets?: string } {
-  try {
-    return (JSON.parse(readFileSync(join(dir, TEMPLATE_INFO), "utf8")) as { inputs?: object }).inputs ?? {};
-  } catch {
-    return {};
+  for (const file of [join(dir, TEMPLATE_INFO), refusedFile(dir)]) {
+    try {
+      return (JSON.parse(readFileSync(file, "utf8")) as { inputs?: object }).inputs ?? {};
+    } catch {}
   }
+  return {};
 }
 
 // `husk gc --assets`: a template is a cache. Those another husk build made, or
@@ -150,7 +208,8 @@ export function collectTemplates(ctx: Context, current: string | undefined, opts
   const dir = templatesDir(ctx);
   if (!existsSync(dir)) return [];
   const entries: TemplateGcEntry[] = [];
-  for (const key of readdirSync(dir).filter((n) => /^[0-9a-f]+$/.test(n)).sort()) {
+  const keys = new Set(readdirSync(dir).flatMap((n) => /^([0-9a-f]+)(\.refused)?$/.exec(n)?.[1] ?? []));
+  for (const key of [...keys].sort()) {
     const inputs = recordedInputs(join(dir, key));
     const reason =
       inputs.husk !== thisHusk() ? `made by husk ${inputs.husk ?? "(unknown)"}` : inputs.assets !== current ? `made from assets ${inputs.assets}` : undefined;
@@ -158,7 +217,7 @@ export function collectTemplates(ctx: Context, current: string | undefined, opts
       entries.push({ key, removed: false, reason: "what new sandboxes restore" });
       continue;
     }
-    if (!opts.dryRun) for (const p of [join(dir, key), join(dir, `${key}.lock`)]) rmSync(p, { recursive: true, force: true });
+    if (!opts.dryRun) for (const p of [join(dir, key), join(dir, `${key}.lock`), refusedFile(join(dir, key))]) rmSync(p, { recursive: true, force: true });
     entries.push({ key, removed: !opts.dryRun, reason });
   }
   return entries;

@@ -81,6 +81,7 @@ export const BUSYBOX_IMAGE = "localhost/husk-busybox:latest";
 export interface HuskHandler {
   driver: string;
   guest?: Record<string, string>; // vmEnv()'s HUSK_GUEST_DIR / HUSK_GUEST_VERSION for qemu
+  config?: string; // more of husk's config file (TOML tables), e.g. another QEMU
 }
 
 export interface CriNode {
@@ -110,7 +111,7 @@ function huskWrapper(dir: string, name: string, h: HuskHandler, husk: string): H
   const root = join(dir, `husk-${name}`);
   const config = join(dir, `husk-${name}.toml`);
   const g = h.guest?.HUSK_GUEST_DIR ? `[guest]\ndir = "${h.guest.HUSK_GUEST_DIR}"\nversion = "${h.guest.HUSK_GUEST_VERSION}"\n` : "";
-  writeFileSync(config, `root = "${root}"\nhypervisor = "${h.driver}"\n${g}`);
+  writeFileSync(config, `root = "${root}"\nhypervisor = "${h.driver}"\n${g}${h.config ?? ""}`);
   const bin = join(dir, `husk-${name}`) + ".sh";
   writeFileSync(bin, `#!/bin/sh\nexec ${husk} --config ${config} "$@"\n`);
   chmodSync(bin, 0o755);

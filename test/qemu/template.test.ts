@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +15,12 @@ import { vmEnv, vmSkipReason } from "./assets.ts";
 // used as is. Its own guest directory: templates live beside the assets.
 
 const skip = vmSkipReason();
+
+function sh(cmd: string[]): string {
+  const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: "utf8", timeout: 30_000 });
+  if (r.status !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr}`);
+  return r.stdout;
+}
 if (skip) console.log(`test/qemu/template: skipped: ${skip}`);
 
 interface Seen {
@@ -78,6 +85,54 @@ describe.skipIf(!!skip)("VM templates (QEMU 10, TCG)", () => {
     // The same memory image, reseeded: no two sandboxes draw the same bytes.
     expect(second.random).toMatch(/^[0-9a-f]{32}$/);
     expect(second.random).not.toBe(first.random);
+    expect(cli.leftovers()).toEqual([]);
+  }, 600_000);
+
+  test("sandboxes with a network interface restore a template with one device; each takes its host interface's MAC and serves the other and the host", async () => {
+    const ns = `husk-tpl-${process.pid}`; // a bridge joining both sandboxes' veths
+    const nets = { a: `${ns}-a`, b: `${ns}-b` };
+    const ip = (...args: string[]) => sh(["ip", ...args]);
+    let links = "";
+    try {
+      for (const n of [ns, nets.a, nets.b]) ip("netns", "add", n);
+      ip("-n", ns, "link", "add", "br0", "type", "bridge");
+      ip("-n", ns, "addr", "add", "10.77.0.1/24", "dev", "br0");
+      ip("-n", ns, "link", "set", "br0", "up");
+      const host: Record<string, { addr: string; mac: string; key?: string }> = {};
+      for (const [x, n] of Object.entries(nets)) {
+        const addr = `10.77.0.${x === "a" ? 2 : 3}`;
+        ip("link", "add", `v${x}`, "netns", ns, "type", "veth", "peer", "name", "eth0", "netns", n);
+        ip("-n", ns, "link", "set", `v${x}`, "master", "br0", "up");
+        ip("-n", n, "addr", "add", `${addr}/24`, "dev", "eth0");
+        ip("-n", n, "link", "set", "eth0", "up");
+        const mac = (JSON.parse(ip("-n", n, "-j", "link", "show", "eth0")) as { address: string }[])[0]!.address;
+        const b = makeBusyboxBundle(join(bundle, "..", `net-${x}`), { args: ["sh", "-c", `mkdir -p /w && echo from-${x} > /w/i && exec httpd -f -p 8080 -h /w`] });
+        const spec = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
+        spec.linux.namespaces = spec.linux.namespaces.map((m: { type: string }) => (m.type === "network" ? { type: "network", path: `/run/netns/${n}` } : m));
+        writeFileSync(join(b, "config.json"), JSON.stringify(spec));
+        cli.ok(["create", "--bundle", b, `net-${x}`], { stdioFile: join(b, "out") });
+        cli.ok(["start", `net-${x}`]);
+        host[x] = { addr, mac, key: (JSON.parse(cli.ok(["inspect", `net-${x}`])) as { template?: { key: string } }).template?.key };
+      }
+      expect(host.a!.key).toMatch(/^[0-9a-f]{24}$/);
+      expect(host.b!.key).toBe(host.a!.key);
+      expect(host.a!.key).not.toBe(key); // another template than the one without devices
+      expect(sh(["ip", "netns", "list"])).not.toContain("husk-template-"); // the build's placeholder taps are gone
+      for (const [x, h] of Object.entries(host)) {
+        expect(cli.ok(["exec", `net-${x}`, "cat", "/sys/class/net/eth0/address"]).trim()).toBe(h.mac);
+        expect(cli.ok(["exec", `net-${x}`, "sh", "-c", "ip addr show eth0"])).toContain(`inet ${h.addr}/24`);
+      }
+      expect(cli.ok(["exec", "net-a", "sh", "-c", `wget -qO- http://${host.b!.addr}:8080/i`])).toBe("from-b\n");
+      for (const [x, h] of Object.entries(host)) {
+        expect(sh(["nsenter", `--net=/run/netns/${ns}`, "curl", "-s", "-m", "10", `http://${h.addr}:8080/i`])).toBe(`from-${x}\n`);
+        expect(ip("-n", ns, "neigh", "show", h.addr)).toContain(`lladdr ${h.mac}`);
+      }
+    } finally {
+      for (const x of ["a", "b"]) cli.run(["delete", "--force", `net-${x}`]);
+      links = Object.values(nets).map((n) => spawnSync("ip", ["-n", n, "-o", "link"], { encoding: "utf8" }).stdout).join("");
+      for (const n of [ns, ...Object.values(nets)]) spawnSync("ip", ["netns", "del", n]);
+    }
+    expect(links).not.toContain("_husk"); // taps and filters removed with the sandboxes
     expect(cli.leftovers()).toEqual([]);
   }, 600_000);
 

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file husk/agent/v1/network.proto.
  */
 export const file_husk_agent_v1_network: GenFile = /*@__PURE__*/
-  fileDesc("ChtodXNrL2FnZW50L3YxL25ldHdvcmsucHJvdG8SDWh1c2suYWdlbnQudjEidAoXQ29uZmlndXJlTmV0d29ya1JlcXVlc3QSMwoKaW50ZXJmYWNlcxgBIAMoCzIfLmh1c2suYWdlbnQudjEuTmV0d29ya0ludGVyZmFjZRIkCgZyb3V0ZXMYAiADKAsyFC5odXNrLmFnZW50LnYxLlJvdXRlIk0KEE5ldHdvcmtJbnRlcmZhY2USDAoEbmFtZRgBIAEoCRILCgNtYWMYAiABKAkSCwoDbXR1GAMgASgNEhEKCWFkZHJlc3NlcxgEIAMoCSJNCgVSb3V0ZRITCgtkZXN0aW5hdGlvbhgBIAEoCRIPCgdnYXRld2F5GAIgASgJEg4KBmRldmljZRgDIAEoCRIOCgZmYW1pbHkYBCABKA0iGgoYQ29uZmlndXJlTmV0d29ya1Jlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChtodXNrL2FnZW50L3YxL25ldHdvcmsucHJvdG8SDWh1c2suYWdlbnQudjEidAoXQ29uZmlndXJlTmV0d29ya1JlcXVlc3QSMwoKaW50ZXJmYWNlcxgBIAMoCzIfLmh1c2suYWdlbnQudjEuTmV0d29ya0ludGVyZmFjZRIkCgZyb3V0ZXMYAiADKAsyFC5odXNrLmFnZW50LnYxLlJvdXRlImAKEE5ldHdvcmtJbnRlcmZhY2USDAoEbmFtZRgBIAEoCRILCgNtYWMYAiABKAkSCwoDbXR1GAMgASgNEhEKCWFkZHJlc3NlcxgEIAMoCRIRCglndWVzdF9tYWMYBSABKAkiTQoFUm91dGUSEwoLZGVzdGluYXRpb24YASABKAkSDwoHZ2F0ZXdheRgCIAEoCRIOCgZkZXZpY2UYAyABKAkSDgoGZmFtaWx5GAQgASgNIhoKGENvbmZpZ3VyZU5ldHdvcmtSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * The network the host prepared for the sandbox (a netns with veth, addresses
@@ -68,6 +68,15 @@ export type NetworkInterface = Message<"husk.agent.v1.NetworkInterface"> & {
    * @generated from field: repeated string addresses = 4;
    */
   addresses: string[];
+
+  /**
+   * Set when the guest device still carries another MAC (a VM restored from
+   * a template made with placeholder devices): the agent finds the device by
+   * this one and gives it `mac`. Needs capability "network-remac".
+   *
+   * @generated from field: string guest_mac = 5;
+   */
+  guestMac: string;
 };
 
 /**
