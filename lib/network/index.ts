@@ -9,7 +9,7 @@ import { readNetns } from "./netns.ts";
 import { attachTap, checkMirrorable, detachTap, tapName } from "./tcfilter.ts";
 
 export { readNetns, inNetns, type NetIface, type NetRoute, type NetnsView } from "./netns.ts";
-export { checkMirrorable, scratchNetns, tapName } from "./tcfilter.ts";
+export { checkMirrorable, dropScratchNetns, scratchNetns, tapName } from "./tcfilter.ts";
 
 export type NetworkRecord = NonNullable<SandboxDoc["network"]>;
 

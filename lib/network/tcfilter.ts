@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { ErrorCode, HuskError, errorMessage, log } from "../core/index.ts";
 import { inNetns, type NetIface } from "./netns.ts";
 
@@ -67,7 +68,7 @@ export function detachTap(netns: string, iface: string, tap: string): void {
 // it; deleting it takes the taps along.
 export function scratchNetns(name: string, count: number): { netns: string; taps: string[]; remove(): void } {
   const netns = `/run/netns/${name}`;
-  const remove = () => spawnSync("ip", ["netns", "del", name], { stdio: "ignore" });
+  const remove = () => dropScratchNetns(name);
   remove(); // one a crashed build left
   const made = spawnSync("ip", ["netns", "add", name], { encoding: "utf8" });
   if (made.status !== 0) throw new HuskError(`ip netns add ${name}: ${(made.stderr || made.error?.message || "").trim()}`, { code: ErrorCode.Unavailable });
@@ -82,4 +83,9 @@ export function scratchNetns(name: string, count: number): { netns: string; taps
     throw e;
   }
   return { netns, taps, remove };
+}
+
+// Idempotent: a namespace that is not there is already gone.
+export function dropScratchNetns(name: string): void {
+  if (existsSync(`/run/netns/${name}`)) spawnSync("ip", ["netns", "del", name], { stdio: "ignore" });
 }

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { COMMIT, VERSION, errorMessage, log } from "../core/index.ts";
 import { bootableAssets, readManifest, type GuestAssets } from "../guest/index.ts";
 import type { Hypervisor, VmNetwork, VmSpec } from "../hypervisor/index.ts";
-import { scratchNetns } from "../network/index.ts";
+import { dropScratchNetns, scratchNetns } from "../network/index.ts";
 import type { SandboxDoc, SnapshotRecord, VmRecord } from "../persist/index.ts";
 import type { AgentClient } from "../protocol/index.ts";
 import { tryLockExclusive } from "../sys/index.ts";
@@ -58,6 +58,9 @@ function templateFor(ctx: Context, driver: Hypervisor, spec: VmSpec): Template |
   const refused = refusal(dir);
   return refused ?? { dir, key, inputs, assets };
 }
+
+// Where a template's placeholder taps live while it is built.
+const scratchName = (key: string) => `husk-template-${key}`;
 
 // The MAC a template's i-th device is saved with; locally administered.
 export const templateMac = (i: number) => `02:68:75:73:6b:${i.toString(16).padStart(2, "0")}`;
@@ -120,7 +123,7 @@ async function build(ctx: Context, driver: Hypervisor, t: Template, spec: VmSpec
     mkdirSync(join(work, "shared"), { recursive: true, mode: 0o700 });
     const vmSpec: VmSpec = { sandboxId: `template-${t.key}`, vmDir, sharedDir: join(work, "shared"), cpus: spec.cpus, memoryMiB: spec.memoryMiB, assets: t.assets };
     const nics = Number(t.inputs.nics);
-    const scratch = nics ? scratchNetns(`husk-template-${t.key}`, nics) : undefined;
+    const scratch = nics ? scratchNetns(scratchName(t.key), nics) : undefined;
     if (scratch) vmSpec.network = placeholderNetwork(scratch);
     try {
       const vm = await driver.start(vmSpec);
@@ -217,7 +220,10 @@ export function collectTemplates(ctx: Context, current: string | undefined, opts
       entries.push({ key, removed: false, reason: "what new sandboxes restore" });
       continue;
     }
-    if (!opts.dryRun) for (const p of [join(dir, key), join(dir, `${key}.lock`), refusedFile(join(dir, key))]) rmSync(p, { recursive: true, force: true });
+    if (!opts.dryRun) {
+      for (const p of [join(dir, key), join(dir, `${key}.lock`), refusedFile(join(dir, key))]) rmSync(p, { recursive: true, force: true });
+      dropScratchNetns(scratchName(key)); // a build that crashed left it
+    }
     entries.push({ key, removed: !opts.dryRun, reason });
   }
   return entries;
