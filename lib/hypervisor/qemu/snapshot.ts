@@ -38,8 +38,17 @@ export const STATE_FILE = "vm.state";
 const MIGRATE_TIMEOUT_MS = 300_000;
 const MIGRATE_POLL_MS = 20; // a template restores in ~0.4 s: poll finely
 
+// With multifd, threads read (and write) the RAM at its fixed offsets side by
+// side: a template's load went from ~430 to ~330 ms with 2 channels and ~320
+// with 4 on a 2-core TCG machine (the file in the page cache).
+const RAM_CHANNELS = 4;
 const mappedRam = (on: boolean | undefined) =>
-  on ? [{ execute: "migrate-set-capabilities", arguments: { capabilities: [{ capability: "mapped-ram", state: true }] } }] : [];
+  on
+    ? [
+        { execute: "migrate-set-capabilities", arguments: { capabilities: ["mapped-ram", "multifd"].map((capability) => ({ capability, state: true })) } },
+        { execute: "migrate-set-parameters", arguments: { "multifd-channels": RAM_CHANNELS } },
+      ]
+    : [];
 
 // vhost-user-fs became migratable in QEMU 10; older ones refuse any VM with it.
 const MIN_MAJOR = 10;
@@ -73,9 +82,9 @@ export function snapshotSupport(bin: string, cacheDir?: string): SnapshotSupport
   const identity = `${bin} ${st.size} ${st.mtimeMs}`;
   const version = versions.get(identity) ?? askedVersion(bin, identity, cacheDir);
   versions.set(identity, version);
-  // "mapped-ram": how a template is saved; a build that saves another way
+  // "mapped-ram multifd": how a template is saved; a build that saves another way
   // (even one with the same commit label, a dirty tree) makes its own.
-  return migratable(version) ? { vmm: `qemu ${version} ${identity} mapped-ram` } : { refused: refusal(version) };
+  return migratable(version) ? { vmm: `qemu ${version} ${identity} mapped-ram multifd` } : { refused: refusal(version) };
 }
 
 function askedVersion(bin: string, identity: string, cacheDir: string | undefined): string {
