@@ -90,9 +90,10 @@ export async function waitUntil(
   what: string,
   logPath: string,
   timeoutMs: number,
+  maxDelayMs = 100, // between checks, once they have backed off
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+  for (let delay = 5; ; delay = Math.min(delay * 2, maxDelayMs)) {
     if (await ready()) return;
     if (!running(proc)) throw new HuskError(`${what} exited during start-up: ${logTail(logPath) || "no output"} (log: ${logPath})`);
     if (Date.now() >= deadline)
@@ -166,7 +167,9 @@ export function launchDaemon(d: DaemonSpec): { process: ProcessRef; ready: Promi
   const [cmd, ...pre] = selfCommand();
   const proc = spawnDetached(cmd!, [...pre, ...d.args], d.logPath, { env: d.env ?? residentEnv() });
   const timeoutMs = d.timeoutMs ?? 10_000;
-  const ready = waitUntil(() => canConnect(d.socket), proc, `the ${d.what}`, d.logPath, timeoutMs).catch(async (e) => {
+  // A connect attempt is cheap, and a proxy started with its VM is waited
+  // for while the VM restores: checked finely, it is used the moment it serves.
+  const ready = waitUntil(() => canConnect(d.socket), proc, `the ${d.what}`, d.logPath, timeoutMs, 10).catch(async (e) => {
     await terminate(proc.pid, proc.startTime, 0);
     throw e;
   });

@@ -1,6 +1,6 @@
 import { HuskError, errorMessage, log } from "../core/index.ts";
 import type { SandboxDoc } from "../persist/index.ts";
-import { running } from "../hypervisor/index.ts";
+import { driverFor, resolveDriverName, running } from "../hypervisor/index.ts";
 import { serveRelay, type RelayServer, type RelaySession } from "../relay/index.ts";
 import { driverOfDoc, vmOf } from "./vm.ts";
 import type { Context } from "./context.ts";
@@ -17,11 +17,15 @@ const SETTLE_MS = 5000;
 // VM is gone (then nothing is left to forward to, and nobody may be left to
 // stop it).
 export async function runProxy(ctx: Context, sandboxId: string): Promise<void> {
+  // Loaded here: only `husk proxy` serves, every other command is a client.
+  // Loading (this and the configured driver) starts while the VM starts.
+  const serving = import("../protocol/proxy.ts");
+  serving.catch(() => {});
+  driverFor(resolveDriverName(ctx.settings), ctx.settings).catch(() => {});
   const doc = await vmRecorded(ctx, sandboxId);
   const vm = vmOf(doc);
   const driver = await driverOfDoc(ctx, doc);
-  // Loaded here: only `husk proxy` serves, every other command is a client.
-  const { serveProxy } = await import("../protocol/proxy.ts");
+  const { serveProxy } = await serving;
   // One bad call must not leave the sandbox unmanageable: log it and go on.
   process.on("uncaughtException", (e) => log.error(`proxy: ${errorMessage(e)}`));
   const sessions = new Map<RelaySession, Promise<void>>();
