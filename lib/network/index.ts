@@ -68,3 +68,29 @@ export function releaseNetwork(rec: NetworkRecord | undefined): void {
   if (!rec?.netns) return;
   for (const i of rec.interfaces ?? []) if (i.tap) detachTap(rec.netns, i.name, i.tap);
 }
+
+// The taps a VMM opens for the record's interfaces (a VmSpec's network).
+export function tapsOf(rec: NetworkRecord | undefined): { netns: string; nics: { tap: string; mac: string; mtu: number }[] } | undefined {
+  if (!rec?.interfaces?.length) return undefined;
+  return { netns: rec.netns!, nics: rec.interfaces.map((i) => ({ tap: i.tap!, mac: i.mac!, mtu: i.mtu ?? 1500 })) };
+}
+
+// What a guest configured from `was` would find different in `now`, or ""
+// when nothing: interface names, MACs, MTUs, addresses, routes.
+export function networkChange(was: NetworkRecord, now: NetworkRecord): string {
+  const seen = (r: NetworkRecord) => new Map((r.interfaces ?? []).map((i) => [i.name!, i]));
+  const [before, after] = [seen(was), seen(now)];
+  const changes: string[] = [];
+  for (const [name, i] of before) {
+    const j = after.get(name);
+    if (!j) changes.push(`${name} is gone`);
+    else if (i.mac?.toLowerCase() !== j.mac?.toLowerCase()) changes.push(`${name}'s MAC is ${j.mac}, was ${i.mac}`);
+    else if (i.mtu !== j.mtu) changes.push(`${name}'s MTU is ${j.mtu}, was ${i.mtu}`);
+    else if ([...(i.addresses ?? [])].sort().join() !== [...(j.addresses ?? [])].sort().join())
+      changes.push(`${name}'s addresses are ${(j.addresses ?? []).join(", ") || "none"}, were ${(i.addresses ?? []).join(", ") || "none"}`);
+  }
+  for (const name of after.keys()) if (!before.has(name)) changes.push(`${name} is new`);
+  const routes = (r: NetworkRecord) => JSON.stringify((r.routes ?? []).map((x) => [x.destination, x.gateway ?? "", x.device ?? "", x.family]).sort());
+  if (!changes.length && routes(was) !== routes(now)) changes.push("its routes differ");
+  return changes.join("; ");
+}

@@ -30,11 +30,6 @@ export function requireSnapshots(doc: SandboxDoc, what: string): void {
 export async function checkpointContainer(ctx: Context, id: string, opts: CheckpointOptions): Promise<void> {
   const { sandbox } = findContainer(ctx, id);
   requireSnapshots(sandbox, "checkpoint");
-  // A restore rebuilds the shared directory, not the taps in a netns.
-  if (sandbox.network?.interfaces?.some((i) => i.tap))
-    throw new HuskError(`checkpoint: sandbox ${sandbox.id} has network interfaces in ${sandbox.network.netns ?? "a netns"}; husk cannot restore those yet`, {
-      code: ErrorCode.Unimplemented,
-    });
   const driver = await driverOfDoc(ctx, sandbox);
   const dest = resolve(opts.imagePath);
   await ctx.store.update(sandbox.id, async (doc) => {

@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCode, HuskError, crashPoint, log, validateId } from "../core/index.ts";
 import { driverFor, driversWith, resolveDriverName, type Hypervisor, type VmSpec } from "../hypervisor/index.ts";
-import { attachNetwork, networkPlan, planNetwork, releaseNetwork, type NetworkRecord } from "../network/index.ts";
+import { attachNetwork, networkPlan, planNetwork, releaseNetwork, tapsOf, type NetworkRecord } from "../network/index.ts";
 import type { Spec } from "../oci/index.ts";
 import { holdMarker, newSandboxDoc, type ContainerDoc, type ProxyRecord, type SandboxDoc, type SandboxLock } from "../persist/index.ts";
 import { connectAgent } from "../protocol/index.ts";
@@ -138,10 +138,10 @@ function vmNetwork(driver: Hypervisor, opts: SandboxOptions): NetworkRecord | un
 async function startVm(ctx: Context, driver: Hypervisor, base: VmSpec, network?: NetworkRecord): Promise<{ saved: SandboxDoc; restored: boolean }> {
   mkdirSync(base.sharedDir, { recursive: true, mode: 0o700 });
   if (driver.features.sharedFs) makeSharedMount(base.sharedDir);
-  const nics = (network?.interfaces ?? []).map((i) => ({ tap: i.tap!, mac: i.mac!, mtu: i.mtu ?? 1500 }));
-  const spec: VmSpec = nics.length ? { ...base, network: { netns: network!.netns!, nics } } : base;
+  const taps = tapsOf(network);
+  const spec: VmSpec = taps ? { ...base, network: taps } : base;
   let template: SandboxDoc["template"];
-  if (nics.length) {
+  if (taps) {
     await ctx.store.update(spec.sandboxId, (x) => void (x.network = network));
     attachNetwork(network!);
     crashPoint("create:network-attached");

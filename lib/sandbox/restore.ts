@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ErrorCode, HuskError, errorMessage, processStartTime } from "../core/index.ts";
 import { driverFor } from "../hypervisor/index.ts";
+import { attachNetwork, networkChange, networkPlan, planNetwork, tapsOf, type NetworkRecord } from "../network/index.ts";
 import { loadBundle } from "../oci/index.ts";
 import type { SandboxDoc, SnapshotRecord, VmRecord } from "../persist/index.ts";
 import { SANDBOX_IMAGE_FILE, requireSnapshots } from "./checkpoint.ts";
@@ -66,6 +67,27 @@ function snapshotIn(saved: SandboxDoc, imagePath: string): SnapshotRecord {
   return { ...snap, path: imagePath };
 }
 
+// The guest wakes configured as it was saved, so the network namespace its
+// first container's bundle names now (a client may have made a new one for
+// the restore) must hold the same interfaces; taps are made beside them again.
+function networkAgain(saved: SandboxDoc): NetworkRecord | undefined {
+  const was = saved.network;
+  if (!was?.interfaces?.length) return was;
+  const first = saved.containers[0]!;
+  const plan = networkPlan(loadBundle(first.bundle).spec, saved.id);
+  if (plan.mode !== "netns")
+    throw new HuskError(`restore: sandbox ${saved.id} was checkpointed with network interfaces, but container ${first.id}'s bundle names no network namespace`, {
+      code: ErrorCode.FailedPrecondition,
+    });
+  const now = planNetwork(plan.netns);
+  const change = networkChange(was, now);
+  if (change)
+    throw new HuskError(`restore: network namespace ${plan.netns} is not what sandbox ${saved.id} was checkpointed with (${change}); its guest keeps the network it was saved with`, {
+      code: ErrorCode.FailedPrecondition,
+    });
+  return now;
+}
+
 // The restored VM runs the memory image of the old one: the same guest assets.
 const sameAssets = (vm: VmRecord, old: VmRecord | undefined): VmRecord =>
   old && "assetsVersion" in old && old.assetsVersion && !("assetsVersion" in vm && vm.assetsVersion)
@@ -86,17 +108,19 @@ export async function restoreContainer(ctx: Context, id: string, opts: RestoreOp
   const snap = snapshotIn(saved, imagePath);
   if (ctx.store.tryLoad(saved.id)) throw new HuskError(`restore: sandbox ${saved.id} exists; delete it before restoring it`, { code: ErrorCode.AlreadyExists });
   const driver = await driverFor(saved.vm!.driver, ctx.settings);
+  const network = networkAgain(saved);
   // The host cgroup was removed with the old sandbox: not claimed again.
   const { vm: old, hypervisor: _legacy, proxy: _proxy, hostCgroup: _cg, template: _t, ...rest } = saved;
   const sharedDir = join(ctx.store.sandboxDir(saved.id), "shared");
-  const doc: SandboxDoc = { ...rest, state: "creating", config: { ...saved.config, sharedDir } };
+  const doc: SandboxDoc = { ...rest, network, state: "creating", config: { ...saved.config, sharedDir } };
   doc.containers = saved.containers.map(({ pid: _p, pidStartTime: _s, ...c }) => c);
-  await ctx.store.create(doc);
+  await ctx.store.create(doc); // with the network: a failure from here on removes its taps
   try {
     mkdirSync(sharedDir, { recursive: true, mode: 0o700 });
     makeSharedMount(sharedDir);
     for (const c of doc.containers) guestView(doc, c.id, loadBundle(c.bundle), driver.features.sharedFs);
-    const spec = { sandboxId: doc.id, vmDir: socketDir(ctx, doc.id), sharedDir, cpus: doc.config.cpus ?? 1, memoryMiB: doc.config.memoryMiB ?? 512 };
+    if (network?.interfaces?.length) attachNetwork(network);
+    const spec = { sandboxId: doc.id, vmDir: socketDir(ctx, doc.id), sharedDir, cpus: doc.config.cpus ?? 1, memoryMiB: doc.config.memoryMiB ?? 512, network: tapsOf(network) };
     const vm = await driver.restore!(snap, spec);
     await ctx.store.update(doc.id, (x) => {
       x.vm = sameAssets(vm, old);

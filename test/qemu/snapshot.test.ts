@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -90,6 +91,66 @@ describe.skipIf(!!skip)("checkpoint and restore of a QEMU sandbox (TCG)", () => 
     expect(v.stderr.trim()).toMatch(/^husk: restore: snapshot .* was taken with QEMU 9\.2\.0, but this one is 10\.\d+\.\d+; snapshots restore only on the same version$/);
     expect(v.status).not.toBe(0);
     expect(cli.leftovers()).toEqual([]);
+  }, 600_000);
+});
+
+function sh(cmd: string[]): string {
+  const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: "utf8", timeout: 30_000 });
+  if (r.status !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr}`);
+  return r.stdout;
+}
+
+// The guest wakes with the network it was saved with: restored beside the
+// same interfaces it gets its taps again; a namespace that changed is refused.
+describe.skipIf(!!skip)("checkpoint and restore of a QEMU sandbox with a network interface (TCG)", () => {
+  test("restored with new taps, it serves again; a netns whose address changed is refused by name, leaving nothing", async () => {
+    const cli = new Cli({ ...vmEnv(), HUSK_QEMU: qemu10(), HUSK_VM_TEMPLATES: "0" });
+    const work = mkdtempSync(join(tmpdir(), "husk-snap-net-"));
+    const [peer, ns] = [`husk-snp-${process.pid}`, `husk-snc-${process.pid}`];
+    const links = () => sh(["ip", "-n", ns, "-o", "link"]);
+    const page = () => spawnSync("nsenter", [`--net=/run/netns/${peer}`, "curl", "-s", "-m", "10", "http://10.78.0.2:8080/i"], { encoding: "utf8" }).stdout;
+    try {
+      for (const n of [peer, ns]) sh(["ip", "netns", "add", n]);
+      sh(["ip", "link", "add", "vsnap", "netns", peer, "type", "veth", "peer", "name", "eth0", "netns", ns]);
+      for (const [n, addr, dev] of [[peer, "10.78.0.1/24", "vsnap"], [ns, "10.78.0.2/24", "eth0"]]) {
+        sh(["ip", "-n", n!, "addr", "add", addr!, "dev", dev!]);
+        sh(["ip", "-n", n!, "link", "set", dev!, "up"]);
+      }
+      const mac = (JSON.parse(sh(["ip", "-n", ns, "-j", "link", "show", "eth0"])) as { address: string }[])[0]!.address;
+      const b = makeBusyboxBundle(join(work, "bundle"), { args: ["sh", "-c", "mkdir -p /w && echo served > /w/i && exec httpd -f -p 8080 -h /w"] });
+      const spec = JSON.parse(readFileSync(join(b, "config.json"), "utf8"));
+      spec.linux.namespaces = spec.linux.namespaces.map((m: { type: string }) => (m.type === "network" ? { type: "network", path: `/run/netns/${ns}` } : m));
+      writeFileSync(join(b, "config.json"), JSON.stringify(spec));
+      cli.ok(["create", "--bundle", b, "net1"], { stdioFile: join(work, "out") });
+      cli.ok(["start", "net1"]);
+      await until(() => page() === "served\n", 60_000, "the page before the checkpoint");
+
+      const image = join(work, "image");
+      cli.ok(["checkpoint", "--image-path", image, "net1"]);
+      cli.ok(["delete", "--force", "net1"]);
+      expect(links()).not.toContain("_husk");
+      cli.ok(["restore", "--image-path", image, "net1"], { stdioFile: join(work, "out2") });
+      expect(links()).toContain("tap0_husk");
+      expect(page()).toBe("served\n");
+      expect(cli.ok(["exec", "net1", "cat", "/sys/class/net/eth0/address"]).trim()).toBe(mac);
+
+      const again = join(work, "image2");
+      cli.ok(["checkpoint", "--image-path", again, "net1"]);
+      cli.ok(["delete", "--force", "net1"]);
+      sh(["ip", "-n", ns, "addr", "add", "10.78.0.9/24", "dev", "eth0"]);
+      const r = cli.run(["restore", "--image-path", again, "net1"]);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr.trim()).toBe(
+        `husk: restore: network namespace /run/netns/${ns} is not what sandbox net1 was checkpointed with ` +
+          `(eth0's addresses are 10.78.0.2/24, 10.78.0.9/24, were 10.78.0.2/24); its guest keeps the network it was saved with`,
+      );
+      expect(links()).not.toContain("_husk");
+      expect(cli.leftovers()).toEqual([]);
+    } finally {
+      cli.run(["delete", "--force", "net1"]);
+      for (const n of [peer, ns]) spawnSync("ip", ["netns", "del", n]);
+    }
+    await until(() => processesUsing(cli.root).length === 0, 30_000, "VM processes to exit");
   }, 600_000);
 });
 
