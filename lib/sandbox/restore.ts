@@ -94,6 +94,16 @@ const sameAssets = (vm: VmRecord, old: VmRecord | undefined): VmRecord =>
     ? ({ ...vm, assetsVersion: old.assetsVersion } as VmRecord)
     : vm;
 
+// The document the restored sandbox starts from: the saved one without what
+// belonged to the old VM (its host cgroup was removed with it, not claimed
+// again), with the network found now and a new shared directory.
+function restoredDoc(ctx: Context, saved: SandboxDoc, network: NetworkRecord | undefined): SandboxDoc {
+  const { vm: _vm, hypervisor: _legacy, proxy: _proxy, hostCgroup: _cg, template: _t, ...rest } = saved;
+  const sharedDir = join(ctx.store.sandboxDir(saved.id), "shared");
+  const containers = saved.containers.map(({ pid: _p, pidStartTime: _s, ...c }) => c);
+  return { ...rest, network, containers, state: "creating", config: { ...saved.config, sharedDir } };
+}
+
 // `husk restore`: brings a checkpointed sandbox back in a new VM directory:
 // the shared directory is rebuilt from the containers' bundles, the VMM
 // restores memory and devices, and the agent inside carries on as it was
@@ -109,11 +119,8 @@ export async function restoreContainer(ctx: Context, id: string, opts: RestoreOp
   if (ctx.store.tryLoad(saved.id)) throw new HuskError(`restore: sandbox ${saved.id} exists; delete it before restoring it`, { code: ErrorCode.AlreadyExists });
   const driver = await driverFor(saved.vm!.driver, ctx.settings);
   const network = networkAgain(saved);
-  // The host cgroup was removed with the old sandbox: not claimed again.
-  const { vm: old, hypervisor: _legacy, proxy: _proxy, hostCgroup: _cg, template: _t, ...rest } = saved;
-  const sharedDir = join(ctx.store.sandboxDir(saved.id), "shared");
-  const doc: SandboxDoc = { ...rest, network, state: "creating", config: { ...saved.config, sharedDir } };
-  doc.containers = saved.containers.map(({ pid: _p, pidStartTime: _s, ...c }) => c);
+  const doc = restoredDoc(ctx, saved, network);
+  const sharedDir = doc.config.sharedDir!;
   await ctx.store.create(doc); // with the network: a failure from here on removes its taps
   try {
     mkdirSync(sharedDir, { recursive: true, mode: 0o700 });
@@ -123,7 +130,7 @@ export async function restoreContainer(ctx: Context, id: string, opts: RestoreOp
     const spec = { sandboxId: doc.id, vmDir: socketDir(ctx, doc.id), sharedDir, cpus: doc.config.cpus ?? 1, memoryMiB: doc.config.memoryMiB ?? 512, network: tapsOf(network) };
     const vm = await driver.restore!(snap, spec);
     await ctx.store.update(doc.id, (x) => {
-      x.vm = sameAssets(vm, old);
+      x.vm = sameAssets(vm, saved.vm);
     });
     const proxy = await startProxy(ctx, doc.id);
     await ctx.store.update(doc.id, (x) => {
