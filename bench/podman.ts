@@ -26,19 +26,19 @@ writeFileSync(
     `[network]\nnetwork_config_dir = "${work}/net"\n`,
 );
 const image = "localhost/husk-bench-busybox:latest";
-const podman = (args: string[]) => spawnSync("podman", args, { env, encoding: "utf8", timeout: 300_000 });
-
 // A bridge network (podman's default kind) lives in a network namespace of
 // the bench's own, so no frame leaves the machine; podman runs inside it.
 const NETNS = `husk-bench-podman-${process.pid}`;
-const BRIDGED = ["nsenter", `--net=/run/netns/${NETNS}`, "podman"];
+const podman = (args: string[], bridged = false) =>
+  bridged
+    ? spawnSync("nsenter", [`--net=/run/netns/${NETNS}`, "podman", ...args], { env, encoding: "utf8", timeout: 300_000 })
+    : spawnSync("podman", args, { env, encoding: "utf8", timeout: 300_000 });
 
 function time(runtime: string, runs = RUNS, network = "none"): number[] {
   const out: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    const args = ["--runtime", runtime, "run", "--rm", "--network", network, image, "true"];
-    const r = network === "none" ? podman(args) : spawnSync(BRIDGED[0]!, [...BRIDGED.slice(1), ...args], { env, encoding: "utf8", timeout: 300_000 });
+    const r = podman(["--runtime", runtime, "run", "--rm", "--network", network, image, "true"], network !== "none");
     if (r.status !== 0) throw new Error(`podman --runtime ${runtime} run: ${r.stderr}`);
     out.push(performance.now() - t0);
   }
