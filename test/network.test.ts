@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { checkMirrorable, networkPlan, type NetIface } from "../lib/network/index.ts";
+import { alignNetwork, checkMirrorable, networkChange, networkPlan, type NetIface, type NetworkRecord } from "../lib/network/index.ts";
 import { defaultSpec } from "../lib/oci/index.ts";
 
 // What a VM sandbox takes from the client's netns, checked before anything is
@@ -33,5 +33,25 @@ describe("the network a spec asks for", () => {
     expect(networkPlan(spec([{ type: "network", path: "/run/netns/x" }]) as never, "s")).toEqual({ mode: "netns", netns: "/run/netns/x" });
     expect(networkPlan(spec([{ type: "network" }]) as never, "s")).toEqual({ mode: "none" });
     expect(() => networkPlan(spec([{ type: "pid" }]) as never, "s")).toThrow(/sandbox s: the spec shares the host's network/);
+  });
+});
+
+describe("a checkpoint's network against the namespace it is restored into", () => {
+  const nic = (name: string, mac: string, addresses: string[], tap: string) => ({ name, mac, mtu: 1500, addresses, tap });
+  const rec = (...interfaces: ReturnType<typeof nic>[]): NetworkRecord => ({ mode: "netns", netns: "/run/netns/x", interfaces, routes: [] });
+  const was = rec(nic("eth0", "02:00:00:00:00:01", ["10.0.0.2/24"], "tap0_husk"), nic("eth1", "02:00:00:00:00:02", ["10.1.0.2/24"], "tap1_husk"));
+
+  test("the same interfaces listed in another order: no change, and device k's tap is beside the interface it was saved with", () => {
+    const now = alignNetwork(was, rec(nic("eth1", "02:00:00:00:00:02", ["10.1.0.2/24"], "tap0_husk"), nic("eth0", "02:00:00:00:00:01", ["10.0.0.2/24"], "tap1_husk")));
+    expect(now.interfaces).toEqual(was.interfaces);
+    expect(networkChange(was, now)).toBe("");
+  });
+
+  test("changes are named: an address, a MAC, an interface more", () => {
+    const moved = alignNetwork(was, rec(nic("eth0", "02:00:00:00:00:09", ["10.0.0.7/24"], "tap0_husk"), nic("eth1", "02:00:00:00:00:02", ["10.1.0.2/24"], "tap1_husk")));
+    expect(networkChange(was, moved)).toBe("eth0's MAC is 02:00:00:00:00:09, was 02:00:00:00:00:01");
+    const more = alignNetwork(was, rec(nic("eth2", "02:00:00:00:00:03", [], "tap0_husk"), nic("eth0", "02:00:00:00:00:01", ["10.0.0.2/24"], "tap1_husk"), nic("eth1", "02:00:00:00:00:02", ["10.1.0.2/24"], "tap2_husk")));
+    expect(more.interfaces!.map((i) => [i.name, i.tap])).toEqual([["eth0", "tap0_husk"], ["eth1", "tap1_husk"], ["eth2", "tap2_husk"]]);
+    expect(networkChange(was, more)).toBe("eth2 is new");
   });
 });

@@ -22,7 +22,7 @@ export interface ServiceOptions {
 export const AGENT_CAPABILITIES = [
   "health", "sandbox", "containers", "stdio", "tty", "exec", "exec-tty",
   "signal-all", "resize", "ps", "pause", "stats", "overlay-rootfs", "container-state", "network", "update", "refresh",
-  "network-remac",
+  "network-remac", "network-reconfigure",
 ] as const;
 
 // Methods throw HuskErrors; serveAgent sends each with the Connect code of its

@@ -75,6 +75,16 @@ export function tapsOf(rec: NetworkRecord | undefined): { netns: string; nics: {
   return { netns: rec.netns!, nics: rec.interfaces.map((i) => ({ tap: i.tap!, mac: i.mac!, mtu: i.mtu ?? 1500 })) };
 }
 
+// A restored guest has one device per interface it was saved with, device i
+// behind tap i: `now` is put in `was`'s order where names match, so a
+// namespace that lists the same interfaces in another order changes nothing.
+export function alignNetwork(was: NetworkRecord, now: NetworkRecord): NetworkRecord {
+  const order = (was.interfaces ?? []).map((i) => i.name ?? "");
+  const rank = (name = "") => (order.includes(name) ? order.indexOf(name) : order.length);
+  const interfaces = [...(now.interfaces ?? [])].sort((a, b) => rank(a.name) - rank(b.name)).map((i, n) => ({ ...i, tap: tapName(n) }));
+  return { ...now, interfaces };
+}
+
 // What a guest configured from `was` would find different in `now`, or ""
 // when nothing: interface names, MACs, MTUs, addresses, routes.
 export function networkChange(was: NetworkRecord, now: NetworkRecord): string {

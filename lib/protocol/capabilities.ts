@@ -25,6 +25,7 @@ export const CAPABILITIES = [
   "update", // UpdateContainer: a live container's resource limits
   "refresh", // RefreshGuest: clock and random pool after a restore
   "network-remac", // ConfigureNetwork with guest_mac: a device found by its old MAC takes the host's
+  "network-reconfigure", // ConfigureNetwork with replace: configured devices are cleared and configured again
 ] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
@@ -73,7 +74,10 @@ const FIELD_CAPABILITIES: Partial<Record<AgentMethodName, (req: Req) => Capabili
     ...(r.consoleSocket ? (["console-socket"] as const) : []),
   ],
   signalProcess: (r) => (r.all === true ? ["signal-all"] : []),
-  configureNetwork: (r) => ((r.interfaces as { guestMac?: string }[] | undefined)?.some((i) => i.guestMac) ? ["network-remac"] : []),
+  configureNetwork: (r) => [
+    ...((r.interfaces as { guestMac?: string }[] | undefined)?.some((i) => i.guestMac) ? (["network-remac"] as const) : []),
+    ...(r.replace === true ? (["network-reconfigure"] as const) : []),
+  ],
 };
 
 // Field-level capabilities qualify one RPC; an agent may only advertise one
@@ -85,6 +89,7 @@ const FIELD_CAPABILITY_RPC: Partial<Record<Capability, AgentMethodName>> = {
   "signal-all": "signalProcess",
   "console-socket": "createContainer",
   "network-remac": "configureNetwork",
+  "network-reconfigure": "configureNetwork",
 };
 
 // The RPCs an agent must implement to advertise a capability.

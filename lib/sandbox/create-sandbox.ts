@@ -181,7 +181,7 @@ async function handshake(doc: SandboxDoc, socket: string, hostname: string | und
       agent.has("sandbox") && agent.rpc.setupSandbox({ sandboxId: doc.id, hostname: hostname ?? "" }),
     ]);
     // An agent without "network" fails here by name: never an unnetworked container.
-    if (doc.network?.interfaces?.length) await agent.rpc.configureNetwork(guestNetwork(doc.network, restored));
+    if (doc.network?.interfaces?.length) await agent.rpc.configureNetwork(guestNetwork(doc.network, restored ? templateMac : undefined));
     const n = agent.negotiated;
     return {
       channel: { kind: "unix", path: socket },
@@ -195,10 +195,11 @@ async function handshake(doc: SandboxDoc, socket: string, hostname: string | und
   }
 }
 
-// A VM restored from a template has its devices under the template's MACs.
-const guestNetwork = (n: NetworkRecord, fromTemplate: boolean) => ({
+// What the agent configures. `guestMac`: the MAC device k carries now, when
+// not the host interface's (a template's placeholder, a checkpoint's old one).
+export const guestNetwork = (n: NetworkRecord, guestMac?: (k: number) => string) => ({
   interfaces: (n.interfaces ?? []).map((i, k) => ({
-    name: i.name, mac: i.mac ?? "", mtu: i.mtu ?? 0, addresses: i.addresses ?? [], guestMac: fromTemplate ? templateMac(k) : "",
+    name: i.name, mac: i.mac ?? "", mtu: i.mtu ?? 0, addresses: i.addresses ?? [], guestMac: guestMac?.(k) ?? "",
   })),
   routes: (n.routes ?? []).map((r) => ({ destination: r.destination, gateway: r.gateway ?? "", device: r.device ?? "", family: r.family ?? 4 })),
 });

@@ -1,14 +1,14 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { ErrorCode, HuskError, errorMessage, processStartTime } from "../core/index.ts";
+import { ErrorCode, HuskError, errorMessage, log, processStartTime } from "../core/index.ts";
 import { driverFor } from "../hypervisor/index.ts";
-import { attachNetwork, networkChange, networkPlan, planNetwork, tapsOf, type NetworkRecord } from "../network/index.ts";
+import { alignNetwork, attachNetwork, networkChange, networkPlan, planNetwork, tapsOf, type NetworkRecord } from "../network/index.ts";
 import { loadBundle } from "../oci/index.ts";
 import type { SandboxDoc, SnapshotRecord, VmRecord } from "../persist/index.ts";
 import { SANDBOX_IMAGE_FILE, requireSnapshots } from "./checkpoint.ts";
 import type { Context } from "./context.ts";
 import { startShim, writePidFile } from "./create.ts";
-import { makeSharedMount } from "./create-sandbox.ts";
+import { guestNetwork, makeSharedMount } from "./create-sandbox.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
 import { socketDir } from "./paths.ts";
 import { startProxy } from "./proxy.ts";
@@ -67,25 +67,50 @@ function snapshotIn(saved: SandboxDoc, imagePath: string): SnapshotRecord {
   return { ...snap, path: imagePath };
 }
 
-// The guest wakes configured as it was saved, so the network namespace its
-// first container's bundle names now (a client may have made a new one for
-// the restore) must hold the same interfaces; taps are made beside them again.
-function networkAgain(saved: SandboxDoc): NetworkRecord | undefined {
+interface NetworkAgain {
+  network: NetworkRecord | undefined;
+  reconfigure: boolean; // the namespace changed: the agent configures the guest's devices again
+}
+
+// The guest wakes configured as it was saved. The network namespace its first
+// container's bundle names now (a client may have made a new one for the
+// restore) gets taps again beside its interfaces; if they changed (addresses,
+// MACs, names), the agent configures its devices again, which it can do only
+// for as many interfaces as the VM has devices.
+function networkAgain(saved: SandboxDoc): NetworkAgain {
   const was = saved.network;
-  if (!was?.interfaces?.length) return was;
+  if (!was?.interfaces?.length) return { network: was, reconfigure: false };
   const first = saved.containers[0]!;
   const plan = networkPlan(loadBundle(first.bundle).spec, saved.id);
   if (plan.mode !== "netns")
     throw new HuskError(`restore: sandbox ${saved.id} was checkpointed with network interfaces, but container ${first.id}'s bundle names no network namespace`, {
       code: ErrorCode.FailedPrecondition,
     });
-  const now = planNetwork(plan.netns);
+  const now = alignNetwork(was, planNetwork(plan.netns));
   const change = networkChange(was, now);
-  if (change)
-    throw new HuskError(`restore: network namespace ${plan.netns} is not what sandbox ${saved.id} was checkpointed with (${change}); its guest keeps the network it was saved with`, {
+  if (!change) return { network: now, reconfigure: false };
+  const refuse = (why: string) =>
+    new HuskError(`restore: network namespace ${plan.netns} is not what sandbox ${saved.id} was checkpointed with (${change}), and ${why}`, {
       code: ErrorCode.FailedPrecondition,
     });
-  return now;
+  if (now.interfaces!.length !== was.interfaces.length)
+    throw refuse(`a VM's network devices are fixed when it starts: it has ${was.interfaces.length}`);
+  if (!saved.agent?.capabilities.includes("network-reconfigure"))
+    throw refuse(`its agent cannot configure the guest's network again (no "network-reconfigure")`);
+  log.debug(`restore: sandbox ${saved.id}: the guest's network is configured again (${change})`);
+  return { network: now, reconfigure: true };
+}
+
+// After the restore: the clock and random pool, and the network if it changed
+// (device k still carries the MAC of the interface it was saved with).
+async function refreshRestored(ctx: Context, id: string, saved: SandboxDoc, again: NetworkAgain): Promise<void> {
+  await withAgent(ctx, ctx.store.load(id), async (a) => {
+    await refreshGuest(a, id);
+    if (again.reconfigure) {
+      const oldMac = (k: number) => saved.network!.interfaces![k]!.mac ?? "";
+      await a.rpc.configureNetwork({ ...guestNetwork(again.network!, oldMac), replace: true });
+    }
+  });
 }
 
 // The restored VM runs the memory image of the old one: the same guest assets.
@@ -118,7 +143,8 @@ export async function restoreContainer(ctx: Context, id: string, opts: RestoreOp
   const snap = snapshotIn(saved, imagePath);
   if (ctx.store.tryLoad(saved.id)) throw new HuskError(`restore: sandbox ${saved.id} exists; delete it before restoring it`, { code: ErrorCode.AlreadyExists });
   const driver = await driverFor(saved.vm!.driver, ctx.settings);
-  const network = networkAgain(saved);
+  const again = networkAgain(saved);
+  const network = again.network;
   const doc = restoredDoc(ctx, saved, network);
   const sharedDir = doc.config.sharedDir!;
   await ctx.store.create(doc); // with the network: a failure from here on removes its taps
@@ -139,7 +165,7 @@ export async function restoreContainer(ctx: Context, id: string, opts: RestoreOp
       x.state = "running";
       for (const c of x.containers) if (c.state === "paused") c.state = "running";
     });
-    await withAgent(ctx, ctx.store.load(doc.id), (a) => refreshGuest(a, doc.id));
+    await refreshRestored(ctx, doc.id, saved, again);
     await attachShims(ctx, doc.id, id, opts);
   } catch (e) {
     await destroySandbox(ctx, doc.id, { force: true }).catch(() => {});

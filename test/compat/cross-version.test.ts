@@ -362,7 +362,7 @@ describe.each(releases.map((r) => [r.version, r] as const))("release %s", (_, re
   // Its agent cannot give a device restored from a VM template a new MAC: the
   // current husk, able to restore networked sandboxes from templates (QEMU
   // 10), boots such a sandbox of its assets cold and keeps the reason.
-  if (!lacksNetwork(release)) test.skipIf(!!vmSkip)("its assets under the current husk's VM templates: a networked sandbox boots cold, the reason kept beside the template", () => {
+  if (!lacksNetwork(release)) test.skipIf(!!vmSkip)("its assets under the current husk's VM templates: a networked sandbox boots cold, the reason kept beside the template; its checkpoint is not restored into a changed namespace", () => {
     const ns = `husk-cvt-${process.pid}`;
     spawnSync("ip", ["netns", "add", ns]);
     const guestDir = oldGuestDir(old, release);
@@ -383,6 +383,19 @@ describe.each(releases.map((r) => [r.version, r] as const))("release %s", (_, re
       expect(refused).toHaveLength(1);
       const why = JSON.parse(readFileSync(join(guestDir, ".templates", refused[0]!), "utf8")).reason as string;
       expect(why).toMatch(/^the agent of guest assets \S+ cannot give a restored network device a new MAC \(no "network-remac"\)$/);
+      // Nor can it configure the guest's network again: restoring its
+      // checkpoint into a namespace whose address changed is refused by name.
+      const image = join(work, `${id}.image`);
+      cli.ok(["checkpoint", "--image-path", image, id]);
+      cli.ok(["delete", "--force", id]);
+      spawnSync("ip", ["-n", ns, "addr", "add", "10.77.0.2/24", "dev", "eth0"]);
+      const r = cli.run(["restore", "--image-path", image, id]);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr.trim()).toBe(
+        `husk: restore: network namespace /run/netns/${ns} is not what sandbox ${id} was checkpointed with (eth0's addresses are 10.77.0.2/24, were none), ` +
+          `and its agent cannot configure the guest's network again (no "network-reconfigure")`,
+      );
+      expect(spawnSync("ip", ["-n", ns, "-o", "link"], { encoding: "utf8" }).stdout).not.toContain("_husk");
     } finally {
       cli.run(["delete", "--force", id]);
       spawnSync("ip", ["netns", "del", ns]);

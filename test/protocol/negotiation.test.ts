@@ -67,6 +67,15 @@ describe.each(TRANSPORTS)("negotiation over %s", (kind) => {
     client.close();
   });
 
+  it("an agent of the previous release configures a network once, but is never asked to configure it again", async () => {
+    const s = start(kind, fakeAgent(), { agentVersion: "0.3.0", capabilities: ["health", "network", "network-remac"] });
+    const client = await connectAgent(s.target, { sandboxId: "sb-net" });
+    const nic = { name: "eth0", mac: "02:00:00:00:00:01", mtu: 1500, addresses: ["10.0.0.2/24"], guestMac: "02:68:75:73:6b:00" };
+    await client.rpc.configureNetwork({ interfaces: [nic] });
+    await expect(client.rpc.configureNetwork({ interfaces: [nic], replace: true })).rejects.toThrow("lacks capability 'network-reconfigure'");
+    client.close();
+  });
+
   it("an agent without 'health' is checked through the handshake instead", async () => {
     const { health: _h, ...impl } = fakeAgent();
     const s = start(kind, impl, { capabilities: ["containers"] });

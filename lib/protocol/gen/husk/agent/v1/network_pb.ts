@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file husk/agent/v1/network.proto.
  */
 export const file_husk_agent_v1_network: GenFile = /*@__PURE__*/
-  fileDesc("ChtodXNrL2FnZW50L3YxL25ldHdvcmsucHJvdG8SDWh1c2suYWdlbnQudjEidAoXQ29uZmlndXJlTmV0d29ya1JlcXVlc3QSMwoKaW50ZXJmYWNlcxgBIAMoCzIfLmh1c2suYWdlbnQudjEuTmV0d29ya0ludGVyZmFjZRIkCgZyb3V0ZXMYAiADKAsyFC5odXNrLmFnZW50LnYxLlJvdXRlImAKEE5ldHdvcmtJbnRlcmZhY2USDAoEbmFtZRgBIAEoCRILCgNtYWMYAiABKAkSCwoDbXR1GAMgASgNEhEKCWFkZHJlc3NlcxgEIAMoCRIRCglndWVzdF9tYWMYBSABKAkiTQoFUm91dGUSEwoLZGVzdGluYXRpb24YASABKAkSDwoHZ2F0ZXdheRgCIAEoCRIOCgZkZXZpY2UYAyABKAkSDgoGZmFtaWx5GAQgASgNIhoKGENvbmZpZ3VyZU5ldHdvcmtSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChtodXNrL2FnZW50L3YxL25ldHdvcmsucHJvdG8SDWh1c2suYWdlbnQudjEihQEKF0NvbmZpZ3VyZU5ldHdvcmtSZXF1ZXN0EjMKCmludGVyZmFjZXMYASADKAsyHy5odXNrLmFnZW50LnYxLk5ldHdvcmtJbnRlcmZhY2USJAoGcm91dGVzGAIgAygLMhQuaHVzay5hZ2VudC52MS5Sb3V0ZRIPCgdyZXBsYWNlGAMgASgIImAKEE5ldHdvcmtJbnRlcmZhY2USDAoEbmFtZRgBIAEoCRILCgNtYWMYAiABKAkSCwoDbXR1GAMgASgNEhEKCWFkZHJlc3NlcxgEIAMoCRIRCglndWVzdF9tYWMYBSABKAkiTQoFUm91dGUSEwoLZGVzdGluYXRpb24YASABKAkSDwoHZ2F0ZXdheRgCIAEoCRIOCgZkZXZpY2UYAyABKAkSDgoGZmFtaWx5GAQgASgNIhoKGENvbmZpZ3VyZU5ldHdvcmtSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * The network the host prepared for the sandbox (a netns with veth, addresses
@@ -30,6 +30,16 @@ export type ConfigureNetworkRequest = Message<"husk.agent.v1.ConfigureNetworkReq
    * @generated from field: repeated husk.agent.v1.Route routes = 2;
    */
   routes: Route[];
+
+  /**
+   * The devices were configured before (a checkpoint restored into a network
+   * namespace that changed since): the agent takes each device down, off its
+   * addresses and routes, then configures it afresh. Needs capability
+   * "network-reconfigure".
+   *
+   * @generated from field: bool replace = 3;
+   */
+  replace: boolean;
 };
 
 /**
