@@ -21,12 +21,13 @@ export function requireExecutable(path: string, what: string, setting: string): 
 
 export interface SpawnOptions {
   env?: Record<string, string | undefined>;
+  fds?: number[]; // open in the child as 3, 4, ...
 }
 
 export function spawnDetached(cmd: string, args: string[], logPath: string, opts: SpawnOptions = {}): ProcessRef {
   const log = openSync(logPath, "a");
   try {
-    const child = spawn(cmd, args, { detached: true, stdio: ["ignore", log, log], env: opts.env ?? process.env });
+    const child = spawn(cmd, args, { detached: true, stdio: ["ignore", log, log, ...(opts.fds ?? [])], env: opts.env ?? process.env });
     child.on("error", () => {}); // reported through the missing pid below or the log
     child.on("exit", () => {}); // reaped while we run, so no zombie outlives stop()
     child.unref();

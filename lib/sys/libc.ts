@@ -1,5 +1,5 @@
 import { dlopen, FFIType, ptr, read } from "bun:ffi";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, ftruncateSync, openSync } from "node:fs";
 import { basename, dirname } from "node:path";
 
 // The one libc binding: the few calls Bun has no API for. Child subreaping,
@@ -37,6 +37,8 @@ const SIGNATURES = {
   clock_settime: { args: [i32, P], returns: i32 },
   mount: { args: [P, P, P, u64, P], returns: i32 },
   umount2: { args: [P, i32], returns: i32 },
+  memfd_create: { args: [P, u32], returns: i32 },
+  lseek: { args: [i32, i64, i32], returns: i64 },
   __errno_location: { args: [], returns: P },
   strerror: { args: [i32], returns: FFIType.cstring },
 } as const;
@@ -439,4 +441,34 @@ export function mountFs(fstype: string, source: string, target: string, data: st
 export function unmount(target: string, lazy = false): void {
   const t = cstring(target);
   check(`umount ${target}`, c().umount2(ptr(t), lazy ? MNT_DETACH : 0));
+}
+
+const MFD_CLOEXEC = 1;
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
+const ENXIO = 6;
+
+// An anonymous memory file (memfd_create(2)) of `size` bytes, all holes: a
+// VMM maps it as guest RAM, and a child gets it only through its stdio.
+export function memoryFile(name: string, size: number): number {
+  const fd = check(`memfd_create ${name}`, c().memfd_create(ptr(cstring(name)), MFD_CLOEXEC));
+  ftruncateSync(fd, size);
+  return fd;
+}
+
+// Where a sparse file holds data (lseek(2) SEEK_DATA/SEEK_HOLE), as
+// [offset, length] pairs: a copy that skips the holes keeps them holes.
+export function dataSegments(fd: number, size: number): [number, number][] {
+  const segments: [number, number][] = [];
+  for (let at = 0; at < size; ) {
+    const start = Number(c().lseek(fd, BigInt(at), SEEK_DATA));
+    if (start < 0) {
+      if (errno() === ENXIO) break; // only a hole is left
+      throw new SysError("lseek SEEK_DATA", errno());
+    }
+    const end = Math.min(size, check("lseek SEEK_HOLE", c().lseek(fd, BigInt(start), SEEK_HOLE)));
+    segments.push([start, end - start]);
+    at = end;
+  }
+  return segments;
 }

@@ -43,8 +43,9 @@ describe.skipIf(!!skip)("checkpoint and restore of a QEMU sandbox (TCG)", () => 
     cli.ok(["checkpoint", "--image-path", image, ID]);
     expect(cli.state(ID).status).toBe("paused");
     expect(existsSync(join(image, "vm.state"))).toBe(true);
-    // The stream format, which every release (0.2.0 too) restores; not a template's mapped-ram.
-    expect(JSON.parse(readFileSync(join(image, "husk-snapshot.json"), "utf8")).mappedRam).toBeUndefined();
+    // The stream format, which every release (0.2.0 too) restores; not a template's RAM file.
+    expect(JSON.parse(readFileSync(join(image, "husk-snapshot.json"), "utf8")).ramFile).toBeUndefined();
+    expect(existsSync(join(image, "vm.ram"))).toBe(false);
     cli.ok(["delete", "--force", ID]);
     await until(() => processesUsing(cli.root).length === 0, 30_000, "the old VM to go");
 

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { AGENT_PORT_NAME, GUEST_SHARE_TAG } from "../../guest/index.ts";
 import type { GuestAssets } from "../types.ts";
+import { GUEST_RAM_PATH } from "./ram.ts";
 
 export type Accel = "kvm" | "tcg";
 
@@ -41,7 +42,9 @@ export const accelArgs = (accel: Accel): string[] =>
     ? ["-accel", "kvm", "-cpu", "host,-arch-capabilities"]
     : ["-accel", `tcg,tb-size=${TCG_TB_SIZE_MIB}`, "-cpu", "max"];
 
+// Shared guest RAM is the memory file QEMU inherits as fd 3 (lib/hypervisor/qemu/ram.ts).
 export function baseArgs(accel: Accel, cpus: number, memoryMiB: number, shareMemory: boolean): string[] {
+  const backend = `memory-backend-file,id=mem,size=${memoryMiB}M,share=on,mem-path=${GUEST_RAM_PATH}`;
   return [
     ...accelArgs(accel),
     "-smp", String(cpus),
@@ -50,7 +53,7 @@ export function baseArgs(accel: Accel, cpus: number, memoryMiB: number, shareMem
     // PCIe for the agent's port (AGENT_PORT_DEVICE). vhost-user-fs needs
     // guest memory the virtiofsd process can map.
     "-M", `microvm,pcie=on${shareMemory ? ",memory-backend=mem" : ""}`,
-    ...(shareMemory ? ["-object", `memory-backend-memfd,id=mem,size=${memoryMiB}M,share=on`] : []),
+    ...(shareMemory ? ["-object", backend] : []),
   ];
 }
 

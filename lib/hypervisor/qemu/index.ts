@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Duplex } from "node:stream";
 import type { Settings } from "../../config/index.ts";
@@ -14,6 +14,7 @@ import { chooseAccel } from "./accel.ts";
 import { AGENT_CHARDEV, qemuArgs, vmFiles, type Accel } from "./cmdline.ts";
 import { QEMU_FEATURES } from "./features.ts";
 import { qmp, qmpPortOpen, qmpStatus } from "./qmp.ts";
+import { RAM_FILE, guestRam } from "./ram.ts";
 import { checkpoint, load, readSnapshot, snapshotSupport } from "./snapshot.ts";
 
 export { chooseAccel, probeKvm, type AccelChoice } from "./accel.ts";
@@ -65,7 +66,8 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
   };
 
   // Fills `vm` in as processes start, so that stop() can undo a failed start.
-  async function bringUp(vm: QemuVm, spec: VmSpec, assets: GuestAssets, qemu: string, incoming = false): Promise<void> {
+  // `ramFrom`: a template's RAM file, copied into the new guest RAM.
+  async function bringUp(vm: QemuVm, spec: VmSpec, assets: GuestAssets, qemu: string, incoming = false, ramFrom?: string): Promise<void> {
     const f = vmFiles(spec.vmDir);
     const agent = agentBind(assets, spec.sharedDir);
     vm.agentInShare = agent?.target;
@@ -81,7 +83,12 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
     });
     // In the sandbox's netns QEMU opens its taps by name; nsenter execs it (same pid).
     const [cmd, ...pre] = spec.network ? ["nsenter", `--net=${spec.network.netns}`, qemu] : [qemu];
-    vm.vmm = spawnDetached(cmd!, [...pre, ...args], f.qemuLog);
+    const ram = guestRam(spec.memoryMiB, ramFrom);
+    try {
+      vm.vmm = spawnDetached(cmd!, [...pre, ...args], f.qemuLog, { fds: [ram] });
+    } finally {
+      closeSync(ram); // QEMU holds its own
+    }
     await waitUntil(qmpReady(f.qmp, incoming ? "inmigrate" : "running"), vm.vmm, "QEMU", f.qemuLog, QEMU_START_TIMEOUT_MS);
   }
 
@@ -135,7 +142,7 @@ export function qemuDriver(settings: Settings, opts: QemuOptions = {}): Hypervis
       const vm = newVm(spec, snap.accel, `as saved in ${snap.path}`, assets.version);
       const same = { ...spec, cpus: snap.cpus, memoryMiB: snap.memoryMiB };
       return launch(spec, vm, async () => {
-        await bringUp(vm, same, assets, qemu, true);
+        await bringUp(vm, same, assets, qemu, true, snap.ramFile ? join(snap.path, RAM_FILE) : undefined);
         await load(vm, snap);
       });
     },

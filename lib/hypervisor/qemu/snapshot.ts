@@ -8,6 +8,7 @@ import type { QemuVmRecord as QemuVm, SnapshotRecord } from "../../persist/index
 import { running, sleep } from "../process.ts";
 import type { CheckpointOptions, SnapshotSupport } from "../types.ts";
 import { qmp, qmpStatus } from "./qmp.ts";
+import { RAM_FILE, saveRam } from "./ram.ts";
 
 // A QEMU snapshot is one migration stream written to a file (QMP `migrate`
 // to "file:"), restored into a new QEMU started with the same command line
@@ -25,30 +26,22 @@ export const QemuSnapshotSchema = v.object({
   assetsVersion: v.string(),
   cpus: v.number(),
   memoryMiB: v.number(),
-  // RAM at fixed offsets of a sparse file (QEMU's mapped-ram): loads in half
-  // the time of the stream, but the loader must ask for it and releases up to
-  // 0.2.0 do not. Templates only: a checkpoint stays in the stream format
-  // every release restores.
-  mappedRam: v.optional(v.boolean()),
+  // Guest RAM in a sparse file of its own (RAM_FILE, lib/hypervisor/qemu/ram.ts),
+  // the stream holding only the devices: a restore maps a copy instead of
+  // loading it. Templates only: a checkpoint stays in the stream format every
+  // release restores.
+  ramFile: v.optional(v.boolean()),
 });
 export type QemuSnapshot = v.InferOutput<typeof QemuSnapshotSchema>;
 
 export const SNAPSHOT_INFO = "husk-snapshot.json";
 export const STATE_FILE = "vm.state";
 const MIGRATE_TIMEOUT_MS = 300_000;
-const MIGRATE_POLL_MS = 20; // a template restores in ~0.4 s: poll finely
+const MIGRATE_POLL_MS = 10; // a template's devices load in ~0.1 s: poll finely
 
-// With multifd, threads read (and write) the RAM at its fixed offsets side by
-// side: a template's load went from ~430 to ~330 ms with 2 channels and ~320
-// with 4 on a 2-core TCG machine (the file in the page cache).
-const RAM_CHANNELS = 4;
-const mappedRam = (on: boolean | undefined) =>
-  on
-    ? [
-        { execute: "migrate-set-capabilities", arguments: { capabilities: ["mapped-ram", "multifd"].map((capability) => ({ capability, state: true })) } },
-        { execute: "migrate-set-parameters", arguments: { "multifd-channels": RAM_CHANNELS } },
-      ]
-    : [];
+// Shared guest RAM (a memory file) stays out of the stream: the RAM file holds it.
+const ignoreSharedRam = (on: boolean | undefined) =>
+  on ? [{ execute: "migrate-set-capabilities", arguments: { capabilities: [{ capability: "x-ignore-shared", state: true }] } }] : [];
 
 // vhost-user-fs became migratable in QEMU 10; older ones refuse any VM with it.
 const MIN_MAJOR = 10;
@@ -82,9 +75,9 @@ export function snapshotSupport(bin: string, cacheDir?: string): SnapshotSupport
   const identity = `${bin} ${st.size} ${st.mtimeMs}`;
   const version = versions.get(identity) ?? askedVersion(bin, identity, cacheDir);
   versions.set(identity, version);
-  // "mapped-ram multifd": how a template is saved; a build that saves another way
+  // "ram-file": how a template is saved; a build that saves another way
   // (even one with the same commit label, a dirty tree) makes its own.
-  return migratable(version) ? { vmm: `qemu ${version} ${identity} mapped-ram multifd` } : { refused: refusal(version) };
+  return migratable(version) ? { vmm: `qemu ${version} ${identity} ram-file` } : { refused: refusal(version) };
 }
 
 function askedVersion(bin: string, identity: string, cacheDir: string | undefined): string {
@@ -139,11 +132,12 @@ export async function checkpoint(vm: QemuVm, destDir: string, inputs: SnapshotIn
   const wasRunning = (await qmpStatus(vm.qmpSocket)) === "running";
   mkdirSync(dest, { recursive: true, mode: 0o700 });
   const migrate = { execute: "migrate", arguments: { uri: `file:${join(dest, STATE_FILE)}` } };
-  await qmp(vm.qmpSocket, [...mappedRam(opts.sameBuildOnly), { execute: "stop" }, migrate]);
+  await qmp(vm.qmpSocket, [...ignoreSharedRam(opts.sameBuildOnly), { execute: "stop" }, migrate]);
   await migrationDone(vm.qmpSocket, `checkpoint of ${vm.dir}`);
+  if (opts.sameBuildOnly) saveRam(vm.vmm!.pid, join(dest, RAM_FILE));
   const snap: QemuSnapshot = {
     path: dest, createdAt: new Date().toISOString(), vmmVersion: version, sourceVmDir: vm.dir, accel: vm.accel, ...inputs,
-    ...(opts.sameBuildOnly && { mappedRam: true }),
+    ...(opts.sameBuildOnly && { ramFile: true }),
   };
   writeFileSync(join(dest, SNAPSHOT_INFO), JSON.stringify(snap, null, 2) + "\n");
   if (opts.leaveRunning && wasRunning) await qmp(vm.qmpSocket, [{ execute: "cont" }]);
@@ -160,14 +154,17 @@ export function readSnapshot(dir: string): QemuSnapshot {
   }
   const parsed = v.safeParse(QemuSnapshotSchema, raw);
   if (!parsed.success) throw new HuskError(`snapshot info ${file}: ${describeIssues(parsed.issues)}`, { code: ErrorCode.InvalidArgument });
-  const state = join(resolve(dir), STATE_FILE);
-  if (!existsSync(state) || statSync(state).size === 0)
-    throw new HuskError(`snapshot ${dir} has no VM state (${STATE_FILE} missing or empty)`, { code: ErrorCode.NotFound });
+  for (const file of [STATE_FILE, ...(parsed.output.ramFile ? [RAM_FILE] : [])]) {
+    const path = join(resolve(dir), file);
+    if (!existsSync(path) || statSync(path).size === 0)
+      throw new HuskError(`snapshot ${dir} has no VM state (${file} missing or empty)`, { code: ErrorCode.NotFound });
+  }
   return { ...parsed.output, path: resolve(dir) };
 }
 
-// Into a QEMU started with `-incoming defer` (and a fresh virtiofsd): loads
-// the state and lets the VM run. A corrupt or truncated file fails by name.
+// Into a QEMU started with `-incoming defer` (and a fresh virtiofsd; with
+// ramFile, its RAM mapped from a copy already): loads the state and lets the
+// VM run. A corrupt or truncated file fails by name.
 export async function load(vm: QemuVm, snap: QemuSnapshot): Promise<void> {
   const version = await qemuVersion(vm.qmpSocket);
   if (version !== snap.vmmVersion)
@@ -176,7 +173,7 @@ export async function load(vm: QemuVm, snap: QemuSnapshot): Promise<void> {
     });
   const file = join(snap.path, STATE_FILE);
   const incoming = { execute: "migrate-incoming", arguments: { uri: `file:${file}`, "exit-on-error": false } };
-  await qmp(vm.qmpSocket, [...mappedRam(snap.mappedRam), incoming]);
+  await qmp(vm.qmpSocket, [...ignoreSharedRam(snap.ramFile), incoming]);
   await migrationDone(vm.qmpSocket, `restore: QEMU cannot load ${file}`);
   await qmp(vm.qmpSocket, [{ execute: "cont" }]);
 }
