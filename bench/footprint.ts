@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeBusyboxBundle } from "../test/helpers/bundle.ts";
@@ -63,12 +63,23 @@ function processesOf(root: string): { pid: string; name: string }[] {
 
 const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
 
+// KiB the guest RAM's memory file holds: pages written into it but not yet
+// touched by the guest (a template's copy) count here, not in any PSS.
+function ramFileKib(pid: string): number {
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith("/memfd:")) return (statSync(`/proc/${pid}/fd/${fd}`).blocks * 512) / 1024;
+    } catch {}
+  }
+  return 0;
+}
+
 function report(root: string, label: string): number {
   let overhead = 0;
   for (const { pid, name } of processesOf(root)) {
     const s = pssSplit(pid);
     overhead += s.rest;
-    const parts = name === "qemu" ? ` (guest RAM ${mib(s.guestRam)}, TCG cache ${mib(s.tcgCache)}, rest ${mib(s.rest)}: ${largest(s.restBy, 5)})` : "";
+    const parts = name === "qemu" ? ` (guest RAM ${mib(s.guestRam)} of the ${mib(ramFileKib(pid))} its memory file holds, TCG cache ${mib(s.tcgCache)}, rest ${mib(s.rest)}: ${largest(s.restBy, 5)})` : "";
     console.log(`footprint: ${label}: ${name} ${mib(s.guestRam + s.tcgCache + s.rest)}${parts}`);
   }
   console.log(`footprint: ${label}: host overhead without guest RAM and TCG cache: ${mib(overhead)}`);
