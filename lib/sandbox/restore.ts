@@ -69,7 +69,8 @@ function snapshotIn(saved: SandboxDoc, imagePath: string): SnapshotRecord {
 
 interface NetworkAgain {
   network: NetworkRecord | undefined;
-  reconfigure: boolean; // the namespace changed: the agent configures the guest's devices again
+  // The namespace changed: what the agent configures the guest's devices with again.
+  reconfigure?: ReturnType<typeof guestNetwork> & { replace: true };
 }
 
 // The guest wakes configured as it was saved. The network namespace its first
@@ -79,7 +80,7 @@ interface NetworkAgain {
 // for as many interfaces as the VM has devices.
 function networkAgain(saved: SandboxDoc): NetworkAgain {
   const was = saved.network;
-  if (!was?.interfaces?.length) return { network: was, reconfigure: false };
+  if (!was?.interfaces?.length) return { network: was };
   const first = saved.containers[0]!;
   const plan = networkPlan(loadBundle(first.bundle).spec, saved.id);
   if (plan.mode !== "netns")
@@ -88,7 +89,7 @@ function networkAgain(saved: SandboxDoc): NetworkAgain {
     });
   const now = alignNetwork(was, planNetwork(plan.netns));
   const change = networkChange(was, now);
-  if (!change) return { network: now, reconfigure: false };
+  if (!change) return { network: now };
   const refuse = (why: string) =>
     new HuskError(`restore: network namespace ${plan.netns} is not what sandbox ${saved.id} was checkpointed with (${change}), and ${why}`, {
       code: ErrorCode.FailedPrecondition,
@@ -98,18 +99,16 @@ function networkAgain(saved: SandboxDoc): NetworkAgain {
   if (!saved.agent?.capabilities.includes("network-reconfigure"))
     throw refuse(`its agent cannot configure the guest's network again (no "network-reconfigure")`);
   log.debug(`restore: sandbox ${saved.id}: the guest's network is configured again (${change})`);
-  return { network: now, reconfigure: true };
+  // Device k still carries the MAC of the interface it was saved with.
+  const oldMac = (k: number) => was.interfaces![k]!.mac ?? "";
+  return { network: now, reconfigure: { ...guestNetwork(now, oldMac), replace: true } };
 }
 
-// After the restore: the clock and random pool, and the network if it changed
-// (device k still carries the MAC of the interface it was saved with).
-async function refreshRestored(ctx: Context, id: string, saved: SandboxDoc, again: NetworkAgain): Promise<void> {
+// After the restore: the clock and random pool, and the network if it changed.
+async function refreshRestored(ctx: Context, id: string, again: NetworkAgain): Promise<void> {
   await withAgent(ctx, ctx.store.load(id), async (a) => {
     await refreshGuest(a, id);
-    if (again.reconfigure) {
-      const oldMac = (k: number) => saved.network!.interfaces![k]!.mac ?? "";
-      await a.rpc.configureNetwork({ ...guestNetwork(again.network!, oldMac), replace: true });
-    }
+    if (again.reconfigure) await a.rpc.configureNetwork(again.reconfigure);
   });
 }
 
@@ -165,7 +164,7 @@ export async function restoreContainer(ctx: Context, id: string, opts: RestoreOp
       x.state = "running";
       for (const c of x.containers) if (c.state === "paused") c.state = "running";
     });
-    await refreshRestored(ctx, doc.id, saved, again);
+    await refreshRestored(ctx, doc.id, again);
     await attachShims(ctx, doc.id, id, opts);
   } catch (e) {
     await destroySandbox(ctx, doc.id, { force: true }).catch(() => {});

@@ -44,7 +44,6 @@ export const accelArgs = (accel: Accel): string[] =>
 
 // Shared guest RAM is the memory file QEMU inherits as fd 3 (lib/hypervisor/qemu/ram.ts).
 export function baseArgs(accel: Accel, cpus: number, memoryMiB: number, shareMemory: boolean): string[] {
-  const backend = `memory-backend-file,id=mem,size=${memoryMiB}M,share=on,mem-path=${GUEST_RAM_PATH}`;
   return [
     ...accelArgs(accel),
     "-smp", String(cpus),
@@ -53,7 +52,7 @@ export function baseArgs(accel: Accel, cpus: number, memoryMiB: number, shareMem
     // PCIe for the agent's port (AGENT_PORT_DEVICE). vhost-user-fs needs
     // guest memory the virtiofsd process can map.
     "-M", `microvm,pcie=on${shareMemory ? ",memory-backend=mem" : ""}`,
-    ...(shareMemory ? ["-object", backend] : []),
+    ...(shareMemory ? ["-object", `memory-backend-file,id=mem,size=${memoryMiB}M,share=on,mem-path=${GUEST_RAM_PATH}`] : []),
   ];
 }
 

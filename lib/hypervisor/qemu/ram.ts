@@ -61,40 +61,41 @@ function guestRamOf(qemuPid: number): string {
   throw new HuskError(`QEMU (pid ${qemuPid}) holds no memory file for its guest RAM`);
 }
 
-// The guest RAM of a paused QEMU, written to `dest` (a new file).
-export function saveRam(qemuPid: number, dest: string): void {
-  const from = openSync(guestRamOf(qemuPid), "r");
+// Copies `src` into the target `open` makes for its size; returns the target, open.
+function copyFile(src: string, open: (size: number) => number): number {
+  const from = openSync(src, "r");
   try {
-    const to = openSync(dest, "wx", 0o600);
+    const size = fstatSync(from).size;
+    const to = open(size);
     try {
-      const size = fstatSync(from).size;
-      ftruncateSync(to, size);
       copyData(from, to, size);
-    } finally {
+    } catch (e) {
       closeSync(to);
+      throw e;
     }
+    return to;
   } finally {
     closeSync(from);
   }
 }
 
+// The guest RAM of a paused QEMU, written to `dest` (a new file).
+export function saveRam(qemuPid: number, dest: string): void {
+  const newFile = (size: number) => {
+    const fd = openSync(dest, "wx", 0o600);
+    ftruncateSync(fd, size);
+    return fd;
+  };
+  closeSync(copyFile(guestRamOf(qemuPid), newFile));
+}
+
 // A memory file for QEMU to map: empty, or holding the RAM saved in `src`.
 // The caller closes it once QEMU has it.
 export function guestRam(memoryMiB: number, src?: string): number {
-  if (!src) return memoryFile(RAM_NAME, memoryMiB * 1024 * 1024);
-  const from = openSync(src, "r");
-  try {
-    const size = fstatSync(from).size;
-    if (size !== memoryMiB * 1024 * 1024) throw new HuskError(`${src} holds ${size} bytes of guest RAM, not the ${memoryMiB} MiB the VM was saved with`);
-    const fd = memoryFile(RAM_NAME, size);
-    try {
-      copyData(from, fd, size);
-    } catch (e) {
-      closeSync(fd);
-      throw e;
-    }
-    return fd;
-  } finally {
-    closeSync(from);
-  }
+  const bytes = memoryMiB * 1024 * 1024;
+  if (!src) return memoryFile(RAM_NAME, bytes);
+  return copyFile(src, (size) => {
+    if (size !== bytes) throw new HuskError(`${src} holds ${size} bytes of guest RAM, not the ${memoryMiB} MiB the VM was saved with`);
+    return memoryFile(RAM_NAME, size);
+  });
 }
