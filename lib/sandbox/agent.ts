@@ -1,4 +1,5 @@
-import { ErrorCode, HuskError, errorCode, errorMessage } from "../core/index.ts";
+import { randomBytes } from "node:crypto";
+import { ErrorCode, HuskError, errorCode, errorMessage, log } from "../core/index.ts";
 import { running } from "../hypervisor/index.ts";
 import type { SandboxDoc } from "../persist/index.ts";
 import { connectAgent, type AgentClient } from "../protocol/index.ts";
@@ -53,4 +54,12 @@ export async function withAgent<T>(ctx: Context, doc: SandboxDoc, fn: (a: AgentC
   } finally {
     agent.close();
   }
+}
+
+// After a restore from a template or a checkpoint: the host's clock and fresh
+// entropy. An agent without "refresh" keeps the saved clock (said once).
+export async function refreshGuest(agent: AgentClient, sandboxId: string): Promise<void> {
+  if (!agent.has("refresh")) return log.warn(`sandbox ${sandboxId}: its agent cannot take the host's clock after a restore (no "refresh")`);
+  const r = await agent.rpc.refreshGuest({ realtimeNs: BigInt(Date.now()) * 1_000_000n, entropy: randomBytes(64) });
+  log.debug(`sandbox ${sandboxId}: guest clock stepped by ${r.steppedNs} ns`);
 }

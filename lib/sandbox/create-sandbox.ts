@@ -13,7 +13,8 @@ import { socketDir } from "./paths.ts";
 import { VM_DEFAULTS } from "./sizing.ts";
 import { enterCgroup, hostCgroupPath, makeCgroup, removeCgroup } from "../cgroups/index.ts";
 import { launchProxy, startProxy, stopProxy } from "./proxy.ts";
-import { refreshGuest, startFromTemplate, templateMac } from "./template.ts";
+import { refreshGuest } from "./agent.ts";
+import { startFromTemplate, templateMac } from "./template.ts";
 
 export interface SandboxOptions {
   id: string;

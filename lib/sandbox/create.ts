@@ -132,8 +132,10 @@ async function joinSandbox(ctx: Context, sandboxId: string, opts: CreateOptions,
 async function makeInAgent(ctx: Context, doc: SandboxDoc, opts: CreateOptions, bundle: Bundle): Promise<Made> {
   if (doc.hostCgroup) enterCgroup(doc.hostCgroup); // the shim joins the sandbox's host processes
   const initPid = await createInAgent(ctx, doc, opts.id, bundle);
+  log.debug(`create ${opts.id}: made in the agent (pid ${initPid} there)`);
   crashPoint("create:container-made");
   const shim = startShim(ctx, { sandboxId: doc.id, containerId: opts.id }, opts.consoleSocket);
+  log.debug(`create ${opts.id}: shim ${shim} started`);
   const c = { ...creatingEntry(opts.id, bundle), pid: shim };
   await runHostHooks(c, "prestart", "creating");
   await runHostHooks(c, "createRuntime", "creating");

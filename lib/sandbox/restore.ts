@@ -14,8 +14,7 @@ import { socketDir } from "./paths.ts";
 import { startProxy } from "./proxy.ts";
 import { guestView } from "./rootfs.ts";
 import { spawnShim } from "./shim-spawn.ts";
-import { refreshGuest } from "./template.ts";
-import { withAgent } from "./agent.ts";
+import { withAgent, refreshGuest } from "./agent.ts";
 
 export interface RestoreOptions {
   imagePath: string;

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,7 +8,7 @@ import { bootableAssets, readManifest, type GuestAssets } from "../guest/index.t
 import type { Hypervisor, VmNetwork, VmSpec } from "../hypervisor/index.ts";
 import { dropScratchNetns, scratchNetns } from "../network/index.ts";
 import type { SandboxDoc, SnapshotRecord, VmRecord } from "../persist/index.ts";
-import type { AgentClient } from "../protocol/index.ts";
+import { warmUp } from "./template-warm.ts";
 import { tryLockExclusive } from "../sys/index.ts";
 import type { Context } from "./context.ts";
 
@@ -128,10 +128,11 @@ async function build(ctx: Context, driver: Hypervisor, t: Template, spec: VmSpec
     try {
       const vm = await driver.start(vmSpec);
       try {
-        // Saved while the host holds the agent's port and before any session:
-        // the agent waits for a preface, and a restored VM's first caller
-        // sends one (a session begun and ended here would leave the port
-        // mid-reopen in the image).
+        // Saved while the host holds the agent's port and no session is
+        // open: the agent waits for a preface, and a restored VM's first
+        // caller sends one. The warm-up's session ends first, and the port
+        // is reopened before the dial (else it would be mid-reopen in the image).
+        await warmUp(driver, vm, vmSpec.sandboxId);
         const port = await driver.dialAgent(vm);
         await Bun.sleep(SETTLE_MS);
         await driver.checkpoint!(vm, join(work, "image"), { sameBuildOnly: true });
@@ -179,14 +180,6 @@ function agentRefusal(assets: GuestAssets): string | undefined {
     if (caps.includes("network-remac")) return undefined;
   } catch {}
   return `the agent of guest assets ${assets.version} cannot give a restored network device a new MAC (no "network-remac")`;
-}
-
-// After a restore from a template or a checkpoint: the host's clock and fresh
-// entropy. An agent without "refresh" keeps the saved clock (said once).
-export async function refreshGuest(agent: AgentClient, sandboxId: string): Promise<void> {
-  if (!agent.has("refresh")) return log.warn(`sandbox ${sandboxId}: its agent cannot take the host's clock after a restore (no "refresh")`);
-  const r = await agent.rpc.refreshGuest({ realtimeNs: BigInt(Date.now()) * 1_000_000n, entropy: randomBytes(64) });
-  log.debug(`sandbox ${sandboxId}: guest clock stepped by ${r.steppedNs} ns`);
 }
 
 export interface TemplateGcEntry {

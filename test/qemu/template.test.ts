@@ -23,6 +23,14 @@ function sh(cmd: string[]): string {
 }
 if (skip) console.log(`test/qemu/template: skipped: ${skip}`);
 
+// What the guest's agent holds (`husk inspect --guest`).
+interface GuestHeld {
+  containers: string[];
+  ociContainers: string[];
+  containerDirs: string[];
+  mounts: string[];
+}
+
 interface Seen {
   hostname: string;
   clock: number; // the guest's wall clock, seconds
@@ -37,15 +45,16 @@ describe.skipIf(!!skip)("VM templates (QEMU 10, TCG)", () => {
   const templates = () => join(guestDir, ".templates");
 
   // One container run in a new sandbox: what it saw, and the template its VM came from.
-  function run(id: string, env: Record<string, string> = {}): Seen & { template?: string; status: number; stderr: string } {
+  function run(id: string, env: Record<string, string> = {}): Seen & { template?: string; status: number; stderr: string; guest: GuestHeld } {
     const c = new Cli({ ...cli.env, ...env }, cli.root);
     c.ok(["create", "--bundle", bundle, id], { stdioFile: join(bundle, `${id}.out`) });
     const doc = JSON.parse(c.ok(["inspect", id])) as { template?: { key: string } };
+    const guest = JSON.parse(c.ok(["inspect", "--guest", id])) as GuestHeld;
     c.ok(["start", id]);
     const r = c.run(["exec", id, "sh", "-c", "hostname; date +%s; head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'"]);
     c.run(["delete", "--force", id]);
     const [hostname, clock, random] = r.stdout.split("\n");
-    return { hostname: hostname!, clock: Number(clock), random: random!, template: doc.template?.key, status: r.status, stderr: r.stderr };
+    return { hostname: hostname!, clock: Number(clock), random: random!, template: doc.template?.key, status: r.status, stderr: r.stderr, guest };
   }
 
   beforeAll(() => {
@@ -88,6 +97,11 @@ describe.skipIf(!!skip)("VM templates (QEMU 10, TCG)", () => {
     // The same memory image, reseeded: no two sandboxes draw the same bytes.
     expect(second.random).toMatch(/^[0-9a-f]{32}$/);
     expect(second.random).not.toBe(first.random);
+    // The template's agent ran a container of its own before it was saved
+    // (its first create is then not paid by every sandbox): none of it is left.
+    const { containers, ociContainers, containerDirs, mounts } = second.guest;
+    expect({ containers, ociContainers, containerDirs }).toEqual({ containers: ["t2"], ociContainers: ["t2"], containerDirs: ["t2"] });
+    expect(mounts.filter((m) => !m.includes("/c/t2/"))).toEqual([]);
     expect(cli.leftovers()).toEqual([]);
   }, 600_000);
 
