@@ -39,9 +39,12 @@ export const STATE_FILE = "vm.state";
 const MIGRATE_TIMEOUT_MS = 300_000;
 const MIGRATE_POLL_MS = 10; // a template's devices load in ~0.1 s: poll finely
 
-// Shared guest RAM (a memory file) stays out of the stream: the RAM file holds it.
-const ignoreSharedRam = (on: boolean | undefined) =>
-  on ? [{ execute: "migrate-set-capabilities", arguments: { capabilities: [{ capability: "x-ignore-shared", state: true }] } }] : [];
+// Shared guest RAM (a memory file) stays out of the stream when the RAM file
+// holds it. Set either way: a QEMU keeps its capabilities, and one restored
+// from a template (on) must put its RAM in a later checkpoint's stream.
+const ignoreSharedRam = (on: boolean | undefined) => [
+  { execute: "migrate-set-capabilities", arguments: { capabilities: [{ capability: "x-ignore-shared", state: !!on }] } },
+];
 
 // vhost-user-fs became migratable in QEMU 10; older ones refuse any VM with it.
 const MIN_MAJOR = 10;
