@@ -40,5 +40,20 @@ export async function checkpointContainer(ctx: Context, id: string, opts: Checkp
       for (const c of doc.containers) if (c.state === "running") c.state = "paused";
     }
     writeFileSync(join(dest, SANDBOX_IMAGE_FILE), JSON.stringify(doc, null, 2) + "\n");
+    writeCompleteMark(dest);
   });
+}
+
+// podman restores only from a directory holding CRIU's inventory.img, its
+// sign of a complete checkpoint. Written last, as a valid inventory record
+// (CRIU reads it: magic 0x58313116, then one length-prefixed InventoryEntry
+// with img_version 2); the VM itself is in husk's own files.
+const CRIU_INVENTORY = "inventory.img";
+
+function writeCompleteMark(dest: string): void {
+  const entry = Uint8Array.of(0x08, 0x02); // field 1 (img_version), varint 2
+  const head = Buffer.alloc(8);
+  head.writeUInt32LE(0x58313116, 0);
+  head.writeUInt32LE(entry.length, 4);
+  writeFileSync(join(dest, CRIU_INVENTORY), Buffer.concat([head, entry]));
 }

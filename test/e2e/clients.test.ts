@@ -9,6 +9,7 @@ import { installHostConfig } from "../helpers/host-config.ts";
 import { startContainerd, type Containerd } from "../helpers/containerd.ts";
 import { processesUsing, until } from "../helpers/cli.ts";
 import { TEST_GUEST_DIR, buildAssets, vmSkipReason } from "../qemu/assets.ts";
+import { qemu10 } from "../helpers/qemu10.ts";
 
 // Real clients driving husk unchanged: podman (conmon) and containerd (runc v2
 // shim with --runc-binary). One file, run in order: both read /etc/husk/config.toml.
@@ -200,6 +201,39 @@ describe("podman --runtime husk", () => {
       expect(Date.now() - t0).toBeLessThan(15_000);
       expect(podman("rm", "husk-s5").status).toBe(0);
       await noLeftovers();
+    }, VM_TEST_MS);
+
+    // podman asks the runtime to save the container's whole sandbox VM and to
+    // bring it back (QEMU 10 can: its path goes in the config file); a VM-less
+    // sandbox is refused by name and keeps running.
+    it("container checkpoint and restore: the container comes back with its writes and its output continues", async () => {
+      const undo = vm ? installHostConfig(`${driverConfig(driver)}[qemu]\npath = "${qemu10()}"\n`) : () => {};
+      try {
+        const loop = "echo kept > /tmp/w; i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done";
+        const started = podman("run", "-d", "--name", "husk-ck", "--network", "none", image, "sh", "-c", loop);
+        expect(started.status, started.stderr).toBe(0);
+        await until(() => podman("logs", "husk-ck").stdout.includes("tick-2"), 60_000, "the container to tick");
+        const ck = podman("container", "checkpoint", "husk-ck");
+        if (!vm) {
+          expect(ck.status).not.toBe(0);
+          expect(ck.stderr).toMatch(/runs on the local driver, which cannot checkpoint yet/);
+          expect(podman("inspect", "--format", "{{.State.Status}}", "husk-ck").stdout.trim()).toBe("running");
+        } else {
+          expect(ck.status, ck.stderr).toBe(0);
+          expect(podman("inspect", "--format", "{{.State.Status}}", "husk-ck").stdout.trim()).toBe("exited");
+          const ticks = podman("logs", "husk-ck").stdout.split("\n").filter((l) => l.startsWith("tick-")).length;
+          const restored = podman("container", "restore", "husk-ck");
+          expect(restored.status, restored.stderr).toBe(0);
+          expect(podman("inspect", "--format", "{{.State.Status}}", "husk-ck").stdout.trim()).toBe("running");
+          expect(podman("exec", "husk-ck", "cat", "/tmp/w").stdout).toBe("kept\n");
+          // The same shell goes on counting where it was saved.
+          await until(() => podman("logs", "husk-ck").stdout.includes(`tick-${ticks + 3}`), 60_000, "the restored container to tick on");
+        }
+        expect(podman("rm", "-f", "--time", "0", "husk-ck").status).toBe(0);
+        await noLeftovers();
+      } finally {
+        undo();
+      }
     }, VM_TEST_MS);
 
     it("exec, stop and rm -f of a running container", async () => {
