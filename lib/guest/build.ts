@@ -6,7 +6,7 @@ import { dependencyOf, downloadDebs, extractDeb, type AptSource, type Deb } from
 import { writeCpio, type CpioEntry } from "./cpio.ts";
 import { initScript } from "./init.ts";
 import { MANIFEST_FORMAT, MANIFEST_NAME, listGuestVersions, readManifest, type Manifest, type ManifestFile } from "./manifest.ts";
-import { GUEST_MODULES, resolveModules } from "./modules.ts";
+import { DEVICE_MODULES, GUEST_MODULES, guestModules, moduleLine, type KernelModule } from "./modules.ts";
 import { extractVmlinux } from "./vmlinux.ts";
 
 export interface GuestBuildOptions {
@@ -90,7 +90,7 @@ class Tree {
   }
 }
 
-function initramfs(userRoot: string, modulesRoot: string, release: string, modules: string[], agent?: string): Uint8Array {
+function initramfs(userRoot: string, modulesRoot: string, release: string, modules: (KernelModule & { device?: string })[], agent?: string): Uint8Array {
   const t = new Tree();
   for (const d of ["dev", "proc", "sys", "run", "tmp", "root", "etc/husk", "var/lib"]) t.dir(d);
   t.file("init", new TextEncoder().encode(initScript(release)), 0o755);
@@ -98,8 +98,8 @@ function initramfs(userRoot: string, modulesRoot: string, release: string, modul
   t.file("usr/bin/crun", readFileSync(resolveIn(userRoot, "usr/bin/crun")), 0o755);
   for (const lib of GUEST_LIBS) t.file(`lib/x86_64-linux-gnu/${lib}`, readFileSync(findLib(userRoot, lib)), 0o755);
   t.link("lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
-  for (const m of modules) t.file(`lib/modules/${release}/${m}`, readFileSync(join(modulesRoot, m)));
-  t.file("etc/husk/modules", new TextEncoder().encode(modules.join("\n") + "\n"));
+  for (const m of modules) t.file(`lib/modules/${release}/${m.file}`, readFileSync(join(modulesRoot, m.file)));
+  t.file("etc/husk/modules", new TextEncoder().encode(modules.map(moduleLine).join("\n") + "\n"));
   t.file("etc/passwd", new TextEncoder().encode("root:x:0:0:root:/root:/bin/sh\n"));
   t.file("etc/group", new TextEncoder().encode("root:x:0:\n"));
   if (agent) t.file("usr/bin/husk", readFileSync(agent), 0o755);
@@ -121,7 +121,7 @@ function virtiofsdFiles(vfsRoot: string, out: string): void {
 // can be skipped before anything is extracted.
 function inputsKey(debs: Deb[], agent: string, agentIn: string, kernelPkg: string): string {
   const agentSha = sha256(readFileSync(agent));
-  const recipe = [initScript(kernelPkg), GUEST_MODULES, GUEST_LIBS, GUEST_CMDLINE, agentIn];
+  const recipe = [initScript(kernelPkg), GUEST_MODULES, DEVICE_MODULES, GUEST_LIBS, GUEST_CMDLINE, agentIn];
   return sha256(new TextEncoder().encode(JSON.stringify([debs.map((d) => [d.name, d.version]), agentSha, recipe])));
 }
 
@@ -169,9 +169,9 @@ export async function buildGuest(opts: GuestBuildOptions): Promise<GuestBuildRes
     writeFileSync(join(out, "vmlinux"), extractVmlinux(bz, `vmlinuz-${release}`));
 
     const modulesRoot = join(userRoot, "lib/modules", release);
-    const modules = resolveModules(modulesRoot);
+    const modules = guestModules(modulesRoot);
     say(`writing initramfs (${modules.length} modules, agent in ${agentIn})`);
-    writeFileSync(join(out, "initrd.cpio"), initramfs(userRoot, modulesRoot, release, modules.map((m) => m.file), agentIn === "initrd" ? agent : undefined));
+    writeFileSync(join(out, "initrd.cpio"), initramfs(userRoot, modulesRoot, release, modules, agentIn === "initrd" ? agent : undefined));
     if (agentIn === "share") copyFileSync(agent, join(out, "husk"));
     virtiofsdFiles(vfsRoot, join(out, "virtiofsd"));
 

@@ -23,4 +23,4 @@ export {
 export { bootableAssets, verifiedCacheFile, verifyGuestAssets } from "./verify.ts";
 export { extractVmlinux } from "./vmlinux.ts";
 export { writeCpio, type CpioEntry } from "./cpio.ts";
-export { resolveModules, GUEST_MODULES } from "./modules.ts";
+export { guestModules, moduleLine, resolveModules, GUEST_MODULES } from "./modules.ts";

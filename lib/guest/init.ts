@@ -58,7 +58,14 @@ echo "+cpu +memory +pids +io" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/nul
 ln -sf /proc/self/fd /dev/fd
 hostname husk
 stamp mounted
-while read -r m; do
+# A line "<module> <virtio device id>" is loaded only if the VM has that
+# device (the virtio buses are up by then: their modules come first).
+present=
+while read -r m device; do
+  if [ -n "$device" ]; then
+    [ -n "$present" ] || present=" $(cat /sys/bus/virtio/devices/*/device 2>/dev/null | tr '\\n' ' ') "
+    case "$present" in *" $device "*) ;; *) continue ;; esac
+  fi
   insmod "/lib/modules/${kernelRelease}/$m" 2>/dev/console || echo "husk-init: cannot load $m" >/dev/console
 done </etc/husk/modules
 # Loaded: their files would only hold guest memory (the initramfs is RAM).

@@ -12,10 +12,15 @@ export const GUEST_MODULES = [
   "fuse",
   "virtiofs",
   "overlay",
-  "vsock",
-  "vmw_vsock_virtio_transport",
-  "virtio_net",
 ] as const;
+
+// Modules a guest needs only when the VM has the virtio device they drive
+// (virtio device ids: 1 network, 19 vsock): init loads them only then, and a
+// VM without a network device (or on virtio-serial) does not pay for them.
+export const DEVICE_MODULES: Record<string, readonly string[]> = {
+  "0x0013": ["vsock", "vmw_vsock_virtio_transport"],
+  "0x0001": ["virtio_net"],
+};
 
 export interface KernelModule {
   name: string;
@@ -57,12 +62,12 @@ function builtins(modulesDir: string): Set<string> {
   }
 }
 
-// Dependencies first; modules built into the kernel are skipped.
-export function resolveModules(modulesDir: string, wanted: readonly string[] = GUEST_MODULES): KernelModule[] {
+// Dependencies first; modules built into the kernel are skipped. `seen`:
+// modules already listed (by an earlier call), not listed again.
+export function resolveModules(modulesDir: string, wanted: readonly string[] = GUEST_MODULES, seen = new Set<string>()): KernelModule[] {
   const index = indexModules(modulesDir);
   const builtin = builtins(modulesDir);
   const order: KernelModule[] = [];
-  const seen = new Set<string>();
   const visit = (name: string, chain: string[]) => {
     if (seen.has(name) || builtin.has(name)) return;
     const mod = index.get(name);
@@ -74,3 +79,16 @@ export function resolveModules(modulesDir: string, wanted: readonly string[] = G
   for (const name of wanted) visit(name, []);
   return order;
 }
+
+// What the guest loads, in order: every module always needed, then each
+// device's own, tagged with its device id (init loads those only if present).
+export function guestModules(modulesDir: string): (KernelModule & { device?: string })[] {
+  const seen = new Set<string>();
+  const all: (KernelModule & { device?: string })[] = resolveModules(modulesDir, GUEST_MODULES, seen);
+  for (const [device, wanted] of Object.entries(DEVICE_MODULES))
+    all.push(...resolveModules(modulesDir, wanted, seen).map((m) => ({ ...m, device })));
+  return all;
+}
+
+// A line of the guest's /etc/husk/modules: "<file>" or "<file> <device id>".
+export const moduleLine = (m: { file: string; device?: string }) => (m.device ? `${m.file} ${m.device}` : m.file);

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, writeFileSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HuskError } from "../../lib/core/index.ts";
-import { extractVmlinux, listGuestVersions, resolveGuestAssets, resolveModules, writeCpio } from "../../lib/guest/index.ts";
+import { extractVmlinux, guestModules, listGuestVersions, moduleLine, resolveGuestAssets, resolveModules, writeCpio } from "../../lib/guest/index.ts";
 import { decompressLegacyLz4 } from "../../lib/guest/lz4.ts";
 import { findExecutable } from "../../lib/hypervisor/index.ts";
 
@@ -91,6 +91,18 @@ describe("kernel modules", () => {
     expect(resolveModules(dir, ["virtio_fs"]).map((m) => m.name)).toEqual(["virtio", "virtio_fs"]);
     const dir2 = fakeModules({ virtio_fs: ["fuse"] });
     expect(() => resolveModules(dir2, ["virtio_fs"])).toThrow(/kernel module fuse \(needed by virtio_fs\) is not in/);
+  });
+
+  test("a device's own modules come last, tagged with its virtio id, without what the rest already loads", () => {
+    const base = { virtio_ring: [], virtio: ["virtio_ring"], virtio_mmio: ["virtio"], virtio_pci: ["virtio"], virtio_console: ["virtio"], fuse: [], virtiofs: ["fuse", "virtio"], overlay: [] };
+    const dir = fakeModules({ ...base, vsock: [], vmw_vsock_virtio_transport_common: ["vsock", "virtio"], vmw_vsock_virtio_transport: ["vmw_vsock_virtio_transport_common"], failover: [], net_failover: ["failover"], virtio_net: ["net_failover", "virtio"] });
+    const lines = guestModules(dir).map((m) => `${m.name}${m.device ? ` ${m.device}` : ""}`);
+    expect(lines.slice(-6)).toEqual([
+      "vsock 0x0013", "vmw_vsock_virtio_transport_common 0x0013", "vmw_vsock_virtio_transport 0x0013",
+      "failover 0x0001", "net_failover 0x0001", "virtio_net 0x0001",
+    ]);
+    expect(lines.filter((l) => l.startsWith("virtio ")).length + lines.filter((l) => l === "virtio").length).toBe(1);
+    expect(moduleLine(guestModules(dir).at(-1)!)).toMatch(/^kernel\/drivers\/virtio\/virtio-net\.ko 0x0001$/);
   });
 });
 
