@@ -6,7 +6,7 @@ import { dependencyOf, downloadDebs, extractDeb, type AptSource, type Deb } from
 import { writeCpio, type CpioEntry } from "./cpio.ts";
 import { initScript } from "./init.ts";
 import { MANIFEST_FORMAT, MANIFEST_NAME, listGuestVersions, readManifest, type Manifest, type ManifestFile } from "./manifest.ts";
-import { DEVICE_MODULES, GUEST_MODULES, guestModules, moduleLine, type KernelModule } from "./modules.ts";
+import { DEVICE_MODULES, GUEST_MODULES, guestModules, moduleLine, type GuestModule } from "./modules.ts";
 import { extractVmlinux } from "./vmlinux.ts";
 
 export interface GuestBuildOptions {
@@ -90,7 +90,7 @@ class Tree {
   }
 }
 
-function initramfs(userRoot: string, modulesRoot: string, release: string, modules: (KernelModule & { device?: string })[], agent?: string): Uint8Array {
+function initramfs(userRoot: string, modulesRoot: string, release: string, modules: GuestModule[], agent?: string): Uint8Array {
   const t = new Tree();
   for (const d of ["dev", "proc", "sys", "run", "tmp", "root", "etc/husk", "var/lib"]) t.dir(d);
   t.file("init", new TextEncoder().encode(initScript(release)), 0o755);

@@ -80,15 +80,18 @@ export function resolveModules(modulesDir: string, wanted: readonly string[] = G
   return order;
 }
 
+// A module the guest loads; `device`: only if the VM has this virtio device.
+export type GuestModule = KernelModule & { device?: string };
+
 // What the guest loads, in order: every module always needed, then each
 // device's own, tagged with its device id (init loads those only if present).
-export function guestModules(modulesDir: string): (KernelModule & { device?: string })[] {
+export function guestModules(modulesDir: string): GuestModule[] {
   const seen = new Set<string>();
-  const all: (KernelModule & { device?: string })[] = resolveModules(modulesDir, GUEST_MODULES, seen);
+  const all: GuestModule[] = resolveModules(modulesDir, GUEST_MODULES, seen);
   for (const [device, wanted] of Object.entries(DEVICE_MODULES))
     all.push(...resolveModules(modulesDir, wanted, seen).map((m) => ({ ...m, device })));
   return all;
 }
 
 // A line of the guest's /etc/husk/modules: "<file>" or "<file> <device id>".
-export const moduleLine = (m: { file: string; device?: string }) => (m.device ? `${m.file} ${m.device}` : m.file);
+export const moduleLine = (m: GuestModule) => (m.device ? `${m.file} ${m.device}` : m.file);
