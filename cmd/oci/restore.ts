@@ -8,7 +8,7 @@ export default defineCommand({
   args: {
     id: idArg,
     "image-path": { type: "string", description: "directory of the checkpoint" },
-    bundle: { type: "string", alias: "b", description: "accepted for compatibility: bundles are taken from the checkpoint" },
+    bundle: { type: "string", alias: "b", description: "the container's bundle, if not the one it was checkpointed with" },
     detach: { type: "boolean", alias: "d", description: "accepted: restore always returns once the sandbox runs" },
     "pid-file": { type: "string", description: "file to write the container's pid (its shim's) to" },
     "console-socket": { type: "string", description: "unix socket that receives the terminal master" },
@@ -17,7 +17,7 @@ export default defineCommand({
   async run({ args }) {
     if (!args["image-path"]) throw new HuskError("restore: --image-path <dir> is required");
     await restoreContainer(await context(), args.id, {
-      imagePath: args["image-path"], pidFile: args["pid-file"], consoleSocket: args["console-socket"],
+      imagePath: args["image-path"], bundle: args.bundle, pidFile: args["pid-file"], consoleSocket: args["console-socket"],
     });
   },
 });

@@ -30,6 +30,7 @@ export type ProxyRecord = NonNullable<SandboxDoc["proxy"]>;
 export type SnapshotRecord = NonNullable<SandboxDoc["snapshots"]>[number];
 export type VirtiofsdRecord = NonNullable<QemuVmRecord["virtiofsd"]>;
 export type HostCgroupRecord = NonNullable<SandboxDoc["hostCgroup"]>;
+export type ShareSlot = NonNullable<SandboxDoc["containers"][number]["shareSlots"]>[number];
 
 // For `husk version --json`.
 export const persistFormats = () => ({ writes: FORMATS.current, reads: [FORMATS.readRange] });

@@ -1,11 +1,13 @@
-import { writeFileSync } from "node:fs";
+import { readdirSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ErrorCode, HuskError } from "../core/index.ts";
 import { driversWith, featuresOf } from "../hypervisor/index.ts";
 import type { SandboxDoc } from "../persist/index.ts";
 import { driverOfDoc, vmOf } from "./agent.ts";
 import type { Context } from "./context.ts";
+import { writeDumpStats, writeInventory } from "./criu-images.ts";
 import { findContainer } from "./find.ts";
+import { recordShareSlots } from "./share-layout.ts";
 
 // Beside the VMM's snapshot: the sandbox's persist document at checkpoint
 // time, from which restore rebuilds the sandbox.
@@ -13,6 +15,7 @@ export const SANDBOX_IMAGE_FILE = "husk-sandbox.json";
 
 export interface CheckpointOptions {
   imagePath: string;
+  workPath?: string; // where CRIU would leave its statistics, and clients look for them
   leaveRunning?: boolean;
 }
 
@@ -33,27 +36,24 @@ export async function checkpointContainer(ctx: Context, id: string, opts: Checkp
   const driver = await driverOfDoc(ctx, sandbox);
   const dest = resolve(opts.imagePath);
   await ctx.store.update(sandbox.id, async (doc) => {
+    recordShareSlots(doc);
+    const t0 = performance.now();
     const snap = await driver.checkpoint!(vmOf(doc), dest, { leaveRunning: opts.leaveRunning });
+    const micros = Math.round((performance.now() - t0) * 1000);
     doc.snapshots = [...(doc.snapshots ?? []), snap];
     if (!opts.leaveRunning) {
       doc.state = "paused";
       for (const c of doc.containers) if (c.state === "running") c.state = "paused";
     }
+    writeDumpStats(resolve(opts.workPath ?? dest), { frozenMicros: micros, writeMicros: micros, pagesWritten: pagesIn(dest) });
     writeFileSync(join(dest, SANDBOX_IMAGE_FILE), JSON.stringify(doc, null, 2) + "\n");
-    writeCompleteMark(dest);
+    writeInventory(dest);
   });
 }
 
-// podman restores only from a directory holding CRIU's inventory.img, its
-// sign of a complete checkpoint. Written last, as a valid inventory record
-// (CRIU reads it: magic 0x58313116, then one length-prefixed InventoryEntry
-// with img_version 2); the VM itself is in husk's own files.
-const CRIU_INVENTORY = "inventory.img";
-
-function writeCompleteMark(dest: string): void {
-  const entry = Uint8Array.of(0x08, 0x02); // field 1 (img_version), varint 2
-  const head = Buffer.alloc(8);
-  head.writeUInt32LE(0x58313116, 0);
-  head.writeUInt32LE(entry.length, 4);
-  writeFileSync(join(dest, CRIU_INVENTORY), Buffer.concat([head, entry]));
+// Data written to the checkpoint directory so far, in 4 KiB pages (a sparse
+// RAM file counts what it holds).
+function pagesIn(dest: string): number {
+  const bytes = readdirSync(dest).reduce((sum, name) => sum + statSync(join(dest, name)).blocks * 512, 0);
+  return Math.ceil(bytes / 4096);
 }

@@ -13,11 +13,13 @@ import { destroySandbox } from "./destroy-sandbox.ts";
 import { socketDir } from "./paths.ts";
 import { startProxy } from "./proxy.ts";
 import { guestView } from "./rootfs.ts";
+import { placeMounts } from "./share-layout.ts";
 import { spawnShim } from "./shim-spawn.ts";
 import { withAgent, refreshGuest } from "./agent.ts";
 
 export interface RestoreOptions {
   imagePath: string;
+  bundle?: string; // the named container's bundle now, if the client made it anew
   pidFile?: string;
   consoleSocket?: string;
 }
@@ -111,6 +113,21 @@ async function refreshRestored(ctx: Context, id: string, again: NetworkAgain): P
   });
 }
 
+// The named container's bundle as the client gives it now (podman's restore
+// --import writes a new one; the others keep theirs).
+const withBundle = (saved: SandboxDoc, id: string, bundle: string | undefined): SandboxDoc =>
+  bundle ? { ...saved, containers: saved.containers.map((c) => (c.id === id ? { ...c, bundle: resolve(bundle) } : c)) } : saved;
+
+// The share as the saved guest knows it: each container's rootfs, and each
+// bind source at the slot the guest mounted it from (by destination, where
+// the checkpoint recorded the slots; else in the bundle's order, as created).
+function layOutShares(doc: SandboxDoc, sharedFs: boolean): void {
+  for (const c of doc.containers) {
+    const bundle = loadBundle(c.bundle);
+    guestView(doc, c.id, bundle, sharedFs, c.shareSlots && placeMounts(c.id, bundle, c.shareSlots));
+  }
+}
+
 // The restored VM runs the memory image of the old one: the same guest assets.
 const sameAssets = (vm: VmRecord, old: VmRecord | undefined): VmRecord =>
   old && "assetsVersion" in old && old.assetsVersion && !("assetsVersion" in vm && vm.assetsVersion)
@@ -135,7 +152,7 @@ function restoredDoc(ctx: Context, saved: SandboxDoc, network: NetworkRecord | u
 // stdio (or console socket) and its pid goes to --pid-file.
 export async function restoreContainer(ctx: Context, id: string, opts: RestoreOptions): Promise<void> {
   const imagePath = resolve(opts.imagePath);
-  const saved = readSavedSandbox(ctx, imagePath);
+  const saved = withBundle(readSavedSandbox(ctx, imagePath), id, opts.bundle);
   if (!saved.containers.some((c) => c.id === id)) throw new HuskError(`restore: container ${id} is not in the checkpoint at ${imagePath}`, { code: ErrorCode.NotFound });
   requireSnapshots(saved, "restore");
   const snap = snapshotIn(saved, imagePath);
@@ -149,7 +166,7 @@ export async function restoreContainer(ctx: Context, id: string, opts: RestoreOp
   try {
     mkdirSync(sharedDir, { recursive: true, mode: 0o700 });
     makeSharedMount(sharedDir);
-    for (const c of doc.containers) guestView(doc, c.id, loadBundle(c.bundle), driver.features.sharedFs);
+    layOutShares(doc, driver.features.sharedFs);
     if (network?.interfaces?.length) attachNetwork(network);
     const spec = { sandboxId: doc.id, vmDir: socketDir(ctx, doc.id), sharedDir, cpus: doc.config.cpus ?? 1, memoryMiB: doc.config.memoryMiB ?? 512, network: tapsOf(network) };
     const vm = await driver.restore!(snap, spec);

@@ -4,12 +4,13 @@ import { join } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ErrorCode, HuskError } from "../core/index.ts";
 import { GUEST_SHARE_MOUNT } from "../guest/index.ts";
-import { isBindMount, type Bundle, type Spec } from "../oci/index.ts";
+import type { Bundle, Spec } from "../oci/index.ts";
 import { featuresOf } from "../hypervisor/index.ts";
 import type { SandboxDoc } from "../persist/index.ts";
 import { withoutHostHooks } from "./hooks.ts";
 import type { RootfsSchema } from "../protocol/index.ts";
 import { removeTree, unmountUnder } from "./mounts.ts";
+import { isSharedMount } from "./share-layout.ts";
 
 export type RootfsInit = MessageInitShape<typeof RootfsSchema>;
 
@@ -50,6 +51,7 @@ export function guestView(
   containerId: string,
   bundle: Bundle,
   sharedFs = !!doc.vm && featuresOf(doc.vm.driver).sharedFs,
+  slots?: Map<number, number>, // bundle mount index -> share slot (a restore's); default: the index
 ): GuestView {
   const readonly = bundle.spec.root?.readonly === true;
   const linux = bundle.spec.linux && joinedNamespaces(doc, bundle.spec.linux, sharedFs);
@@ -61,10 +63,11 @@ export function guestView(
   mkdirSync(join(hostDir, "mounts"), { recursive: true });
   bindShared(bundle.rootfs, join(hostDir, "rootfs"));
   const mounts = (bundle.spec.mounts ?? []).map((m, i) => {
-    if (!isBindMount(m) || !m.source?.startsWith("/") || !existsSync(m.source)) return m;
+    const slot = slots ? slots.get(i) : i;
+    if (slot === undefined || !isSharedMount(m)) return m;
     const options = m.options ?? [];
-    bindShared(m.source, join(hostDir, "mounts", String(i)), { writable: !options.includes("ro"), recursive: options.includes("rbind") });
-    return { ...m, source: `${guestDir}/mounts/${i}` };
+    bindShared(m.source!, join(hostDir, "mounts", String(slot)), { writable: !options.includes("ro"), recursive: options.includes("rbind") });
+    return { ...m, source: `${guestDir}/mounts/${slot}` };
   });
   return {
     rootfs: { source: { case: "overlay", value: { lowerDirs: [`${guestDir}/rootfs`] } }, readonly },

@@ -228,6 +228,21 @@ describe("podman --runtime husk", () => {
           expect(podman("exec", "husk-ck", "cat", "/tmp/w").stdout).toBe("kept\n");
           // The same shell goes on counting where it was saved.
           await until(() => podman("logs", "husk-ck").stdout.includes(`tick-${ticks + 3}`), 60_000, "the restored container to tick on");
+          // Exported to a file, removed, and imported again (a move to
+          // another host): podman writes the bundle anew, in its own order.
+          const archive = join(work, "husk-ck.tar");
+          const ex = podman("container", "checkpoint", "--print-stats", "--export", archive, "husk-ck");
+          expect(ex.status, ex.stderr).toBe(0);
+          expect(ex.stderr).toBe("");
+          const figures = JSON.parse(ex.stdout).container_statistics[0].criu_statistics;
+          expect(figures.pages_written).toBeGreaterThan(1000);
+          expect(podman("rm", "-f", "husk-ck").status).toBe(0);
+          const imported = podman("container", "restore", "--import", archive);
+          expect(imported.status, imported.stderr).toBe(0);
+          expect(podman("inspect", "--format", "{{.State.Status}}", "husk-ck").stdout.trim()).toBe("running");
+          expect(podman("exec", "husk-ck", "cat", "/tmp/w", "/etc/hostname").stdout).toMatch(/^kept\n[0-9a-f]{12}\n?$/);
+          const later = podman("logs", "husk-ck").stdout.split("\n").filter((l) => l.startsWith("tick-")).length;
+          await until(() => podman("logs", "husk-ck").stdout.includes(`tick-${later + 3}`), 60_000, "the imported container to tick on");
         }
         expect(podman("rm", "-f", "--time", "0", "husk-ck").status).toBe(0);
         await noLeftovers();

@@ -28,6 +28,10 @@ describe.skipIf(!!skip)("checkpoint and restore of a QEMU sandbox (TCG)", () => 
     // Booted cold: templates have their own test (template.test.ts).
     cli = new Cli({ ...vmEnv(), HUSK_QEMU: qemu10(), HUSK_VM_TEMPLATES: "0" });
     bundle = makeBusyboxBundle(join(work, "bundle"), { args: ["sh", "-c", "echo before > /tmp/written; exec sleep 1000"] });
+    withBinds(bundle, ["/etc/a", "/etc/b"], (d) => {
+      writeFileSync(join(work, d.slice(5)), `${d}\n`);
+      return join(work, d.slice(5));
+    });
     cli.ok(["create", "--bundle", bundle, ID], { stdioFile: cli.out });
     cli.ok(["start", ID]);
   }, 600_000);
@@ -46,18 +50,30 @@ describe.skipIf(!!skip)("checkpoint and restore of a QEMU sandbox (TCG)", () => 
     // The stream format, which every release (0.2.0 too) restores; not a template's RAM file.
     expect(JSON.parse(readFileSync(join(image, "husk-snapshot.json"), "utf8")).ramFile).toBeUndefined();
     expect(existsSync(join(image, "vm.ram"))).toBe(false);
+    // What clients read of CRIU's files, as CRIU's own decoder reads them.
+    expect(crit(join(image, "inventory.img"))).toEqual({ magic: "INVENTORY", entries: [{ img_version: 2 }] });
+    const stats = crit(join(image, "stats-dump")) as { magic: string; entries: { dump: Record<string, number> }[] };
+    expect(stats.magic).toBe("STATS");
+    expect(stats.entries[0]!.dump.pages_written).toBeGreaterThan(1000); // the guest's memory is in the stream
     cli.ok(["delete", "--force", ID]);
     await until(() => processesUsing(cli.root).length === 0, 30_000, "the old VM to go");
 
     // A file the guest never saw: read through the new virtiofsd after restore.
     writeFileSync(join(bundle, "rootfs", "etc", "after"), "new file\n");
+    // A bundle written anew that lists the binds in another order (as
+    // podman's restore --import does): each source still reaches the
+    // destination the guest mounted it at.
+    const again = join(work, "bundle-again");
+    cpSync(bundle, again, { recursive: true, filter: (p) => !p.includes("/rootfs/") });
+    const spec = JSON.parse(readFileSync(join(again, "config.json"), "utf8"));
+    writeFileSync(join(again, "config.json"), JSON.stringify({ ...spec, root: { path: join(bundle, "rootfs") }, mounts: [...spec.mounts].reverse() }));
     const pidFile = join(work, "restored.pid");
-    cli.ok(["restore", "--image-path", image, "--pid-file", pidFile, ID]);
+    cli.ok(["restore", "--image-path", image, "--bundle", again, "--pid-file", pidFile, ID]);
     const st = cli.state(ID);
     expect(st.status).toBe("running");
     expect(st.pid).toBe(Number(readFileSync(pidFile, "utf8")));
     expect(isAlive(st.pid)).toBe(true);
-    expect(cli.ok(["exec", ID, "cat", "/tmp/written", "/etc/after"])).toBe("before\nnew file\n");
+    expect(cli.ok(["exec", ID, "cat", "/tmp/written", "/etc/after", "/etc/a", "/etc/b"])).toBe("before\nnew file\n/etc/a\n/etc/b\n");
 
     // --leave-running: saved again while it keeps going.
     cli.ok(["checkpoint", "--leave-running", "--image-path", join(work, "image2"), ID]);
@@ -92,8 +108,29 @@ describe.skipIf(!!skip)("checkpoint and restore of a QEMU sandbox (TCG)", () => 
     expect(v.stderr.trim()).toMatch(/^husk: restore: snapshot .* was taken with QEMU 9\.2\.0, but this one is 10\.\d+\.\d+; snapshots restore only on the same version$/);
     expect(v.status).not.toBe(0);
     expect(cli.leftovers()).toEqual([]);
+
+    // A bundle that no longer binds what the guest mounted: refused by name.
+    writeFileSync(join(again, "config.json"), JSON.stringify({ ...spec, root: { path: join(bundle, "rootfs") }, mounts: spec.mounts.filter((m: { destination: string }) => m.destination !== "/etc/b") }));
+    const gone = cli.run(["restore", "--image-path", image, "--bundle", again, ID]);
+    expect(gone.stderr.trim()).toBe(`husk: restore: container ${ID}'s bundle no longer binds /etc/b, which its checkpointed guest has mounted`);
+    expect(gone.status).not.toBe(0);
+    await until(() => processesUsing(cli.root).length === 0, 30_000, "the refused restore's processes to go");
+    expect(cli.leftovers()).toEqual([]);
   }, 600_000);
 });
+
+// Read-only binds of host files at the given destinations, added to a bundle.
+function withBinds(bundle: string, destinations: string[], source: (destination: string) => string): void {
+  const file = join(bundle, "config.json");
+  const spec = JSON.parse(readFileSync(file, "utf8"));
+  const binds = destinations.map((destination) => ({ destination, type: "bind", source: source(destination), options: ["bind", "ro"] }));
+  writeFileSync(file, JSON.stringify({ ...spec, mounts: [...spec.mounts, ...binds] }));
+}
+
+// CRIU's image decoder (Debian's criu; .ci/setup installs it).
+function crit(file: string): unknown {
+  return JSON.parse(sh(["crit", "decode", "-i", file]));
+}
 
 function sh(cmd: string[]): string {
   const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: "utf8", timeout: 30_000 });
