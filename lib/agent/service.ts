@@ -22,7 +22,7 @@ export interface ServiceOptions {
 export const AGENT_CAPABILITIES = [
   "health", "sandbox", "containers", "stdio", "tty", "exec", "exec-tty",
   "signal-all", "resize", "ps", "pause", "stats", "overlay-rootfs", "container-state", "network", "update", "refresh",
-  "network-remac", "network-reconfigure",
+  "network-remac", "network-reconfigure", "rename",
 ] as const;
 
 // Methods throw HuskErrors; serveAgent sends each with the Connect code of its
@@ -118,6 +118,7 @@ export function agentService(o: ServiceOptions): AgentImpl {
     startContainer: async (r) => (await engine.start(r.containerId), {}),
     updateContainer: async (r) => (await engine.update(r.containerId, parseResources(r.resourcesJson, r.containerId)), {}),
     removeContainer: async (r) => (await engine.delete(r.containerId, { force: r.force }), {}),
+    renameContainer: async (r) => (await engine.rename(r.containerId, r.newId), {}),
     pauseContainer: async (r) => (await engine.pause(r.containerId), {}),
     resumeContainer: async (r) => (await engine.resume(r.containerId), {}),
     listProcesses: async (r) => {

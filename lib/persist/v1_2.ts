@@ -8,6 +8,9 @@
 //   containers[].shareSlots
 //               where the guest reads each bind mount's source (mounts/<slot>
 //               of the container's share), recorded at checkpoint
+//   containers[].shareName
+//               the container's directory in the share when it is not derived
+//               from its id: a checkpoint restored under another id
 //
 // Like v1.ts, nothing here imports from the rest of the tree but older formats.
 import * as v from "valibot";
@@ -33,6 +36,7 @@ export const ShareSlotV1_2 = v.looseObject({ slot: v.pipe(v.number(), v.integer(
 export const ContainerV1_2 = v.looseObject({
   ...ContainerV1_1.entries,
   shareSlots: v.optional(v.array(ShareSlotV1_2)),
+  shareName: v.optional(v.string()),
 });
 
 export const SandboxV1_2 = v.looseObject({

@@ -26,6 +26,7 @@ export const CAPABILITIES = [
   "refresh", // RefreshGuest: clock and random pool after a restore
   "network-remac", // ConfigureNetwork with guest_mac: a device found by its old MAC takes the host's
   "network-reconfigure", // ConfigureNetwork with replace: configured devices are cleared and configured again
+  "rename", // RenameContainer: a live container takes another id (a checkpoint restored under a new name)
 ] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
@@ -49,6 +50,7 @@ export const RPC_CAPABILITY: Record<AgentMethodName, Capability | null> = {
   statsContainer: "stats",
   getContainerState: "container-state",
   updateContainer: "update",
+  renameContainer: "rename",
   execProcess: "exec",
   signalProcess: "containers",
   waitProcess: "containers",

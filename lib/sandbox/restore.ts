@@ -12,7 +12,7 @@ import { guestNetwork, makeSharedMount } from "./create-sandbox.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
 import { socketDir } from "./paths.ts";
 import { startProxy } from "./proxy.ts";
-import { guestView } from "./rootfs.ts";
+import { guestView, shareNameOf } from "./rootfs.ts";
 import { placeMounts } from "./share-layout.ts";
 import { spawnShim } from "./shim-spawn.ts";
 import { withAgent, refreshGuest } from "./agent.ts";
@@ -105,18 +105,34 @@ function networkAgain(saved: SandboxDoc): NetworkAgain {
   return { network: now, reconfigure: { ...guestNetwork(now, oldMac), replace: true } };
 }
 
-// After the restore: the clock and random pool, and the network if it changed.
-async function refreshRestored(ctx: Context, id: string, again: NetworkAgain): Promise<void> {
+// After the restore: the clock and random pool, the network if it changed,
+// and the container's id if it was restored under another.
+async function refreshRestored(ctx: Context, id: string, again: NetworkAgain, rename: { from: string; to: string } | undefined): Promise<void> {
   await withAgent(ctx, ctx.store.load(id), async (a) => {
     await refreshGuest(a, id);
     if (again.reconfigure) await a.rpc.configureNetwork(again.reconfigure);
+    if (rename) await a.rpc.renameContainer({ containerId: rename.from, newId: rename.to });
   });
 }
 
-// The named container's bundle as the client gives it now (podman's restore
-// --import writes a new one; the others keep theirs).
-const withBundle = (saved: SandboxDoc, id: string, bundle: string | undefined): SandboxDoc =>
-  bundle ? { ...saved, containers: saved.containers.map((c) => (c.id === id ? { ...c, bundle: resolve(bundle) } : c)) } : saved;
+// The checkpoint as the caller names it. The named container's bundle is
+// the one the client gives now (podman's restore --import writes a new one).
+// A checkpoint of one container restored under another id (--import
+// --name) takes that id, and so does its sandbox if it was named after it;
+// its share keeps the name its guest knows, and the agent learns the new id.
+function asNamed(saved: SandboxDoc, id: string, bundle: string | undefined, imagePath: string): { saved: SandboxDoc; renamedFrom?: string } {
+  const withBundle = (c: SandboxDoc["containers"][number]) => (bundle ? { ...c, bundle: resolve(bundle) } : c);
+  if (saved.containers.some((c) => c.id === id))
+    return { saved: { ...saved, containers: saved.containers.map((c) => (c.id === id ? withBundle(c) : c)) } };
+  const only = saved.containers.length === 1 ? saved.containers[0]! : undefined;
+  if (!only) throw new HuskError(`restore: container ${id} is not in the checkpoint at ${imagePath}`, { code: ErrorCode.NotFound });
+  if (!saved.agent?.capabilities.includes("rename"))
+    throw new HuskError(`restore: the checkpoint at ${imagePath} holds container ${only.id}, and its agent cannot rename it to ${id} (no "rename"); restore it as ${only.id}`, {
+      code: ErrorCode.FailedPrecondition,
+    });
+  const renamed = { ...withBundle(only), id, shareName: only.shareName ?? shareNameOf(only.id) };
+  return { saved: { ...saved, id: saved.id === only.id ? id : saved.id, containers: [renamed] }, renamedFrom: only.id };
+}
 
 // The share as the saved guest knows it: each container's rootfs, and each
 // bind source at the slot the guest mounted it from (by destination, where
@@ -152,8 +168,7 @@ function restoredDoc(ctx: Context, saved: SandboxDoc, network: NetworkRecord | u
 // stdio (or console socket) and its pid goes to --pid-file.
 export async function restoreContainer(ctx: Context, id: string, opts: RestoreOptions): Promise<void> {
   const imagePath = resolve(opts.imagePath);
-  const saved = withBundle(readSavedSandbox(ctx, imagePath), id, opts.bundle);
-  if (!saved.containers.some((c) => c.id === id)) throw new HuskError(`restore: container ${id} is not in the checkpoint at ${imagePath}`, { code: ErrorCode.NotFound });
+  const { saved, renamedFrom } = asNamed(readSavedSandbox(ctx, imagePath), id, opts.bundle, imagePath);
   requireSnapshots(saved, "restore");
   const snap = snapshotIn(saved, imagePath);
   if (ctx.store.tryLoad(saved.id)) throw new HuskError(`restore: sandbox ${saved.id} exists; delete it before restoring it`, { code: ErrorCode.AlreadyExists });
@@ -180,7 +195,7 @@ export async function restoreContainer(ctx: Context, id: string, opts: RestoreOp
       x.state = "running";
       for (const c of x.containers) if (c.state === "paused") c.state = "running";
     });
-    await refreshRestored(ctx, doc.id, again);
+    await refreshRestored(ctx, doc.id, again, renamedFrom ? { from: renamedFrom, to: id } : undefined);
     await attachShims(ctx, doc.id, id, opts);
   } catch (e) {
     await destroySandbox(ctx, doc.id, { force: true }).catch(() => {});

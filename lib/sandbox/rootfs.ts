@@ -19,9 +19,13 @@ export interface GuestView {
   spec: Spec; // the bundle's spec with host paths replaced by guest paths
 }
 
-// Collision-free and derivable from the id alone, so teardown needs no record.
-const shareName = (containerId: string) =>
+// Collision-free and derivable from the id alone, so teardown needs no
+// record; a container restored under another id keeps the name its guest
+// knows (shareName in its record).
+export const shareNameOf = (containerId: string) =>
   `c-${new Bun.CryptoHasher("sha256").update(containerId).digest("hex").slice(0, 32)}`;
+const shareName = (doc: SandboxDoc, containerId: string) =>
+  doc.containers.find((c) => c.id === containerId)?.shareName ?? shareNameOf(containerId);
 
 function run(cmd: string[]): void {
   const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: "utf8" });
@@ -57,7 +61,7 @@ export function guestView(
   const linux = bundle.spec.linux && joinedNamespaces(doc, bundle.spec.linux, sharedFs);
   if (!sharedFs || !doc.config.sharedDir)
     return { rootfs: { source: { case: "path", value: bundle.rootfs }, readonly }, spec: { ...withoutHostHooks(bundle.spec), ...(linux ? { linux } : {}) } };
-  const name = shareName(containerId);
+  const name = shareName(doc, containerId);
   const hostDir = join(doc.config.sharedDir, name);
   const guestDir = `${GUEST_SHARE_MOUNT}/${name}`;
   mkdirSync(join(hostDir, "mounts"), { recursive: true });
@@ -112,7 +116,7 @@ function inGuestNetwork(linux: NonNullable<Spec["linux"]>): NonNullable<Spec["li
 // is removed while a mount is left.
 export function unshareContainer(doc: SandboxDoc, containerId: string): void {
   if (!doc.config.sharedDir) return;
-  const dir = join(doc.config.sharedDir, shareName(containerId));
+  const dir = join(doc.config.sharedDir, shareName(doc, containerId));
   unmountUnder(dir);
   removeTree(dir);
 }

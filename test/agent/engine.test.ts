@@ -174,6 +174,30 @@ describe("container lifecycle", () => {
   });
 });
 
+describe("rename", () => {
+  // A checkpoint restored under another name: the container answers to the
+  // new id for every operation, the old one is free, and nothing is left.
+  it("gives a live container a new id that start, exec, ps, signal, wait and delete use", async () => {
+    const { pid } = await engine.create("before", { bundle });
+    await engine.rename("before", "after");
+    expect(() => engine.state("before")).toThrow(/does not exist/);
+    await engine.start("after");
+    const ex = await engine.exec("after", { args: ["echo", "renamed"] });
+    expect(await readAll(engine.output("after", ex, "stdout"))).toBe("renamed\n");
+    expect(await engine.ps("after")).toContain(pid);
+    const other = await engine.create("other", { bundle });
+    await expect(engine.rename("after", "other")).rejects.toThrow("container other already exists");
+    await expect(engine.rename("after", "a/b")).rejects.toThrow(HuskError);
+    await engine.delete("other", { force: true });
+    await engine.signal("after", "KILL");
+    expect((await engine.wait("after")).exitCode).toBe(137);
+    await engine.delete("after");
+    expect(isAlive(pid) || isAlive(other.pid)).toBe(false);
+    expect(readdirSync(join(engine.stateDir, "runc"))).toEqual([]);
+    expect(filesUnder(engine.stateDir)).toEqual([]);
+  });
+});
+
 describe("runtime choice", () => {
   it("reads statistics from the cgroup when the runtime has no events command", async () => {
     // A runtime like crun: everything runc does, but no `events`.

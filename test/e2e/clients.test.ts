@@ -243,6 +243,14 @@ describe("podman --runtime husk", () => {
           expect(podman("exec", "husk-ck", "cat", "/tmp/w", "/etc/hostname").stdout).toMatch(/^kept\n[0-9a-f]{12}\n?$/);
           const later = podman("logs", "husk-ck").stdout.split("\n").filter((l) => l.startsWith("tick-")).length;
           await until(() => podman("logs", "husk-ck").stdout.includes(`tick-${later + 3}`), 60_000, "the imported container to tick on");
+          // The same file once more, under another name beside it: podman
+          // gives it a new id, which the restored sandbox and agent take.
+          const twin = podman("container", "restore", "--import", archive, "--name", "husk-ck2");
+          expect(twin.status, twin.stderr).toBe(0);
+          expect(podman("inspect", "--format", "{{.State.Status}}", "husk-ck2").stdout.trim()).toBe("running");
+          expect(podman("exec", "husk-ck2", "cat", "/tmp/w").stdout).toBe("kept\n");
+          expect(podman("rm", "-f", "--time", "0", "husk-ck2").status).toBe(0);
+          expect(podman("exec", "husk-ck", "cat", "/tmp/w").stdout).toBe("kept\n");
         }
         expect(podman("rm", "-f", "--time", "0", "husk-ck").status).toBe(0);
         await noLeftovers();

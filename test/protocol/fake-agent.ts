@@ -103,6 +103,13 @@ export function fakeAgent(): AgentImpl & { containers: Map<string, FakeContainer
       calls.push("updateContainer");
       return {};
     },
+    renameContainer: (req) => {
+      const c = get(req.containerId);
+      if (containers.has(req.newId)) throw new ConnectError(`container ${req.newId} exists`, Code.AlreadyExists);
+      containers.delete(req.containerId);
+      containers.set(req.newId, c);
+      return {};
+    },
     listProcesses: (req) => {
       get(req.containerId);
       return { processes: [{ pid: 4242, args: ["sh"] }] };

@@ -109,6 +109,18 @@ describe.skipIf(!!skip)("checkpoint and restore of a QEMU sandbox (TCG)", () => 
     expect(v.status).not.toBe(0);
     expect(cli.leftovers()).toEqual([]);
 
+    // Under another id, from an agent that cannot rename (an older guest): refused by name.
+    const oldAgent = join(work, "old-agent");
+    cpSync(image, oldAgent, { recursive: true });
+    const doc = JSON.parse(readFileSync(join(oldAgent, "husk-sandbox.json"), "utf8"));
+    expect(doc.agent.capabilities).toContain("rename");
+    doc.agent.capabilities = doc.agent.capabilities.filter((c: string) => c !== "rename");
+    writeFileSync(join(oldAgent, "husk-sandbox.json"), JSON.stringify(doc));
+    const named = cli.run(["restore", "--image-path", oldAgent, "snap-other"]);
+    expect(named.stderr.trim()).toBe(`husk: restore: the checkpoint at ${oldAgent} holds container ${ID}, and its agent cannot rename it to snap-other (no "rename"); restore it as ${ID}`);
+    expect(named.status).not.toBe(0);
+    expect(cli.leftovers()).toEqual([]);
+
     // A bundle that no longer binds what the guest mounted: refused by name.
     writeFileSync(join(again, "config.json"), JSON.stringify({ ...spec, root: { path: join(bundle, "rootfs") }, mounts: spec.mounts.filter((m: { destination: string }) => m.destination !== "/etc/b") }));
     const gone = cli.run(["restore", "--image-path", image, "--bundle", again, ID]);

@@ -67,6 +67,7 @@ export interface SignalOptions {
 
 interface Container {
   id: string;
+  ociId: string; // the runtime's id for it: the id it was created with (rename keeps it)
   dir: string;
   bundle: string;
   spec: Spec;
@@ -223,6 +224,7 @@ export class Engine {
       });
       const c: Container = {
         id,
+        ociId: id,
         dir,
         bundle,
         spec,
@@ -334,16 +336,30 @@ export class Engine {
     return this.locked(id, async (c) => {
       checkOperation(id, c.status, "start");
       this.runc.dialect.beforeStart(c.dir);
-      await this.runc.run(["start", id]);
+      await this.runc.run(["start", c.ociId]);
       if (c.spec.hooks?.startContainer?.length) await startHooksRan(c, this.runc.dialect);
       c.status = nextStatus(c.status, "running"); // stays stopped if the init already exited
+    });
+  }
+
+  // Another id for a live container (a checkpoint restored under a new
+  // name): calls use the new one; the runtime keeps the one it knows.
+  async rename(id: string, newId: string): Promise<void> {
+    validateId(newId);
+    await this.locked(id, async (c) => {
+      if (newId === id) return;
+      if (this.containers.has(newId) || this.reserved.has(newId))
+        throw new HuskError(`container ${newId} already exists`, { code: ErrorCode.AlreadyExists });
+      this.containers.delete(id);
+      c.id = newId;
+      this.containers.set(newId, c);
     });
   }
 
   pause(id: string): Promise<void> {
     return this.locked(id, async (c) => {
       checkOperation(id, c.status, "pause");
-      await this.runc.run(["pause", id]);
+      await this.runc.run(["pause", c.ociId]);
       c.status = nextStatus(c.status, "paused");
     });
   }
@@ -351,7 +367,7 @@ export class Engine {
   resume(id: string): Promise<void> {
     return this.locked(id, async (c) => {
       checkOperation(id, c.status, "resume");
-      await this.runc.run(["resume", id]);
+      await this.runc.run(["resume", c.ociId]);
       c.status = nextStatus(c.status, "running");
     });
   }
@@ -361,7 +377,7 @@ export class Engine {
   delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
     return this.locked(id, async (c) => {
       checkOperation(id, c.status, "delete", { force: opts.force });
-      await this.runc.run(["delete", ...(opts.force ? ["--force"] : []), id]);
+      await this.runc.run(["delete", ...(opts.force ? ["--force"] : []), c.ociId]);
       await this.reapAll(c);
       for (const p of [c.init, ...c.execs.values()]) {
         p.io.stdout.discard();
@@ -422,7 +438,7 @@ export class Engine {
     try {
       writeFileSync(specFile, JSON.stringify(processSpec));
       const { io, pid } = await this.launch(what, processSpec.terminal === true, (extra) =>
-        ["exec", "--detach", "--process", specFile, "--pid-file", pidFile, ...extra, id],
+        ["exec", "--detach", "--process", specFile, "--pid-file", pidFile, ...extra, c.ociId],
         pidFile,
       );
       c.execs.set(execId, new Proc(execId, pid, io, processSpec.terminal === true, this.reaper));
@@ -458,7 +474,7 @@ export class Engine {
       return;
     }
     checkOperation(id, c.status, "kill", { all: opts.all });
-    await this.runc.run(["kill", ...(opts.all ? ["--all"] : []), id, String(sig)]);
+    await this.runc.run(["kill", ...(opts.all ? ["--all"] : []), c.ociId, String(sig)]);
   }
 
   private kill(pid: number, sig: number): void {
@@ -538,8 +554,9 @@ export class Engine {
 
   // Pids (as the agent sees them) of every process in the container.
   async ps(id: string): Promise<number[]> {
-    checkOperation(id, this.get(id).status, "ps");
-    const out = await this.runc.run(["ps", "--format", "json", id]);
+    const c = this.get(id);
+    checkOperation(id, c.status, "ps");
+    const out = await this.runc.run(["ps", "--format", "json", c.ociId]);
     const pids = JSON.parse(out || "null") as number[] | null;
     return pids ?? [];
   }
@@ -553,7 +570,7 @@ export class Engine {
       const file = join(c.dir, "update.json");
       writeFileSync(file, JSON.stringify(resources));
       try {
-        await this.runc.run(["update", "--resources", file, id]);
+        await this.runc.run(["update", "--resources", file, c.ociId]);
       } finally {
         rmSync(file, { force: true });
       }
@@ -574,7 +591,7 @@ export class Engine {
     checkOperation(id, c.status, "stats");
     let failure: unknown;
     try {
-      const stats = parseEvents(await this.runc.run(["events", "--stats", id]));
+      const stats = parseEvents(await this.runc.run(["events", "--stats", c.ociId]));
       if (stats) return stats;
     } catch (e) {
       failure = e;

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file husk/agent/v1/container.proto.
  */
 export const file_husk_agent_v1_container: GenFile = /*@__PURE__*/
-  fileDesc("Ch1odXNrL2FnZW50L3YxL2NvbnRhaW5lci5wcm90bxINaHVzay5hZ2VudC52MSJ8CgZSb290ZnMSFQoLc2hhcmVkX3BhdGgYASABKAlIABIOCgRwYXRoGAIgASgJSAASLwoHb3ZlcmxheRgDIAEoCzIcLmh1c2suYWdlbnQudjEuT3ZlcmxheVJvb3Rmc0gAEhAKCHJlYWRvbmx5GAQgASgIQggKBnNvdXJjZSI9Cg1PdmVybGF5Um9vdGZzEhIKCmxvd2VyX2RpcnMYASADKAkSGAoQdXBwZXJfc2l6ZV9ieXRlcxgCIAEoBCKqAQoWQ3JlYXRlQ29udGFpbmVyUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAkSFQoNb2NpX3NwZWNfanNvbhgCIAEoCRIlCgZyb290ZnMYAyABKAsyFS5odXNrLmFnZW50LnYxLlJvb3RmcxIQCgh0ZXJtaW5hbBgEIAEoCBISCgpvcGVuX3N0ZGluGAUgASgIEhYKDmNvbnNvbGVfc29ja2V0GAYgASgJIiYKF0NyZWF0ZUNvbnRhaW5lclJlc3BvbnNlEgsKA3BpZBgBIAEoDSItChVTdGFydENvbnRhaW5lclJlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgJIhgKFlN0YXJ0Q29udGFpbmVyUmVzcG9uc2UiPQoWUmVtb3ZlQ29udGFpbmVyUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAkSDQoFZm9yY2UYAiABKAgiGQoXUmVtb3ZlQ29udGFpbmVyUmVzcG9uc2UiLQoVUGF1c2VDb250YWluZXJSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSIYChZQYXVzZUNvbnRhaW5lclJlc3BvbnNlIi4KFlJlc3VtZUNvbnRhaW5lclJlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgJIhkKF1Jlc3VtZUNvbnRhaW5lclJlc3BvbnNlIkYKFlVwZGF0ZUNvbnRhaW5lclJlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgJEhYKDnJlc291cmNlc19qc29uGAIgASgJIhkKF1VwZGF0ZUNvbnRhaW5lclJlc3BvbnNlIiwKFExpc3RQcm9jZXNzZXNSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSJGChVMaXN0UHJvY2Vzc2VzUmVzcG9uc2USLQoJcHJvY2Vzc2VzGAEgAygLMhouaHVzay5hZ2VudC52MS5Qcm9jZXNzSW5mbyJHCgtQcm9jZXNzSW5mbxILCgNwaWQYASABKA0SDAoEcHBpZBgCIAEoDRIPCgdleGVjX2lkGAMgASgJEgwKBGFyZ3MYBCADKAkiMAoYR2V0Q29udGFpbmVyU3RhdGVSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSKnAgoZR2V0Q29udGFpbmVyU3RhdGVSZXNwb25zZRI/CgZzdGF0dXMYASABKA4yLy5odXNrLmFnZW50LnYxLkdldENvbnRhaW5lclN0YXRlUmVzcG9uc2UuU3RhdHVzEgsKA3BpZBgCIAEoDRITCgtleGl0X3N0YXR1cxgDIAEoBRIOCgZzaWduYWwYBCABKA0SEAoIZXhlY19pZHMYBSADKAkihAEKBlN0YXR1cxIWChJTVEFUVVNfVU5TUEVDSUZJRUQQABITCg9TVEFUVVNfQ1JFQVRJTkcQARISCg5TVEFUVVNfQ1JFQVRFRBACEhIKDlNUQVRVU19SVU5OSU5HEAMSEQoNU1RBVFVTX1BBVVNFRBAEEhIKDlNUQVRVU19TVE9QUEVEEAUiLQoVU3RhdHNDb250YWluZXJSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSKAAQoWU3RhdHNDb250YWluZXJSZXNwb25zZRIkCgNjcHUYASABKAsyFy5odXNrLmFnZW50LnYxLkNwdVN0YXRzEioKBm1lbW9yeRgCIAEoCzIaLmh1c2suYWdlbnQudjEuTWVtb3J5U3RhdHMSFAoMcGlkc19jdXJyZW50GAMgASgEIkkKCENwdVN0YXRzEhMKC3VzYWdlX25hbm9zGAEgASgEEhIKCnVzZXJfbmFub3MYAiABKAQSFAoMc3lzdGVtX25hbm9zGAMgASgEIlAKC01lbW9yeVN0YXRzEhMKC3VzYWdlX2J5dGVzGAEgASgEEhMKC2xpbWl0X2J5dGVzGAIgASgEEhcKD21heF91c2FnZV9ieXRlcxgDIAEoBGIGcHJvdG8z");
+  fileDesc("Ch1odXNrL2FnZW50L3YxL2NvbnRhaW5lci5wcm90bxINaHVzay5hZ2VudC52MSJ8CgZSb290ZnMSFQoLc2hhcmVkX3BhdGgYASABKAlIABIOCgRwYXRoGAIgASgJSAASLwoHb3ZlcmxheRgDIAEoCzIcLmh1c2suYWdlbnQudjEuT3ZlcmxheVJvb3Rmc0gAEhAKCHJlYWRvbmx5GAQgASgIQggKBnNvdXJjZSI9Cg1PdmVybGF5Um9vdGZzEhIKCmxvd2VyX2RpcnMYASADKAkSGAoQdXBwZXJfc2l6ZV9ieXRlcxgCIAEoBCKqAQoWQ3JlYXRlQ29udGFpbmVyUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAkSFQoNb2NpX3NwZWNfanNvbhgCIAEoCRIlCgZyb290ZnMYAyABKAsyFS5odXNrLmFnZW50LnYxLlJvb3RmcxIQCgh0ZXJtaW5hbBgEIAEoCBISCgpvcGVuX3N0ZGluGAUgASgIEhYKDmNvbnNvbGVfc29ja2V0GAYgASgJIiYKF0NyZWF0ZUNvbnRhaW5lclJlc3BvbnNlEgsKA3BpZBgBIAEoDSItChVTdGFydENvbnRhaW5lclJlcXVlc3QSFAoMY29udGFpbmVyX2lkGAEgASgJIhgKFlN0YXJ0Q29udGFpbmVyUmVzcG9uc2UiPQoWUmVtb3ZlQ29udGFpbmVyUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAkSDQoFZm9yY2UYAiABKAgiGQoXUmVtb3ZlQ29udGFpbmVyUmVzcG9uc2UiPgoWUmVuYW1lQ29udGFpbmVyUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAkSDgoGbmV3X2lkGAIgASgJIhkKF1JlbmFtZUNvbnRhaW5lclJlc3BvbnNlIi0KFVBhdXNlQ29udGFpbmVyUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAkiGAoWUGF1c2VDb250YWluZXJSZXNwb25zZSIuChZSZXN1bWVDb250YWluZXJSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCSIZChdSZXN1bWVDb250YWluZXJSZXNwb25zZSJGChZVcGRhdGVDb250YWluZXJSZXF1ZXN0EhQKDGNvbnRhaW5lcl9pZBgBIAEoCRIWCg5yZXNvdXJjZXNfanNvbhgCIAEoCSIZChdVcGRhdGVDb250YWluZXJSZXNwb25zZSIsChRMaXN0UHJvY2Vzc2VzUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAkiRgoVTGlzdFByb2Nlc3Nlc1Jlc3BvbnNlEi0KCXByb2Nlc3NlcxgBIAMoCzIaLmh1c2suYWdlbnQudjEuUHJvY2Vzc0luZm8iRwoLUHJvY2Vzc0luZm8SCwoDcGlkGAEgASgNEgwKBHBwaWQYAiABKA0SDwoHZXhlY19pZBgDIAEoCRIMCgRhcmdzGAQgAygJIjAKGEdldENvbnRhaW5lclN0YXRlUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAkipwIKGUdldENvbnRhaW5lclN0YXRlUmVzcG9uc2USPwoGc3RhdHVzGAEgASgOMi8uaHVzay5hZ2VudC52MS5HZXRDb250YWluZXJTdGF0ZVJlc3BvbnNlLlN0YXR1cxILCgNwaWQYAiABKA0SEwoLZXhpdF9zdGF0dXMYAyABKAUSDgoGc2lnbmFsGAQgASgNEhAKCGV4ZWNfaWRzGAUgAygJIoQBCgZTdGF0dXMSFgoSU1RBVFVTX1VOU1BFQ0lGSUVEEAASEwoPU1RBVFVTX0NSRUFUSU5HEAESEgoOU1RBVFVTX0NSRUFURUQQAhISCg5TVEFUVVNfUlVOTklORxADEhEKDVNUQVRVU19QQVVTRUQQBBISCg5TVEFUVVNfU1RPUFBFRBAFIi0KFVN0YXRzQ29udGFpbmVyUmVxdWVzdBIUCgxjb250YWluZXJfaWQYASABKAkigAEKFlN0YXRzQ29udGFpbmVyUmVzcG9uc2USJAoDY3B1GAEgASgLMhcuaHVzay5hZ2VudC52MS5DcHVTdGF0cxIqCgZtZW1vcnkYAiABKAsyGi5odXNrLmFnZW50LnYxLk1lbW9yeVN0YXRzEhQKDHBpZHNfY3VycmVudBgDIAEoBCJJCghDcHVTdGF0cxITCgt1c2FnZV9uYW5vcxgBIAEoBBISCgp1c2VyX25hbm9zGAIgASgEEhQKDHN5c3RlbV9uYW5vcxgDIAEoBCJQCgtNZW1vcnlTdGF0cxITCgt1c2FnZV9ieXRlcxgBIAEoBBITCgtsaW1pdF9ieXRlcxgCIAEoBBIXCg9tYXhfdXNhZ2VfYnl0ZXMYAyABKARiBnByb3RvMw");
 
 /**
  * Where a container's root filesystem comes from, as seen in the guest.
@@ -229,6 +229,44 @@ export const RemoveContainerResponseSchema: GenMessage<RemoveContainerResponse> 
   messageDesc(file_husk_agent_v1_container, 7);
 
 /**
+ * Gives a live container another id (needs capability "rename"): a
+ * checkpoint restored under a new name. Calls after it use the new id.
+ *
+ * @generated from message husk.agent.v1.RenameContainerRequest
+ */
+export type RenameContainerRequest = Message<"husk.agent.v1.RenameContainerRequest"> & {
+  /**
+   * @generated from field: string container_id = 1;
+   */
+  containerId: string;
+
+  /**
+   * @generated from field: string new_id = 2;
+   */
+  newId: string;
+};
+
+/**
+ * Describes the message husk.agent.v1.RenameContainerRequest.
+ * Use `create(RenameContainerRequestSchema)` to create a new message.
+ */
+export const RenameContainerRequestSchema: GenMessage<RenameContainerRequest> = /*@__PURE__*/
+  messageDesc(file_husk_agent_v1_container, 8);
+
+/**
+ * @generated from message husk.agent.v1.RenameContainerResponse
+ */
+export type RenameContainerResponse = Message<"husk.agent.v1.RenameContainerResponse"> & {
+};
+
+/**
+ * Describes the message husk.agent.v1.RenameContainerResponse.
+ * Use `create(RenameContainerResponseSchema)` to create a new message.
+ */
+export const RenameContainerResponseSchema: GenMessage<RenameContainerResponse> = /*@__PURE__*/
+  messageDesc(file_husk_agent_v1_container, 9);
+
+/**
  * @generated from message husk.agent.v1.PauseContainerRequest
  */
 export type PauseContainerRequest = Message<"husk.agent.v1.PauseContainerRequest"> & {
@@ -243,7 +281,7 @@ export type PauseContainerRequest = Message<"husk.agent.v1.PauseContainerRequest
  * Use `create(PauseContainerRequestSchema)` to create a new message.
  */
 export const PauseContainerRequestSchema: GenMessage<PauseContainerRequest> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 8);
+  messageDesc(file_husk_agent_v1_container, 10);
 
 /**
  * @generated from message husk.agent.v1.PauseContainerResponse
@@ -256,7 +294,7 @@ export type PauseContainerResponse = Message<"husk.agent.v1.PauseContainerRespon
  * Use `create(PauseContainerResponseSchema)` to create a new message.
  */
 export const PauseContainerResponseSchema: GenMessage<PauseContainerResponse> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 9);
+  messageDesc(file_husk_agent_v1_container, 11);
 
 /**
  * @generated from message husk.agent.v1.ResumeContainerRequest
@@ -273,7 +311,7 @@ export type ResumeContainerRequest = Message<"husk.agent.v1.ResumeContainerReque
  * Use `create(ResumeContainerRequestSchema)` to create a new message.
  */
 export const ResumeContainerRequestSchema: GenMessage<ResumeContainerRequest> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 10);
+  messageDesc(file_husk_agent_v1_container, 12);
 
 /**
  * @generated from message husk.agent.v1.ResumeContainerResponse
@@ -286,7 +324,7 @@ export type ResumeContainerResponse = Message<"husk.agent.v1.ResumeContainerResp
  * Use `create(ResumeContainerResponseSchema)` to create a new message.
  */
 export const ResumeContainerResponseSchema: GenMessage<ResumeContainerResponse> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 11);
+  messageDesc(file_husk_agent_v1_container, 13);
 
 /**
  * Changes the resource limits of a live container (needs capability
@@ -314,7 +352,7 @@ export type UpdateContainerRequest = Message<"husk.agent.v1.UpdateContainerReque
  * Use `create(UpdateContainerRequestSchema)` to create a new message.
  */
 export const UpdateContainerRequestSchema: GenMessage<UpdateContainerRequest> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 12);
+  messageDesc(file_husk_agent_v1_container, 14);
 
 /**
  * @generated from message husk.agent.v1.UpdateContainerResponse
@@ -327,7 +365,7 @@ export type UpdateContainerResponse = Message<"husk.agent.v1.UpdateContainerResp
  * Use `create(UpdateContainerResponseSchema)` to create a new message.
  */
 export const UpdateContainerResponseSchema: GenMessage<UpdateContainerResponse> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 13);
+  messageDesc(file_husk_agent_v1_container, 15);
 
 /**
  * @generated from message husk.agent.v1.ListProcessesRequest
@@ -344,7 +382,7 @@ export type ListProcessesRequest = Message<"husk.agent.v1.ListProcessesRequest">
  * Use `create(ListProcessesRequestSchema)` to create a new message.
  */
 export const ListProcessesRequestSchema: GenMessage<ListProcessesRequest> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 14);
+  messageDesc(file_husk_agent_v1_container, 16);
 
 /**
  * @generated from message husk.agent.v1.ListProcessesResponse
@@ -361,7 +399,7 @@ export type ListProcessesResponse = Message<"husk.agent.v1.ListProcessesResponse
  * Use `create(ListProcessesResponseSchema)` to create a new message.
  */
 export const ListProcessesResponseSchema: GenMessage<ListProcessesResponse> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 15);
+  messageDesc(file_husk_agent_v1_container, 17);
 
 /**
  * @generated from message husk.agent.v1.ProcessInfo
@@ -398,7 +436,7 @@ export type ProcessInfo = Message<"husk.agent.v1.ProcessInfo"> & {
  * Use `create(ProcessInfoSchema)` to create a new message.
  */
 export const ProcessInfoSchema: GenMessage<ProcessInfo> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 16);
+  messageDesc(file_husk_agent_v1_container, 18);
 
 /**
  * Needs capability "container-state".
@@ -417,7 +455,7 @@ export type GetContainerStateRequest = Message<"husk.agent.v1.GetContainerStateR
  * Use `create(GetContainerStateRequestSchema)` to create a new message.
  */
 export const GetContainerStateRequestSchema: GenMessage<GetContainerStateRequest> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 17);
+  messageDesc(file_husk_agent_v1_container, 19);
 
 /**
  * What the agent knows of a container: whether it lives, and how it ended.
@@ -464,7 +502,7 @@ export type GetContainerStateResponse = Message<"husk.agent.v1.GetContainerState
  * Use `create(GetContainerStateResponseSchema)` to create a new message.
  */
 export const GetContainerStateResponseSchema: GenMessage<GetContainerStateResponse> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 18);
+  messageDesc(file_husk_agent_v1_container, 20);
 
 /**
  * The container's OCI status (runtime-spec "state").
@@ -507,7 +545,7 @@ export enum GetContainerStateResponse_Status {
  * Describes the enum husk.agent.v1.GetContainerStateResponse.Status.
  */
 export const GetContainerStateResponse_StatusSchema: GenEnum<GetContainerStateResponse_Status> = /*@__PURE__*/
-  enumDesc(file_husk_agent_v1_container, 18, 0);
+  enumDesc(file_husk_agent_v1_container, 20, 0);
 
 /**
  * @generated from message husk.agent.v1.StatsContainerRequest
@@ -524,7 +562,7 @@ export type StatsContainerRequest = Message<"husk.agent.v1.StatsContainerRequest
  * Use `create(StatsContainerRequestSchema)` to create a new message.
  */
 export const StatsContainerRequestSchema: GenMessage<StatsContainerRequest> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 19);
+  messageDesc(file_husk_agent_v1_container, 21);
 
 /**
  * @generated from message husk.agent.v1.StatsContainerResponse
@@ -551,7 +589,7 @@ export type StatsContainerResponse = Message<"husk.agent.v1.StatsContainerRespon
  * Use `create(StatsContainerResponseSchema)` to create a new message.
  */
 export const StatsContainerResponseSchema: GenMessage<StatsContainerResponse> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 20);
+  messageDesc(file_husk_agent_v1_container, 22);
 
 /**
  * @generated from message husk.agent.v1.CpuStats
@@ -578,7 +616,7 @@ export type CpuStats = Message<"husk.agent.v1.CpuStats"> & {
  * Use `create(CpuStatsSchema)` to create a new message.
  */
 export const CpuStatsSchema: GenMessage<CpuStats> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 21);
+  messageDesc(file_husk_agent_v1_container, 23);
 
 /**
  * @generated from message husk.agent.v1.MemoryStats
@@ -607,5 +645,5 @@ export type MemoryStats = Message<"husk.agent.v1.MemoryStats"> & {
  * Use `create(MemoryStatsSchema)` to create a new message.
  */
 export const MemoryStatsSchema: GenMessage<MemoryStats> = /*@__PURE__*/
-  messageDesc(file_husk_agent_v1_container, 22);
+  messageDesc(file_husk_agent_v1_container, 24);
 
