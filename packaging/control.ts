@@ -18,7 +18,7 @@ export interface ControlOptions {
 }
 
 // Only Debian packages: the binary needs glibc (it asks for GLIBC_2.17 at
-// most); a VMM, runc (the local driver) and iproute2 (networks) are wanted, not required.
+// most) and mount(8) for the shims (shim-view.ts); a VMM, runc (the local driver) and iproute2 (networks) are wanted, not required.
 function control(o: ControlOptions, installedKiB: number): string {
   return [
     "Package: husk",
@@ -26,7 +26,7 @@ function control(o: ControlOptions, installedKiB: number): string {
     "Architecture: amd64",
     "Maintainer: husk maintainers <husk@localhost>",
     `Installed-Size: ${installedKiB}`,
-    "Depends: libc6 (>= 2.17)",
+    "Depends: libc6 (>= 2.17), mount",
     "Recommends: qemu-system-x86 | cloud-hypervisor, runc, iproute2",
     "Suggests: podman | containerd",
     "Section: admin",

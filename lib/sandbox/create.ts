@@ -13,6 +13,7 @@ import { containerIn } from "./find.ts";
 import { checkHostHooks, hostHooksOf, runHostHooks } from "./hooks.ts";
 import { guestView } from "./rootfs.ts";
 import { spawnShim, type ShimTarget } from "./shim-spawn.ts";
+import { viewOf, type ViewSource } from "./shim-view.ts";
 import { CRI_TYPE, VM_DEFAULTS, checkFitsVm, vmSize, type VmSize } from "./sizing.ts";
 import { enterCgroup } from "../cgroups/index.ts";
 
@@ -134,7 +135,7 @@ async function makeInAgent(ctx: Context, doc: SandboxDoc, opts: CreateOptions, b
   const initPid = await createInAgent(ctx, doc, opts.id, bundle);
   log.debug(`create ${opts.id}: made in the agent (pid ${initPid} there)`);
   crashPoint("create:container-made");
-  const shim = startShim(ctx, { sandboxId: doc.id, containerId: opts.id }, opts.consoleSocket);
+  const shim = startShim(ctx, { sandboxId: doc.id, containerId: opts.id }, opts.consoleSocket, viewOf(bundle));
   log.debug(`create ${opts.id}: shim ${shim} started`);
   const c = { ...creatingEntry(opts.id, bundle), pid: shim };
   await runHostHooks(c, "prestart", "creating");
@@ -178,11 +179,11 @@ function recordCreated(c: ContainerDoc, shim?: number, initPid?: number): void {
 
 // With a console socket, the shim relays a host pty whose master went to
 // that socket; the agent's own terminal never leaves the sandbox.
-export function startShim(ctx: Context, t: ShimTarget, consoleSocket: string | undefined): number {
-  if (!consoleSocket) return spawnShim(ctx, t);
+export function startShim(ctx: Context, t: ShimTarget, consoleSocket: string | undefined, view?: ViewSource): number {
+  if (!consoleSocket) return spawnShim(ctx, t, undefined, view);
   const slave = handOverTerminal(consoleSocket);
   try {
-    return spawnShim(ctx, t, slave);
+    return spawnShim(ctx, t, slave, view);
   } finally {
     closeFd(slave);
   }

@@ -15,6 +15,7 @@ import { startProxy } from "./proxy.ts";
 import { guestView, shareNameOf } from "./rootfs.ts";
 import { placeMounts } from "./share-layout.ts";
 import { spawnShim } from "./shim-spawn.ts";
+import { viewOf } from "./shim-view.ts";
 import { withAgent, refreshGuest } from "./agent.ts";
 
 export interface RestoreOptions {
@@ -32,7 +33,8 @@ async function attachShims(ctx: Context, sandboxId: string, named: string, opts:
   const pids = new Map<string, number>();
   for (const c of live) {
     const t = { sandboxId, containerId: c.id };
-    pids.set(c.id, c.id === named ? startShim(ctx, t, opts.consoleSocket) : spawnShim(ctx, t, "ignore"));
+    const view = viewOf(loadBundle(c.bundle)); // the bundle the share was laid out from
+    pids.set(c.id, c.id === named ? startShim(ctx, t, opts.consoleSocket, view) : spawnShim(ctx, t, "ignore", view));
   }
   await ctx.store.update(sandboxId, (x) => {
     for (const c of x.containers) {

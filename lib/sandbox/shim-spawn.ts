@@ -4,6 +4,7 @@ import { childEnv } from "../config/index.ts";
 import { HuskError, selfCommand } from "../core/index.ts";
 import type { Context } from "./context.ts";
 import { relaySocket } from "./proxy.ts";
+import { inContainerView, type ViewSource } from "./shim-view.ts";
 
 export interface ShimTarget {
   sandboxId: string;
@@ -17,8 +18,10 @@ export interface ShimTarget {
 // of the pty handed to --console-socket) that is its stdio instead.
 // `ignore`: a shim nobody reads from (a container restore brought back beside
 // the one it was asked for). Where the sandbox's proxy relays, the shim hands
-// its stdio to it and stays small.
-export function spawnShim(ctx: Context, t: ShimTarget, terminal?: number | "ignore"): number {
+// its stdio to it and stays small. A container's shim (`view`: its mounts)
+// starts in a mount namespace that shows what the host shares with the
+// container (shim-view.ts), not the host's root.
+export function spawnShim(ctx: Context, t: ShimTarget, terminal?: number | "ignore", view?: ViewSource): number {
   const [cmd, ...pre] = selfCommand();
   const args = [
     ...pre,
@@ -30,7 +33,8 @@ export function spawnShim(ctx: Context, t: ShimTarget, terminal?: number | "igno
   if (existsSync(relay)) args.push("--relay", relay);
   const stdio = typeof terminal === "number" ? [terminal, terminal, terminal] : (terminal ?? "inherit");
   // The shim runs with this command's settings exactly (flags included).
-  const child = spawn(cmd!, args, { detached: true, stdio, env: childEnv(ctx.settings) });
+  const argv = view ? inContainerView(ctx.store.sandboxDir(t.sandboxId), view, [cmd!, ...args]) : [cmd!, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio, env: childEnv(ctx.settings) });
   child.unref();
   if (!child.pid) throw new HuskError(`cannot start the shim for container ${t.containerId}`);
   return child.pid;

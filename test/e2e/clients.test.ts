@@ -87,6 +87,27 @@ describe("podman --runtime husk", () => {
     }, 600_000);
     afterAll(() => restoreDriver?.());
 
+    // podman cp enters the mount namespace of the pid husk gave it (the
+    // shim's) and works from its root: there the container's volumes are
+    // shared, and the rest is not the host's (a copy to /etc/... once wrote
+    // the host's own file). podman top finds no host processes there either.
+    function podmanCp(data: string): void {
+      const probe = `husk-cp-probe-${process.pid}`;
+      writeFileSync(join(data, "src"), "from the host\n");
+      expect(podman("cp", join(data, "src"), "husk-s3:/data/in").status).toBe(0);
+      expect(podman("exec", "husk-s3", "cat", "/data/in").stdout).toBe("from the host\n");
+      writeFileSync(join(data, "probe"), "must not land on the host\n");
+      expect(podman("cp", join(data, "probe"), `husk-s3:/${probe}`).status).not.toBe(0);
+      expect(podman("cp", join(data, "probe"), `husk-s3:/tmp/${probe}`).status).not.toBe(0);
+      expect(existsSync(`/${probe}`) || existsSync(`/tmp/${probe}`)).toBe(false);
+      expect(podman("exec", "husk-s3", "sh", "-c", "echo out > /data/out").status).toBe(0);
+      expect(podman("cp", "husk-s3:/data/out", join(data, "copied")).status).toBe(0);
+      expect(readFileSync(join(data, "copied"), "utf8")).toBe("out\n");
+      expect(podman("cp", "husk-s3:/etc/hostname", join(data, "hostname")).status).toBe(0);
+      expect(readFileSync(join(data, "hostname"), "utf8").trim()).toBe(podman("exec", "husk-s3", "hostname").stdout.trim());
+      expect(podman("top", "husk-s3").stdout).not.toContain("conmon");
+    }
+
     it("run --rm prints hello, from the guest's kernel in a VM", async () => {
       const r = podman("run", "--rm", "--network", "none", image, "sh", "-c", "echo hello; uname -r");
       expect(r.stderr).toBe("");
@@ -149,14 +170,16 @@ describe("podman --runtime husk", () => {
       await noLeftovers();
     }, VM_TEST_MS);
 
-    it("run -d: inspect's pid is alive; exec -i -e -w --user; logs; pause/unpause; update --memory; kill -s USR1 reaches init; stop -t 1 of a TERM-ignoring init is 137", async () => {
+    it("run -d: inspect's pid is alive; cp through a volume, never onto the host's root; exec -i -e -w --user; logs; pause/unpause; update --memory; kill -s USR1 reaches init; stop -t 1 of a TERM-ignoring init is 137", async () => {
       // pid 1 ignores TERM unless it handles it: stop has to escalate to KILL.
       const init = "trap 'echo got-usr1' USR1; echo ready; while true; do sleep 0.2; done";
-      const started = podman("run", "-d", "--name", "husk-s3", "--network", "none", image, "sh", "-c", init);
+      const data = mkdtempSync(join(work, "cp-"));
+      const started = podman("run", "-d", "--name", "husk-s3", "--network", "none", "-v", `${data}:/data`, image, "sh", "-c", init);
       expect(started.status, started.stderr).toBe(0);
       const pid = Number(podman("inspect", "--format", "{{.State.Pid}}", "husk-s3").stdout.trim());
       expect(pid).toBeGreaterThan(1);
       expect(existsSync(`/proc/${pid}`)).toBe(true);
+      podmanCp(data);
       const ex = podmanIn("piped in\n", "exec", "-i", "-e", "FOO=bar", "-w", "/tmp", "--user", "1000", "husk-s3", "sh", "-c", "echo $FOO; pwd; id -u; cat");
       expect([ex.status, ex.stdout]).toEqual([0, "bar\n/tmp\n1000\npiped in\n"]);
       await until(() => podman("logs", "husk-s3").stdout.includes("ready"), 30_000, "podman logs to show the container's output");

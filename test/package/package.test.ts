@@ -165,7 +165,7 @@ describe.skipIf(!!skip)("the Debian package", () => {
     // Control: the conffile, Debian-only dependencies, a VMM recommended, scripts that stay offline.
     expect(readFileSync(join(x, "DEBIAN/conffiles"), "utf8")).toBe("/etc/husk/config.toml\n");
     const control = readFileSync(join(x, "DEBIAN/control"), "utf8");
-    expect(control).toMatch(/^Depends: libc6 \(>= [\d.]+\)$/m);
+    expect(control).toMatch(/^Depends: libc6 \(>= [\d.]+\), mount$/m);
     expect(control).toMatch(/^Recommends: qemu-system-x86 \| cloud-hypervisor/m);
     expect(control).toMatch(/^X-Husk-Layout: \d+$/m);
     for (const s of ["preinst", "postinst", "postrm"]) expect(readFileSync(join(x, "DEBIAN", s), "utf8")).not.toMatch(/curl|wget|apt-get|https?:|npm|node|bun/);
