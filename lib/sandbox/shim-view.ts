@@ -31,7 +31,7 @@ while [ "$n" -gt 0 ]; do
   bind "$1" "$2" "$3" 2>/dev/null || :
   shift 3; n=$((n - 1))
 done
-mount -o remount,ro "$view"
+mount -o remount,bind,ro "$view"
 mount --rbind "$view" /
 exec "$@"`;
 
@@ -47,8 +47,10 @@ function bindArgs(view: string, src: ViewSource): string[] {
   return (src.mounts ?? []).filter(isSharedMount).flatMap((m) => {
     const opts = m.options ?? [];
     const how = `${opts.includes("rbind") ? "rbind" : "bind"},${opts.includes("ro") ? "ro" : "rw"}`;
-    // normalize keeps ".." in a destination from leaving the view.
-    return [resolve(src.bundleDir, m.source!), join(view, posix.normalize(`/${m.destination}`)), how];
+    // normalize keeps ".." in a destination from leaving the view; a bind
+    // over the view's own root is not made (the view stays the tmpfs).
+    const dst = posix.normalize(`/${m.destination}`);
+    return dst === "/" ? [] : [resolve(src.bundleDir, m.source!), join(view, dst), how];
   });
 }
 

@@ -28,6 +28,7 @@ describe.skipIf(!!notRoot)("the mount namespace a container's shim starts in", (
     bind("/etc/hosts", join(dir, "hosts"), ["bind", "ro"]),
     bind("/../../escape", data, ["bind"]),
     bind("/gone", join(dir, "no-such-source"), ["bind"]),
+    bind("/..", data, ["bind"]),
   ];
   const sandboxDir = join(dir, "sandbox");
   let pid = 0;
