@@ -17,6 +17,8 @@ export const AGENT_PORT_NAME = "agent";
 export const AGENT_IN_SHARE = ".husk/agent";
 export const GUEST_PROBE_MARK = "husk-guest-probe-ok";
 export const GUEST_READY_MARK = "husk-init: ready";
+// The guest's init (pid 1) stays in the namespace that holds the VM's interfaces.
+export const GUEST_NETNS = "/proc/1/ns/net";
 // The OCI runtime the guest's agent runs containers with (lib/guest/build.ts packs it).
 export const GUEST_OCI_RUNTIME = "crun";
 

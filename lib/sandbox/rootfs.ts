@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ErrorCode, HuskError } from "../core/index.ts";
-import { GUEST_SHARE_MOUNT } from "../guest/index.ts";
+import { GUEST_NETNS, GUEST_SHARE_MOUNT } from "../guest/index.ts";
 import type { Bundle, Spec } from "../oci/index.ts";
 import { featuresOf } from "../hypervisor/index.ts";
 import type { SandboxDoc } from "../persist/index.ts";
@@ -105,10 +105,11 @@ function joinedNamespaces(doc: SandboxDoc, linux: NonNullable<Spec["linux"]>, vm
 }
 
 // A network namespace given by path is the host's: the VM carries its
-// interfaces (lib/network), and the container shares the guest's namespace
-// that holds them, as runc would have joined the original.
+// interfaces (lib/network), and the container joins the guest's namespace
+// that holds them, as runc would have joined the original. Joined by path,
+// not left out, so that crun applies net.* sysctls there as runc would.
 function inGuestNetwork(linux: NonNullable<Spec["linux"]>): NonNullable<Spec["linux"]> {
-  const namespaces = linux.namespaces?.filter((n) => !(n.type === "network" && n.path));
+  const namespaces = linux.namespaces?.map((n) => (n.type === "network" && n.path ? { ...n, path: GUEST_NETNS } : n));
   return { ...linux, ...(namespaces ? { namespaces } : {}) };
 }
 

@@ -141,11 +141,17 @@ describe("podman --runtime husk", () => {
       await noLeftovers();
     }, VM_TEST_MS);
 
-    it("--memory and --pids-limit are the container's own limits", () => {
+    it("--memory, --pids-limit, --ulimit, --shm-size and an IPC --sysctl are the container's own", () => {
       // cgroup v2 in the guest; this host's cgroup v1 hierarchy for runc on the host.
       const files = vm ? "/sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max" : "/sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max";
-      const r = podman("run", "--rm", "--network", "none", "--memory", "64m", "--pids-limit", "50", image, "sh", "-c", `cat ${files}`);
-      expect(r.stdout).toBe(`${64 * 1024 * 1024}\n50\n`);
+      const script = `cat ${files} /proc/sys/kernel/shmmax; ulimit -n; ulimit -Hn; ulimit -u; df -k /dev/shm | tail -1`;
+      // nproc is given: with any --ulimit podman asks for nproc 1048576, which runc cannot set above this host's hard limit.
+      const r = podman("run", "--rm", "--network", "none", "--memory", "64m", "--pids-limit", "50", "--ulimit", "nofile=1234:2345",
+        "--ulimit", "nproc=500:600", "--shm-size", "32m", "--sysctl", "kernel.shmmax=12345678", image, "sh", "-c", script);
+      expect(r.stderr).toBe("");
+      const lines = r.stdout.trim().split("\n");
+      expect(lines.slice(0, 6)).toEqual([String(64 * 1024 * 1024), "50", "12345678", "1234", "2345", "500"]);
+      expect(lines[6]!.split(/\s+/)[1]).toBe(String(32 * 1024)); // /dev/shm's size in KiB
       expect(r.status).toBe(0);
     }, VM_TEST_MS);
 

@@ -127,6 +127,7 @@ describe.each([
       linux: {
         resources: { memoryLimitInBytes: BigInt(POD_MEMORY_MIB * MiB), cpuPeriod: 100_000n, cpuQuota: 150_000n },
         cgroupParent: podCgroup, // kubelet's pod cgroup (cgroupfs driver)
+        sysctls: { "net.ipv4.ip_unprivileged_port_start": "80" }, // a pod's safe sysctl, set in its network
       },
     };
     mkdirSync(join(dir, "logs"), { recursive: true });
@@ -138,7 +139,7 @@ describe.each([
     expect(status.runtimeHandler).toBe("husk");
   }, 300_000);
 
-  it("two containers: one boot, the pod's hostname and DNS, B reaches A on localhost, the host reaches A by pod IP and hostPort", async () => {
+  it("two containers: one boot, the pod's hostname, DNS and sysctl, B reaches A on localhost, the host reaches A by pod IP and hostPort", async () => {
     ids.a = await container("a", "mkdir -p /w && hostname > /w/i && httpd -f -p 8080 -h /w", { linux: { resources: { memoryLimitInBytes: BigInt(64 * MiB) } } });
     await cri.runtime.startContainer({ containerId: ids.a });
     ids.b = await container("b", "trap 'exit 7' TERM; while true; do sleep 0.2; done");
@@ -159,6 +160,7 @@ describe.each([
       expect(memoryCgroup?.split(":")[2]).toBe(`${podCgroup}/${pod}`);
     }
     for (const id of [ids.a, ids.b]) expect((await exec(id, "hostname")).stdout).toBe("web-pod\n");
+    expect((await exec(ids.b, "cat /proc/sys/net/ipv4/ip_unprivileged_port_start")).stdout).toBe("80\n");
     const resolv = (await exec(ids.b, "cat /etc/resolv.conf")).stdout;
     expect(resolv).toMatch(/^nameserver 10\.96\.0\.10$/m);
     expect(resolv).toMatch(/^search default\.svc\.cluster\.local$/m);
