@@ -224,10 +224,14 @@ export class PersistStore<Doc extends AnyDoc = SandboxDoc> {
   }
 
   // A root an index-less release made is indexed once, from every document.
+  // A root without sandboxes needs none (the first claim makes it): a lookup
+  // there must not leave a directory behind.
   private ensureIndex(): void {
     if (this.index.exists() || !existsSync(this.root)) return;
+    const ids = this.list();
+    if (!ids.length) return;
     const pairs: [string, string][] = [];
-    for (const id of this.list()) {
+    for (const id of ids) {
       try {
         for (const c of this.tryLoad(id)?.containers ?? []) pairs.push([c.id, id]);
       } catch {}

@@ -15,6 +15,7 @@ import { enterCgroup, hostCgroupPath, makeCgroup, removeCgroup } from "../cgroup
 import { launchProxy, startProxy, stopProxy } from "./proxy.ts";
 import { refreshGuest } from "./agent.ts";
 import { startFromTemplate, templateMac } from "./template.ts";
+import { refuseHostNamespaces } from "./host-namespaces.ts";
 
 export interface SandboxOptions {
   id: string;
@@ -53,6 +54,7 @@ export async function bootSandbox(ctx: Context, opts: SandboxOptions, first?: Co
   let proxy: ProxyRecord | undefined;
   try {
     const driver = await driverFor(driverName, ctx.settings);
+    if (driver.features.isolation === "vm" && opts.spec) refuseHostNamespaces(opts.spec, `sandbox ${opts.id}`);
     if (driver.features.isolation === "vm") await placeOnHost(ctx, doc, opts);
     else if (opts.systemdCgroup) log.warn(`sandbox ${opts.id}: --systemd-cgroup: the ${driver.name} driver's runc gets cgroupsPath as a cgroupfs path`);
     const spec = { sandboxId: opts.id, vmDir: socketDir(ctx, opts.id), sharedDir, cpus: doc.config.cpus!, memoryMiB: doc.config.memoryMiB! };

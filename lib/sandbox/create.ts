@@ -11,6 +11,7 @@ import { bootSandbox, doneCreating, markRunning } from "./create-sandbox.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
 import { containerIn } from "./find.ts";
 import { checkHostHooks, hostHooksOf, runHostHooks } from "./hooks.ts";
+import { refuseHostNamespaces } from "./host-namespaces.ts";
 import { guestView } from "./rootfs.ts";
 import { spawnShim, type ShimTarget } from "./shim-spawn.ts";
 import { viewOf, type ViewSource } from "./shim-view.ts";
@@ -107,7 +108,10 @@ async function joinSandbox(ctx: Context, sandboxId: string, opts: CreateOptions,
     .update(sandboxId, (d) => {
       if (d.state !== "running")
         throw new HuskError(`sandbox ${sandboxId} named by ${CRI_SANDBOX} is ${d.state}, not running`, { code: ErrorCode.FailedPrecondition });
-      if (d.vm && featuresOf(d.vm.driver).isolation === "vm") checkFitsVm(ctx.settings, bundle.spec, d.config.memoryMiB ?? VM_DEFAULTS.memoryMiB, `container ${opts.id}`);
+      if (d.vm && featuresOf(d.vm.driver).isolation === "vm") {
+        refuseHostNamespaces(bundle.spec, `container ${opts.id}`);
+        checkFitsVm(ctx.settings, bundle.spec, d.config.memoryMiB ?? VM_DEFAULTS.memoryMiB, `container ${opts.id}`);
+      }
       if (d.containers.some((c) => c.id === opts.id) || !ctx.store.claimContainer(opts.id, sandboxId)) throw exists(opts.id);
       d.containers.push(creatingEntry(opts.id, bundle));
     })

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { builtBinary } from "../helpers/husk.ts";
@@ -126,6 +126,21 @@ describe("podman --runtime husk", () => {
     it("-e and -w take effect", () => {
       const r = podman("run", "--rm", "--network", "none", "-e", "FOO=bar", "-w", "/tmp", image, "sh", "-c", "echo $FOO; pwd");
       expect(r.stdout).toBe("bar\n/tmp\n");
+    }, VM_TEST_MS);
+
+    it("--pid, --ipc and --uts host: the host's namespaces as under runc, or in a VM refused by name with nothing left", async () => {
+      for (const kind of ["pid", "ipc", "uts"]) {
+        const r = podman("run", "--rm", "--network", "none", `--${kind}`, "host", image, "readlink", `/proc/self/ns/${kind}`);
+        if (vm) {
+          expect(r.status).not.toBe(0);
+          expect(r.stderr).toContain(`the spec shares the host's ${kind} namespace (not in linux.namespaces), which a VM sandbox cannot join`);
+        } else {
+          expect(r.stderr).toBe("");
+          expect(r.stdout.trim()).toBe(readlinkSync(`/proc/self/ns/${kind}`));
+        }
+      }
+      expect(podman("ps", "-aq").stdout).toBe("");
+      await noLeftovers();
     }, VM_TEST_MS);
 
     it("run -t and exec -t give the process a terminal (conmon's console socket)", async () => {
