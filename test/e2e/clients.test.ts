@@ -143,6 +143,14 @@ describe("podman --runtime husk", () => {
       await noLeftovers();
     }, VM_TEST_MS);
 
+    it("--uidmap/--gidmap: root in a user namespace owns the image's root and writes to it", () => {
+      const r = podman("run", "--rm", "--network", "none", "--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536", image,
+        "sh", "-c", "cat /proc/self/uid_map; mkdir /made && ls -lnd /made | awk '{print $3, $4}'");
+      expect(r.stderr).toBe("");
+      expect(r.stdout.split("\n").map((l) => l.trim().split(/\s+/).join(" "))).toEqual(["0 100000 65536", "0 0", ""]);
+      expect(r.status).toBe(0);
+    }, VM_TEST_MS);
+
     it("run -t and exec -t give the process a terminal (conmon's console socket)", async () => {
       const r = podman("run", "--rm", "-t", "--network", "none", image, "sh", "-c", "tty; exit 2");
       expect(r.stdout).toMatch(/^\/dev\/pts\/\d+\r\n$/);

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCode, HuskError, errorMessage } from "../../core/index.ts";
 import { SysError, mountFs, unmount } from "../../sys/index.ts";
@@ -84,6 +84,7 @@ async function mountOverlay(lower: string[], tmpfsSize: string | undefined, dir:
   try {
     mkdirSync(join(scratch, "upper"), { mode: 0o755 });
     mkdirSync(join(scratch, "work"), { mode: 0o755 });
+    sameOwnerAndMode(lower[0]!, join(scratch, "upper"));
     const opts = `lowerdir=${lower.join(":")},upperdir=${scratch}/upper,workdir=${scratch}/work`;
     mountFs("overlay", "husk-rootfs", root, opts);
   } catch (e) {
@@ -91,6 +92,15 @@ async function mountOverlay(lower: string[], tmpfsSize: string | undefined, dir:
     throw e instanceof SysError ? mountError(e) : e;
   }
   return root;
+}
+
+// The overlay's root takes the upper directory's owner and mode: it must be
+// the image's root's, or a container in a user namespace (the image chowned
+// to its mapped ids, as podman --uidmap does) could not create in "/".
+function sameOwnerAndMode(from: string, to: string): void {
+  const st = statSync(from);
+  chownSync(to, st.uid, st.gid);
+  chmodSync(to, st.mode & 0o7777);
 }
 
 export async function prepareRootfs(rootfs: Rootfs, dir: string): Promise<PreparedRootfs> {
