@@ -82,6 +82,7 @@ describe.skipIf(!!skip)("resource limits in a QEMU VM (TCG)", () => {
     const cases: [string, object, RegExp][] = [
       ["badcpu", { cpu: { cpus: "0-3" } }, /linux\.resources\.cpu\.cpus: CPU 1,2,3 is outside the VM's 1 vCPU \(0-0\)/],
       ["huge", { hugepageLimits: [{ pageSize: "2MB", limit: 2 * MiB }] }, /linux\.resources\.hugepageLimits: huge pages are not available/],
+      ["iops", { blockIO: { throttleWriteIOPSDevice: [{ major: 8, minor: 0, rate: 100 }] } }, /linux\.resources\.blockIO\.throttleWriteIOPSDevice: the host's block devices/],
     ];
     for (const [id, resources, message] of cases) {
       const r = cli.run(["create", "--bundle", bundle(["true"], resources, { pod: true }), id]);

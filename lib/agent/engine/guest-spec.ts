@@ -42,12 +42,22 @@ const invalid = (msg: string) => new HuskError(msg, { code: ErrorCode.InvalidArg
 interface Resources {
   hugepageLimits?: unknown[];
   cpu?: { cpus?: string };
+  blockIO?: Record<string, unknown>;
 }
+
+// Per-device I/O limits name the host's block devices (major:minor); a VM's
+// container has none of them, its files come over virtio-fs.
+const BLOCK_DEVICE_LISTS = ["weightDevice", "throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice", "throttleWriteIOPSDevice"];
 
 export function checkGuestResources(resources: object, cpus = availableParallelism()): void {
   const r = resources as Resources;
   if (r.hugepageLimits?.length)
     throw new HuskError("linux.resources.hugepageLimits: huge pages are not available inside husk's VMs", { code: ErrorCode.Unimplemented });
+  const perDevice = BLOCK_DEVICE_LISTS.find((k) => (r.blockIO?.[k] as unknown[] | undefined)?.length);
+  if (perDevice)
+    throw new HuskError(`linux.resources.blockIO.${perDevice}: the host's block devices are not in husk's VMs, so their I/O cannot be limited there`, {
+      code: ErrorCode.Unimplemented,
+    });
   const set = r.cpu?.cpus;
   if (set) {
     const outside = parseCpuList(set, "linux.resources.cpu.cpus").filter((c) => c >= cpus);
