@@ -9,10 +9,10 @@ import type { AgentClient } from "../protocol/index.ts";
 import type { Context } from "./context.ts";
 import { bootSandbox, doneCreating, markRunning } from "./create-sandbox.ts";
 import { destroySandbox } from "./destroy-sandbox.ts";
-import { containerIn } from "./find.ts";
+import { containerIn, shimAlive } from "./find.ts";
 import { checkHostHooks, hostHooksOf, runHostHooks } from "./hooks.ts";
 import { refuseHostNamespaces } from "./host-namespaces.ts";
-import { guestView } from "./rootfs.ts";
+import { PROC_NS, guestView } from "./rootfs.ts";
 import { spawnShim, type ShimTarget } from "./shim-spawn.ts";
 import { viewOf, type ViewSource } from "./shim-view.ts";
 import { CRI_TYPE, VM_DEFAULTS, checkFitsVm, vmSize, type VmSize } from "./sizing.ts";
@@ -29,11 +29,34 @@ export interface CreateOptions {
 
 const CRI_SANDBOX = "io.kubernetes.cri.sandbox-id";
 
-// A container whose annotations name an existing sandbox joins it; any other
-// container gets a sandbox of its own, named after it.
-export function sandboxToJoin(bundle: Bundle): string | undefined {
+interface JoinTarget {
+  id: string;
+  by: string; // what named the sandbox, for errors
+}
+
+// A container joins an existing sandbox when CRI's annotations name it, or
+// when a namespace path names the pid of one of its containers (podman's
+// --network, --ipc or --pid container:X give /proc/<X's pid>/ns/<type>, and
+// that pid is X's shim). Any other container gets a sandbox of its own.
+export function sandboxToJoin(ctx: Context, bundle: Bundle): JoinTarget | undefined {
   const a = bundle.spec.annotations ?? {};
-  return a[CRI_TYPE] === "container" && a[CRI_SANDBOX] ? validateId(a[CRI_SANDBOX], "sandbox") : undefined;
+  if (a[CRI_TYPE] === "container" && a[CRI_SANDBOX]) return { id: validateId(a[CRI_SANDBOX], "sandbox"), by: CRI_SANDBOX };
+  for (const n of bundle.spec.linux?.namespaces ?? []) {
+    const pid = n.path ? PROC_NS.exec(n.path)?.[1] : undefined;
+    const owner = pid ? sandboxOfShim(ctx, Number(pid)) : undefined;
+    if (owner) return { id: owner, by: `linux.namespaces (${n.type} ${n.path})` };
+  }
+  return undefined;
+}
+
+function sandboxOfShim(ctx: Context, pid: number): string | undefined {
+  return ctx.store.list().find((id) => {
+    try {
+      return ctx.store.tryLoad(id)?.containers.some((c) => c.pid === pid && shimAlive(c));
+    } catch {
+      return false; // a document that cannot be read names nothing
+    }
+  });
 }
 
 function checkOptions(opts: CreateOptions, bundle: Bundle): void {
@@ -73,7 +96,7 @@ export async function createContainer(ctx: Context, opts: CreateOptions): Promis
   checkHostHooks(bundle.spec);
   const size = vmSize(ctx.settings, bundle.spec); // refuses bad sizes before anything is made
   if (ctx.store.hasContainer(opts.id)) throw exists(opts.id);
-  const joined = sandboxToJoin(bundle);
+  const joined = sandboxToJoin(ctx, bundle);
   const pid = joined ? await joinSandbox(ctx, joined, opts, bundle) : await newSandbox(ctx, opts, bundle, size);
   if (opts.pidFile) writePidFile(opts.pidFile, pid);
   return pid;
@@ -103,11 +126,12 @@ async function newSandbox(ctx: Context, opts: CreateOptions, bundle: Bundle, siz
   }
 }
 
-async function joinSandbox(ctx: Context, sandboxId: string, opts: CreateOptions, bundle: Bundle): Promise<number> {
+async function joinSandbox(ctx: Context, target: JoinTarget, opts: CreateOptions, bundle: Bundle): Promise<number> {
+  const sandboxId = target.id;
   const doc = await ctx.store
     .update(sandboxId, (d) => {
       if (d.state !== "running")
-        throw new HuskError(`sandbox ${sandboxId} named by ${CRI_SANDBOX} is ${d.state}, not running`, { code: ErrorCode.FailedPrecondition });
+        throw new HuskError(`sandbox ${sandboxId} named by ${target.by} is ${d.state}, not running`, { code: ErrorCode.FailedPrecondition });
       if (d.vm && featuresOf(d.vm.driver).isolation === "vm") {
         refuseHostNamespaces(bundle.spec, `container ${opts.id}`);
         checkFitsVm(ctx.settings, bundle.spec, d.config.memoryMiB ?? VM_DEFAULTS.memoryMiB, `container ${opts.id}`);
@@ -117,7 +141,7 @@ async function joinSandbox(ctx: Context, sandboxId: string, opts: CreateOptions,
     })
     .catch((e) => {
       if (e instanceof PersistError && e.reason === "not-found")
-        throw new HuskError(`sandbox ${sandboxId} named by ${CRI_SANDBOX} does not exist`, { code: ErrorCode.NotFound });
+        throw new HuskError(`sandbox ${sandboxId} named by ${target.by} does not exist`, { code: ErrorCode.NotFound });
       throw e;
     });
   try {

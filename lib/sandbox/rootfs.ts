@@ -76,17 +76,17 @@ export function guestView(
   return {
     rootfs: { source: { case: "overlay", value: { lowerDirs: [`${guestDir}/rootfs`] } }, readonly },
     // The host's hooks run on the host (hooks.ts); the guest's runc gets the rest.
-    spec: { ...withoutHostHooks(bundle.spec), mounts, ...(linux ? { linux: inGuestNetwork(linux) } : {}) },
+    spec: { ...withoutHostHooks(bundle.spec), mounts, ...(linux ? { linux } : {}) },
   };
 }
 
-const PROC_NS = /^\/proc\/(\d+)\/ns\/([a-z_]+)$/;
+export const PROC_NS = /^\/proc\/(\d+)\/ns\/([a-z_]+)$/;
 
 // A namespace path naming a container of this sandbox (CRI names the pod
 // sandbox container by the pid husk published: its shim's) is that
 // container's namespace: translated to its init as the agent sees it (in a
 // VM, the guest's). Any other path names a namespace of the host, which a VM
-// cannot join (the network is carried in instead: inGuestNetwork); without a
+// cannot join (its network is carried in instead, below); without a
 // VM, runc joins it as it would.
 function joinedNamespaces(doc: SandboxDoc, linux: NonNullable<Spec["linux"]>, vm: boolean): NonNullable<Spec["linux"]> {
   if (!linux.namespaces) return linux;
@@ -95,22 +95,17 @@ function joinedNamespaces(doc: SandboxDoc, linux: NonNullable<Spec["linux"]>, vm
     const m = PROC_NS.exec(n.path);
     const owner = m && doc.containers.find((c) => c.pid === Number(m[1]) && c.initPid);
     if (owner) return { ...n, path: `/proc/${owner.initPid}/ns/${m![2]}` };
-    if (!vm || n.type === "network") return n;
+    if (!vm) return n;
+    // The host's network is carried into the VM (lib/network): the container
+    // joins the guest's namespace that holds it, by path, so that crun
+    // applies net.* sysctls there as runc would in the original.
+    if (n.type === "network") return { ...n, path: GUEST_NETNS };
     throw new HuskError(
       `cannot join host namespace ${n.path} (${n.type}) from a VM sandbox: only the namespaces of the sandbox's own containers can be joined`,
       { code: ErrorCode.FailedPrecondition },
     );
   });
   return { ...linux, namespaces };
-}
-
-// A network namespace given by path is the host's: the VM carries its
-// interfaces (lib/network), and the container joins the guest's namespace
-// that holds them, as runc would have joined the original. Joined by path,
-// not left out, so that crun applies net.* sysctls there as runc would.
-function inGuestNetwork(linux: NonNullable<Spec["linux"]>): NonNullable<Spec["linux"]> {
-  const namespaces = linux.namespaces?.map((n) => (n.type === "network" && n.path ? { ...n, path: GUEST_NETNS } : n));
-  return { ...linux, ...(namespaces ? { namespaces } : {}) };
 }
 
 // Undoes a container's shares; already-gone mounts are not an error. Nothing

@@ -151,6 +151,20 @@ describe("podman --runtime husk", () => {
       expect(r.status).toBe(0);
     }, VM_TEST_MS);
 
+    it("--network and --ipc container:X join X's sandbox: its network, its VM", async () => {
+      const started = podman("run", "-d", "--name", "husk-j1", "--network", "none", image, "sh", "-c", "echo page > /tmp/i; httpd -f -p 8080 -h /tmp");
+      expect(started.status, started.stderr).toBe(0);
+      const boot = "cat /proc/sys/kernel/random/boot_id";
+      const r = podman("run", "--rm", "--network", "container:husk-j1", "--ipc", "container:husk-j1", image,
+        "sh", "-c", `ls /sys/class/net; wget -qO- http://127.0.0.1:8080/i; ${boot}`);
+      expect(r.stderr).toBe("");
+      const own = podman("exec", "husk-j1", "sh", "-c", boot).stdout;
+      // The first's network (only lo), its server, and in a VM its kernel (one boot id per VM).
+      expect(r.stdout).toBe(`lo\npage\n${own}`);
+      expect(podman("rm", "-f", "--time", "0", "husk-j1").status).toBe(0);
+      await noLeftovers();
+    }, VM_TEST_MS);
+
     it("run -t and exec -t give the process a terminal (conmon's console socket)", async () => {
       const r = podman("run", "--rm", "-t", "--network", "none", image, "sh", "-c", "tty; exit 2");
       expect(r.stdout).toMatch(/^\/dev\/pts\/\d+\r\n$/);
