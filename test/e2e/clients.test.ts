@@ -159,7 +159,7 @@ describe("podman --runtime husk", () => {
         "sh", "-c", `ls /sys/class/net; wget -qO- http://127.0.0.1:8080/i; ${boot}`);
       expect(r.stderr).toBe("");
       const own = podman("exec", "husk-j1", "sh", "-c", boot).stdout;
-      // The first's network (only lo), its server, and in a VM its kernel (one boot id per VM).
+      // The first's network (only lo) and its server on localhost: one network namespace, so one kernel, one VM.
       expect(r.stdout).toBe(`lo\npage\n${own}`);
       expect(podman("rm", "-f", "--time", "0", "husk-j1").status).toBe(0);
       await noLeftovers();
