@@ -165,6 +165,23 @@ describe("podman --runtime husk", () => {
       await noLeftovers();
     }, VM_TEST_MS);
 
+    it("podman pod: the infra container and its members share one sandbox; pod stop, start and rm", async () => {
+      expect(podman("pod", "create", "--name", "husk-pod").status).toBe(0);
+      const page = "echo page > /tmp/i; httpd -f -p 8080 -h /tmp";
+      const started = podman("run", "-d", "--pod", "husk-pod", "--name", "husk-pa", image, "sh", "-c", page);
+      expect(started.status, started.stderr).toBe(0);
+      const r = podman("run", "--rm", "--pod", "husk-pod", image, "sh", "-c", "wget -qO- http://127.0.0.1:8080/i; hostname");
+      expect([r.stderr, r.stdout]).toEqual(["", "page\nhusk-pod\n"]);
+      expect(podman("pod", "stop", "-t", "1", "husk-pod").status).toBe(0);
+      expect(podman("inspect", "--format", "{{.State.Status}}", "husk-pa").stdout.trim()).toBe("exited");
+      const again = podman("pod", "start", "husk-pod");
+      expect(again.status, again.stderr).toBe(0);
+      const fetched = () => podman("exec", "husk-pa", "sh", "-c", "wget -qO- http://127.0.0.1:8080/i").stdout === "page\n";
+      await until(fetched, 30_000, "the restarted pod's server");
+      expect(podman("pod", "rm", "-f", "husk-pod").status).toBe(0);
+      await noLeftovers();
+    }, VM_TEST_MS);
+
     it("run -t and exec -t give the process a terminal (conmon's console socket)", async () => {
       const r = podman("run", "--rm", "-t", "--network", "none", image, "sh", "-c", "tty; exit 2");
       expect(r.stdout).toMatch(/^\/dev\/pts\/\d+\r\n$/);
