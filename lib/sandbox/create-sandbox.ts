@@ -54,9 +54,10 @@ export async function bootSandbox(ctx: Context, opts: SandboxOptions, first?: Co
   let proxy: ProxyRecord | undefined;
   try {
     const driver = await driverFor(driverName, ctx.settings);
-    if (driver.features.isolation === "vm" && opts.spec) refuseHostNamespaces(opts.spec, `sandbox ${opts.id}`);
-    if (driver.features.isolation === "vm") await placeOnHost(ctx, doc, opts);
-    else if (opts.systemdCgroup) log.warn(`sandbox ${opts.id}: --systemd-cgroup: the ${driver.name} driver's runc gets cgroupsPath as a cgroupfs path`);
+    if (driver.features.isolation === "vm") {
+      if (opts.spec) refuseHostNamespaces(opts.spec, `sandbox ${opts.id}`);
+      await placeOnHost(ctx, doc, opts);
+    } else if (opts.systemdCgroup) log.warn(`sandbox ${opts.id}: --systemd-cgroup: the ${driver.name} driver's runc gets cgroupsPath as a cgroupfs path`);
     const spec = { sandboxId: opts.id, vmDir: socketDir(ctx, opts.id), sharedDir, cpus: doc.config.cpus!, memoryMiB: doc.config.memoryMiB! };
     // A VM's proxy starts with it and serves once the VM is recorded.
     const early = driver.features.isolation === "vm" ? launchProxy(ctx, opts.id, PROXY_WAIT_MS) : undefined;

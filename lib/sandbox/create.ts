@@ -41,22 +41,23 @@ interface JoinTarget {
 export function sandboxToJoin(ctx: Context, bundle: Bundle): JoinTarget | undefined {
   const a = bundle.spec.annotations ?? {};
   if (a[CRI_TYPE] === "container" && a[CRI_SANDBOX]) return { id: validateId(a[CRI_SANDBOX], "sandbox"), by: CRI_SANDBOX };
-  for (const n of bundle.spec.linux?.namespaces ?? []) {
-    const pid = n.path ? PROC_NS.exec(n.path)?.[1] : undefined;
-    const owner = pid ? sandboxOfShim(ctx, Number(pid)) : undefined;
-    if (owner) return { id: owner, by: `linux.namespaces (${n.type} ${n.path})` };
+  const byPid = (bundle.spec.linux?.namespaces ?? []).filter((n) => n.path && PROC_NS.test(n.path));
+  if (!byPid.length) return undefined;
+  // One pass over the documents, whichever namespace names the shim.
+  for (const id of ctx.store.list()) {
+    const shims = new Set(containersOf(ctx, id).filter(shimAlive).map((c) => c.pid));
+    const n = byPid.find((x) => shims.has(Number(PROC_NS.exec(x.path!)![1])));
+    if (n) return { id, by: `linux.namespaces (${n.type} ${n.path})` };
   }
   return undefined;
 }
 
-function sandboxOfShim(ctx: Context, pid: number): string | undefined {
-  return ctx.store.list().find((id) => {
-    try {
-      return ctx.store.tryLoad(id)?.containers.some((c) => c.pid === pid && shimAlive(c));
-    } catch {
-      return false; // a document that cannot be read names nothing
-    }
-  });
+function containersOf(ctx: Context, sandboxId: string): ContainerDoc[] {
+  try {
+    return ctx.store.tryLoad(sandboxId)?.containers ?? [];
+  } catch {
+    return []; // a document that cannot be read names nothing
+  }
 }
 
 function checkOptions(opts: CreateOptions, bundle: Bundle): void {
